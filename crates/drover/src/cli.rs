@@ -1,0 +1,72 @@
+//! The command line, as the interface fixes it.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "drover",
+    version,
+    about = "Production environment as code for a few to a few hundred Docker hosts"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// The environment directory (default: the nearest directory up from here holding drover.toml)
+    #[arg(
+        short = 'C',
+        long = "dir",
+        global = true,
+        env = "DROVER_DIR",
+        value_name = "DIR"
+    )]
+    pub dir: Option<PathBuf>,
+    /// Also read drover.STAGE.toml over drover.toml
+    #[arg(short = 'e', long = "stage", global = true, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// Machine-readable output on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No colors, even on a terminal
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Only these hosts (repeatable)
+    #[arg(long = "host", global = true, value_name = "NAME")]
+    pub hosts: Vec<String>,
+    /// Do not ask for confirmation (required without a terminal)
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and check the environment; touch no host
+    Validate,
+    /// Show what `up` would change, against what actually runs (exit 2 when there are changes)
+    Diff {
+        /// Jobs to compare (default: all, and containers of jobs no longer in the spec)
+        jobs: Vec<String>,
+    },
+    /// Converge hosts to the spec: create, replace, start, remove
+    Up {
+        /// Jobs to converge (default: all, and remove containers of jobs no longer in the spec)
+        jobs: Vec<String>,
+    },
+    /// Stop and remove a job's containers on all hosts; host volumes stay
+    Down {
+        #[arg(required = true)]
+        jobs: Vec<String>,
+    },
+    /// Each task: host, container, image, state, health, uptime, restarts, memory, CPU
+    Status {
+        /// Jobs to show (default: all)
+        jobs: Vec<String>,
+    },
+}

@@ -1,0 +1,44 @@
+//! drover: a production environment as code, for a few to a few hundred
+//! Docker hosts. This binary is thin: clap, then one module per command.
+
+mod cli;
+mod commands;
+mod context;
+mod table;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let global = &cli.global;
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Command::Validate => commands::validate::run(global),
+            Command::Diff { jobs } => commands::diff::run(global, jobs).await,
+            Command::Up { jobs } => commands::up::run(global, jobs).await,
+            Command::Down { jobs } => commands::down::run(global, jobs).await,
+            Command::Status { jobs } => commands::status::run(global, jobs).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! Observe: one host's drover containers and images, as plain data.
+//!
+//! One list call for containers and one for images, then every container and
+//! every distinct image is inspected at once (bounded), since `diff` must see
+//! configuration the list call does not carry (env, memory, restart policy…).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use drover_plan::{normalize_image_ref, HostState};
+use futures::{stream, StreamExt, TryStreamExt};
+
+use crate::convert::env_map;
+use crate::{Engine, EngineError};
+
+/// Inspect requests in flight at once per host.
+const INSPECT_CONCURRENCY: usize = 32;
+
+pub async fn observe(engine: &dyn Engine, env: &str) -> Result<HostState, EngineError> {
+    let (summaries, images) = tokio::try_join!(engine.list_containers(env), engine.list_images())?;
+
+    let mut containers: Vec<_> = stream::iter(summaries)
+        .map(|summary| async move { engine.inspect_container(&summary.id).await })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .try_filter_map(|c| async move { Ok(c) })
+        .try_collect()
+        .await?;
+    containers.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let image_ids: BTreeSet<String> = containers.iter().map(|c| c.image_id.clone()).collect();
+    let details: BTreeMap<String, _> = stream::iter(image_ids)
+        .map(|id| async move { engine.inspect_image(&id).await.map(|d| (id, d)) })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .try_filter_map(|(id, d)| async move { Ok(d.map(|d| (id, d))) })
+        .try_collect()
+        .await?;
+    for container in &mut containers {
+        if let Some(image) = details.get(&container.image_id) {
+            container.image_env = env_map(&image.env);
+            container.image_cmd.clone_from(&image.cmd);
+        }
+    }
+
+    let images = images
+        .into_iter()
+        .flat_map(|image| {
+            let id = image.id;
+            image
+                .repo_tags
+                .into_iter()
+                .filter(|t| t != "<none>:<none>")
+                .map(move |tag| (normalize_image_ref(&tag), id.clone()))
+        })
+        .collect();
+    Ok(HostState { containers, images })
+}

@@ -1,0 +1,95 @@
+//! Where a value came from, so every spec error can name `file:line:col`.
+//!
+//! The TOML parser hands out byte spans; operators want lines and columns of
+//! the file they edit. [`Sources`] keeps the text of every file read so a span
+//! turns into a position only when an error is reported.
+
+use std::fmt;
+use std::ops::Range;
+
+/// One file of the environment, as read.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    /// The path as the operator should see it, relative to the environment directory.
+    pub path: String,
+    pub text: String,
+}
+
+/// A span inside one of the [`Sources`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loc {
+    pub file: usize,
+    pub span: Range<usize>,
+}
+
+/// Every file read while loading an environment.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    files: Vec<SourceFile>,
+}
+
+impl Sources {
+    pub fn add(&mut self, path: String, text: String) -> usize {
+        self.files.push(SourceFile { path, text });
+        self.files.len() - 1
+    }
+
+    pub fn file(&self, id: usize) -> &SourceFile {
+        &self.files[id]
+    }
+
+    /// An error at `loc`, with its line and column worked out.
+    pub fn diagnostic(&self, loc: &Loc, message: impl Into<String>) -> Diagnostic {
+        let file = &self.files[loc.file];
+        let (line, col) = line_col(&file.text, loc.span.start);
+        Diagnostic {
+            file: file.path.clone(),
+            line,
+            col,
+            message: message.into(),
+        }
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+/// One problem in the spec, located.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one_in_characters() {
+        let text = "a = 1\nbé = x\n";
+        assert_eq!(line_col(text, 0), (1, 1));
+        assert_eq!(line_col(text, 6), (2, 1));
+        // 'x' follows a two-byte 'é': column counts characters, not bytes
+        assert_eq!(line_col(text, text.find('x').unwrap()), (2, 6));
+    }
+}

@@ -1,0 +1,133 @@
+//! Durations (`"500ms"`, `"10s"`, `"5m"`) and sizes (`"512k"`, `"20m"`, `"1g"`).
+
+use std::time::Duration;
+
+/// Parses `"500ms"`, `"10s"`, `"5m"`, `"1h"`, and sums such as `"1m30s"`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let expected = || {
+        format!("invalid duration {text:?}: expected a number and a unit (ms, s, m, h), e.g. \"500ms\", \"10s\", \"5m\"")
+    };
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(expected());
+    }
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(expected());
+        }
+        let number: u64 = rest[..digits].parse().map_err(|_| expected())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            _ => return Err(expected()),
+        };
+        total = total.checked_add(part).ok_or_else(expected)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+/// Parses `"512k"`, `"20m"`, `"1g"` (powers of 1024, as Docker counts), or plain bytes.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let expected = || {
+        format!("invalid size {text:?}: expected a number with an optional unit (b, k, m, g, t), e.g. \"512k\", \"20m\", \"1g\"")
+    };
+    let lower = text.trim().to_ascii_lowercase();
+    let digits = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    if digits == 0 {
+        return Err(expected());
+    }
+    let number: u64 = lower[..digits].parse().map_err(|_| expected())?;
+    let unit = lower[digits..].trim();
+    let unit = unit
+        .strip_suffix('b')
+        .filter(|u| !u.is_empty())
+        .unwrap_or(unit);
+    let shift = match unit {
+        "" | "b" => 0,
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        _ => return Err(expected()),
+    };
+    number.checked_mul(1u64 << shift).ok_or_else(expected)
+}
+
+/// The shortest exact spelling of a size: `20971520` → `"20m"`.
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(40, "t"), (30, "g"), (20, "m"), (10, "k")] {
+        let unit_bytes = 1u64 << shift;
+        if bytes >= unit_bytes && bytes.is_multiple_of(unit_bytes) {
+            return format!("{}{unit}", bytes / unit_bytes);
+        }
+    }
+    format!("{bytes}b")
+}
+
+/// The shortest exact spelling of a duration: `90s` → `"90s"`, `500ms` → `"500ms"`.
+pub fn format_duration(duration: Duration) -> String {
+    let millis = duration.as_millis();
+    if !millis.is_multiple_of(1000) {
+        return format!("{millis}ms");
+    }
+    let secs = millis / 1000;
+    if secs != 0 && secs.is_multiple_of(3600) {
+        format!("{}h", secs / 3600)
+    } else if secs != 0 && secs.is_multiple_of(60) {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        for bad in ["", "10", "s", "10x", "-1s", "1.5s", "10 s"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("512k"), Ok(512 * 1024));
+        assert_eq!(parse_size("20m"), Ok(20 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("64mb"), Ok(64 << 20));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        for bad in ["", "m", "1x", "-1m", "1.5g", "99999999999999999999"] {
+            assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn formats_round_trip() {
+        for text in ["512k", "20m", "1g", "100b"] {
+            assert_eq!(format_size(parse_size(text).unwrap()), text);
+        }
+        for text in ["500ms", "10s", "5m", "2h", "0s"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+    }
+}
