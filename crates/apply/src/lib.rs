@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use drover_engine::{Engine, EngineError};
 use drover_plan::{task_name, Action, Change, DesiredTask, Plan, Pull};
@@ -238,7 +239,11 @@ async fn replace(
             short(old_id)
         ));
     }
-    if let Err(e) = engine.start_container(&new_id).await {
+    let started = match engine.start_container(&new_id).await {
+        Ok(()) => settled(engine, &new_id).await,
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(e) = started {
         let _ = engine.remove_container(&new_id).await;
         let restored = if matches!(old_state, "running" | "restarting" | "paused") {
             match engine.start_container(old_id).await {
@@ -267,6 +272,32 @@ async fn replace(
         short(old_id),
         short(&new_id)
     ))
+}
+
+/// How long a replacement must keep running before the old container goes.
+/// A process that dies at once (bad command, missing file) does so well within it.
+pub const SETTLE: Duration = Duration::from_secs(1);
+
+/// Whether a just-started container is still up after [`SETTLE`], not
+/// exited nor restarting.
+async fn settled(engine: &dyn Engine, id: &str) -> Result<(), String> {
+    tokio::time::sleep(SETTLE).await;
+    match engine.inspect_container(id).await {
+        Ok(Some(c)) if c.state == "running" && c.restarts == 0 => Ok(()),
+        Ok(Some(c)) if c.state == "exited" => Err(format!(
+            "it exited with code {} within {}s",
+            c.exit_code,
+            SETTLE.as_secs()
+        )),
+        Ok(Some(c)) if c.restarts > 0 => Err(format!(
+            "it restarted {} time(s) within {}s",
+            c.restarts,
+            SETTLE.as_secs()
+        )),
+        Ok(Some(c)) => Err(format!("it is {} after {}s", c.state, SETTLE.as_secs())),
+        Ok(None) => Err("it disappeared".to_string()),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 async fn remove(engine: &dyn Engine, id: &str, timeout_secs: u64) -> Result<(), EngineError> {

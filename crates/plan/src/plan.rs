@@ -110,7 +110,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    fn covers(&self, job: &str) -> bool {
+    pub fn covers(&self, job: &str) -> bool {
         match self {
             Scope::All => true,
             Scope::Jobs(jobs) => jobs.contains(job),

@@ -41,6 +41,11 @@ pub fn load(dir: &Path, stage: Option<&str>) -> Result<Environment, SpecError> {
             return Ok(env);
         }
     }
+    // Reported in reading order, whatever order the checks ran in.
+    let order: Vec<String> = loader.sources_order();
+    loader
+        .diagnostics
+        .sort_by_key(|d| (order.iter().position(|p| *p == d.file), d.line, d.col));
     Err(SpecError::Invalid(loader.diagnostics))
 }
 
@@ -57,6 +62,13 @@ struct Layer<'a> {
 }
 
 impl Loader {
+    /// File paths in the order they were read: drover.toml, the stage, jobs.
+    fn sources_order(&self) -> Vec<String> {
+        (0..self.sources.count())
+            .map(|i| self.sources.file(i).path.clone())
+            .collect()
+    }
+
     fn read(&mut self, dir: &Path, relative: &str) -> Result<usize, SpecError> {
         let path = dir.join(relative);
         let text =
@@ -257,6 +269,8 @@ impl Loader {
                                 list_or_none(&known)
                             ),
                         );
+                        // What the job lacks may be in the profile it meant: say only this.
+                        continue;
                     }
                 }
             }

@@ -34,6 +34,10 @@ impl Sources {
         self.files.len() - 1
     }
 
+    pub fn count(&self) -> usize {
+        self.files.len()
+    }
+
     pub fn file(&self, id: usize) -> &SourceFile {
         &self.files[id]
     }

@@ -57,7 +57,7 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
                 for c in &state.containers {
                     let Some(job) = c.job() else { continue };
                     let label_host = c.host_label().unwrap_or_default();
-                    if !scope_covers(&scope, job)
+                    if !scope.covers(job)
                         || (label_host != host && ctx.env.hosts.contains_key(label_host))
                     {
                         continue;
@@ -111,19 +111,12 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     } else {
         print_table(&rows, ctx.color());
     }
-    let missing = rows.iter().any(|r| r.state == "missing");
-    Ok(if unreachable || missing {
+    // A missing task is reported, not a failure of `status`; a host it could not read is.
+    Ok(if unreachable {
         super::failure()
     } else {
         super::SUCCESS
     })
-}
-
-fn scope_covers(scope: &drover_plan::Scope, job: &str) -> bool {
-    match scope {
-        drover_plan::Scope::All => true,
-        drover_plan::Scope::Jobs(jobs) => jobs.contains(job),
-    }
 }
 
 fn container_row(host: &str, job: &str, c: &ObservedContainer, in_spec: bool) -> TaskStatus {

@@ -1,0 +1,634 @@
+//! diff / up / down / status through the real binary, against the suite's
+//! real Docker engines h1 and h2 (see `support/hosts.rs` and `scripts/test`).
+//!
+//! Tests run in parallel on the same engines: each has its own environment
+//! name and its own ports (hosts share a network namespace across tests).
+
+mod support;
+
+use serde_json::Value;
+use support::hosts::Cluster;
+
+const IMAGE1: &str = "drover-test/busybox:1";
+
+/// A web job served by busybox httpd, one port per task: `port + task`.
+fn web(hosts: &str, instances: u32, port: u16) -> String {
+    format!(
+        r#"
+        image = "{IMAGE1}"
+        hosts = [{hosts}]
+        instances = {instances}
+        command = ["sh", "-c", "exec httpd -f -p $(({port} + DROVER_TASK)) -h /www"]
+        env = {{ GREETING = "hello" }}
+        memory = "64m"
+        stop_timeout = "5s"
+        "#
+    )
+}
+
+fn sleeper(hosts: &str) -> String {
+    format!(
+        r#"
+        image = "{IMAGE1}"
+        hosts = [{hosts}]
+        command = ["sleep", "3600"]
+        stop_timeout = "1s"
+        "#
+    )
+}
+
+fn changes(run: &support::Run) -> Vec<(String, String, i64, String)> {
+    let json = run.json();
+    let mut list: Vec<_> = json["changes"]
+        .as_array()
+        .expect("changes array")
+        .iter()
+        .map(|c| {
+            (
+                c["job"].as_str().unwrap_or_default().to_string(),
+                c["host"].as_str().unwrap_or_default().to_string(),
+                c["task"].as_i64().unwrap_or(-1),
+                c["action"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    list.sort();
+    list
+}
+
+fn change(job: &str, host: &str, task: i64, action: &str) -> (String, String, i64, String) {
+    (job.to_string(), host.to_string(), task, action.to_string())
+}
+
+#[test]
+fn up_converges_and_a_second_up_changes_nothing() {
+    let c = Cluster::new("t-converge", "")
+        .job("web", &web("\"h1\", \"h2\"", 2, 21000))
+        .job("worker", &sleeper("\"h1\""));
+
+    c.drover(&["diff"])
+        .status(2)
+        .stdout_has("Plan: 5 to create; 0 task(s) unchanged.");
+    c.drover(&["up", "--yes"])
+        .status(0)
+        .stdout_has("Done: 5 step(s) applied.");
+
+    assert_eq!(
+        c.containers("h1"),
+        [
+            "t-converge.web.h1.0",
+            "t-converge.web.h1.1",
+            "t-converge.worker.h1.0"
+        ]
+    );
+    assert_eq!(
+        c.containers("h2"),
+        ["t-converge.web.h2.0", "t-converge.web.h2.1"]
+    );
+    // Both tasks on a host serve, each on its own port; hosts are separate machines.
+    assert_eq!(
+        c.http_get("h1", 21001).as_deref(),
+        Some("<html><body>drover-test fixture 1</body></html>\n")
+    );
+    assert!(c.http_get("h2", 21000).is_some());
+
+    let ids_before = c.docker(
+        "h1",
+        &[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=drover.env=t-converge",
+        ],
+    );
+    c.drover(&["up", "--yes"])
+        .status(0)
+        .stdout("No changes: 5 task(s) as specified.\n");
+    c.drover(&["diff"])
+        .status(0)
+        .stdout("No changes: 5 task(s) as specified.\n");
+    let ids_after = c.docker(
+        "h1",
+        &[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            "label=drover.env=t-converge",
+        ],
+    );
+    assert_eq!(ids_before, ids_after, "a second up recreates nothing");
+}
+
+#[test]
+fn containers_carry_labels_and_the_pitfall_guards() {
+    let c = Cluster::new("t-guards", "").job("web", &web("\"h2\"", 1, 21100));
+    c.drover(&["up", "--yes"]).status(0);
+    let name = "t-guards.web.h2.0";
+    let labels = c.inspect("h2", name, "{{json .Config.Labels}}");
+    let labels: Value = serde_json::from_str(&labels).unwrap();
+    assert_eq!(labels["drover.env"], "t-guards");
+    assert_eq!(labels["drover.job"], "web");
+    assert_eq!(labels["drover.host"], "h2");
+    assert_eq!(labels["drover.task"], "0");
+    assert_eq!(labels["drover.spec"].as_str().map(str::len), Some(12));
+
+    assert_eq!(c.inspect("h2", name, "{{.HostConfig.NetworkMode}}"), "host");
+    assert_eq!(c.inspect("h2", name, "{{.HostConfig.Init}}"), "true");
+    assert_eq!(
+        c.inspect("h2", name, "{{.HostConfig.RestartPolicy.Name}}"),
+        "unless-stopped"
+    );
+    assert_eq!(
+        c.inspect(
+            "h2",
+            name,
+            "{{.HostConfig.LogConfig.Type}} {{json .HostConfig.LogConfig.Config}}"
+        ),
+        r#"local {"max-file":"5","max-size":"20m"}"#
+    );
+    assert_eq!(
+        c.inspect(
+            "h2",
+            name,
+            "{{range .HostConfig.Mounts}}{{.Source}}:{{.Target}}:{{.ReadOnly}} {{end}}"
+        ),
+        "/etc/localtime:/etc/localtime:true"
+    );
+    assert_eq!(c.inspect("h2", name, "{{.Config.StopTimeout}}"), "5");
+    assert_eq!(
+        c.inspect("h2", name, "{{.HostConfig.Memory}}"),
+        (64 << 20).to_string()
+    );
+    let env = c.inspect("h2", name, "{{json .Config.Env}}");
+    for var in [
+        "GREETING=hello",
+        "DROVER_ENV=t-guards",
+        "DROVER_JOB=web",
+        "DROVER_HOST=h2",
+        "DROVER_TASK=0",
+    ] {
+        assert!(env.contains(var), "{var} missing from {env}");
+    }
+    // PID 1 is the init process, which reaps zombies.
+    let pid1 = c.docker("h2", &["exec", name, "cat", "/proc/1/cmdline"]);
+    assert!(
+        pid1.contains("docker-init") || pid1.contains("tini"),
+        "PID 1 is {pid1:?}"
+    );
+}
+
+#[test]
+fn diff_sees_changes_made_by_hand_and_up_repairs_them() {
+    let c = Cluster::new("t-drift", "")
+        .job("web", &web("\"h1\"", 3, 21200))
+        .job("worker", &sleeper("\"h2\""));
+    c.drover(&["up", "--yes"]).status(0);
+
+    c.docker("h1", &["stop", "-t", "1", "t-drift.web.h1.0"]);
+    c.docker(
+        "h1",
+        &[
+            "update",
+            "--memory",
+            "128m",
+            "--memory-swap",
+            "256m",
+            "t-drift.web.h1.1",
+        ],
+    );
+    c.docker("h1", &["rm", "-f", "t-drift.web.h1.2"]);
+    // A drover container of this environment that no job claims.
+    c.docker(
+        "h2",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "t-drift.ghost.h2.0",
+            "--label",
+            "drover.env=t-drift",
+            "--label",
+            "drover.job=ghost",
+            "--label",
+            "drover.host=h2",
+            "--label",
+            "drover.task=0",
+            IMAGE1,
+            "sleep",
+            "3600",
+        ],
+    );
+
+    let run = c.drover(&["diff", "--json"]);
+    run.status(2);
+    assert_eq!(
+        changes(&run),
+        [
+            change("ghost", "h2", 0, "remove"),
+            change("web", "h1", 0, "start"),
+            change("web", "h1", 1, "replace"),
+            change("web", "h1", 2, "create"),
+        ]
+    );
+    let json = run.json();
+    let replaced = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "replace")
+        .unwrap();
+    assert_eq!(
+        replaced["fields"],
+        serde_json::json!([{"path": "memory", "old": "128m", "new": "64m"}])
+    );
+
+    let text = c.drover(&["diff"]);
+    text.status(2)
+        .stdout_has("~ replace web h1/1  (")
+        .stdout_has(", changed on the host)\n    memory: \"128m\" => \"64m\"\n")
+        .stdout_has("> start   web h1/0  (")
+        .stdout_has(", exited (code 143)")
+        .stdout_has("- remove  ghost h2/0  (");
+
+    // Scoped to a job, other jobs' leftovers are not touched.
+    let scoped = c.drover(&["diff", "--json", "worker"]);
+    scoped.status(0);
+    assert_eq!(changes(&scoped), []);
+
+    c.drover(&["up", "--yes"]).status(0);
+    c.drover(&["diff"]).status(0);
+    assert_eq!(c.containers("h2"), ["t-drift.worker.h2.0"]);
+    assert_eq!(
+        c.inspect("h1", "t-drift.web.h1.1", "{{.HostConfig.Memory}}"),
+        (64 << 20).to_string()
+    );
+    assert_eq!(
+        c.inspect("h1", "t-drift.web.h1.0", "{{.State.Status}}"),
+        "running"
+    );
+}
+
+#[test]
+fn a_tag_that_moved_to_another_image_is_replaced() {
+    let c = Cluster::new("t-tagmove", "").job(
+        "app",
+        r#"
+        image = "drover-test/tagmove:live"
+        hosts = ["h1"]
+        command = ["sleep", "3600"]
+        stop_timeout = "1s"
+        "#,
+    );
+    c.docker(
+        "h1",
+        &["tag", "drover-test/busybox:1", "drover-test/tagmove:live"],
+    );
+    c.drover(&["up", "--yes"]).status(0);
+    let v1 = c.docker(
+        "h1",
+        &["image", "inspect", "-f", "{{.Id}}", "drover-test/busybox:1"],
+    );
+    let v2 = c.docker(
+        "h1",
+        &["image", "inspect", "-f", "{{.Id}}", "drover-test/busybox:2"],
+    );
+    assert_eq!(c.inspect("h1", "t-tagmove.app.h1.0", "{{.Image}}"), v1);
+
+    c.docker(
+        "h1",
+        &["tag", "drover-test/busybox:2", "drover-test/tagmove:live"],
+    );
+    let run = c.drover(&["diff"]);
+    run.status(2)
+        .stdout_has("tag now names another image")
+        .stdout_has(&format!(
+            "image_id: \"{}\" => \"{}\"",
+            &v1[7..19],
+            &v2[7..19]
+        ));
+    c.drover(&["up", "--yes"]).status(0);
+    assert_eq!(c.inspect("h1", "t-tagmove.app.h1.0", "{{.Image}}"), v2);
+    c.drover(&["diff"]).status(0);
+}
+
+#[test]
+fn up_pulls_missing_images_from_the_registry_first() {
+    let c = Cluster::new("t-pull", "");
+    // A tag no host has: pushed from the root engine to the registry just now.
+    let reference = format!(
+        "{}/drover-test/busybox:pull-{}",
+        c.hosts.registry,
+        std::process::id()
+    );
+    let local = |args: &[&str]| {
+        let out = std::process::Command::new("docker")
+            .args(args)
+            .output()
+            .expect("docker");
+        assert!(
+            out.status.success(),
+            "docker {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    local(&["tag", "drover-test/busybox:2", &reference]);
+    local(&["push", &reference]);
+    local(&["rmi", &reference]);
+
+    let c = c.job(
+        "app",
+        &format!(
+            r#"
+            image = "{reference}"
+            hosts = ["h1", "h2"]
+            command = ["sleep", "3600"]
+            stop_timeout = "1s"
+            "#
+        ),
+    );
+    c.drover(&["diff"]).status(2).stdout_has(&format!(
+        "↓ pull    {reference} on h1\n↓ pull    {reference} on h2\n"
+    ));
+    c.drover(&["up", "--yes"])
+        .status(0)
+        .stdout_has(&format!("h1         pull     {reference}: pulled"));
+    for host in ["h1", "h2"] {
+        assert_eq!(
+            c.inspect(host, &format!("t-pull.app.{host}.0"), "{{.State.Status}}"),
+            "running"
+        );
+        let _ = c.docker_raw(host, &["rm", "-f", &format!("t-pull.app.{host}.0")]);
+        let _ = c.docker_raw(host, &["rmi", &reference]);
+    }
+}
+
+#[test]
+fn down_removes_containers_and_keeps_host_directories() {
+    let data = tempfile::tempdir().unwrap();
+    let host_dir = data.path().join("created-by-up");
+    let c = Cluster::new("t-down", "")
+        .job(
+            "store",
+            &format!(
+                r#"
+            image = "{IMAGE1}"
+            hosts = ["h1", "h2"]
+            volumes = ["{}:/data"]
+            command = ["sh", "-c", "echo kept > /data/$DROVER_HOST && exec sleep 3600"]
+            stop_timeout = "1s"
+            "#,
+                host_dir.display()
+            ),
+        )
+        .job("other", &sleeper("\"h1\""));
+    c.drover(&["up", "--yes"]).status(0);
+    for _ in 0..50 {
+        if host_dir.join("h2").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("h1")).unwrap(),
+        "kept\n",
+        "up created the host directory"
+    );
+
+    c.drover(&["down", "store", "--yes"])
+        .status(0)
+        .stdout_has("Done: 2 step(s) applied.");
+    assert_eq!(c.containers("h1"), ["t-down.other.h1.0"]);
+    assert_eq!(c.containers("h2"), Vec::<String>::new());
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("h2")).unwrap(),
+        "kept\n",
+        "host data stays"
+    );
+    // down again: nothing to do, still success
+    c.drover(&["down", "store", "--yes"])
+        .status(0)
+        .stdout_has("No changes");
+}
+
+#[test]
+fn an_unreachable_host_is_named_and_the_others_still_get_their_work() {
+    let c = Cluster::new(
+        "t-unreach",
+        "[hosts.dead]\ndocker = \"unix:///tmp/drover-no-such-engine.sock\"\n",
+    )
+    .job("app", &sleeper("\"h1\", \"dead\""));
+    let run = c.drover(&["up", "--yes"]);
+    run.status(1)
+        .stdout_has("! host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable: ");
+    assert_eq!(c.containers("h1"), ["t-unreach.app.h1.0"]);
+
+    c.drover(&["diff"])
+        .status(1)
+        .stdout_has("host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable");
+    let status = c.drover(&["status", "--json"]);
+    status
+        .status(1)
+        .stderr_has("host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable");
+    let rows = status.json();
+    let states: Vec<(&str, &str)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["host"].as_str().unwrap(), r["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(states, [("dead", "unreachable"), ("h1", "running")]);
+}
+
+#[test]
+fn status_shows_every_task_with_memory_and_cpu() {
+    let c = Cluster::new("t-status", "").job("web", &web("\"h1\", \"h2\"", 1, 21300));
+    c.drover(&["up", "--yes"]).status(0);
+    c.docker("h2", &["rm", "-f", "t-status.web.h2.0"]);
+
+    let run = c.drover(&["status", "--json"]);
+    run.status(0);
+    let rows = run.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let h1 = &rows[0];
+    for key in [
+        "job",
+        "host",
+        "task",
+        "container",
+        "image",
+        "state",
+        "health",
+        "started_at",
+        "restarts",
+        "memory_bytes",
+        "cpu_percent",
+    ] {
+        assert!(h1.get(key).is_some(), "status row lacks {key}: {h1}");
+    }
+    assert_eq!(
+        (h1["job"].as_str(), h1["host"].as_str(), h1["task"].as_u64()),
+        (Some("web"), Some("h1"), Some(0))
+    );
+    assert_eq!(h1["state"], "running");
+    assert_eq!(h1["image"], IMAGE1);
+    assert!(h1["memory_bytes"].as_u64().unwrap() > 0, "{h1}");
+    assert!(h1["cpu_percent"].as_f64().is_some(), "{h1}");
+    assert_eq!(rows[1]["state"], "missing");
+    assert_eq!(rows[1]["host"], "h2");
+
+    let text = c.drover(&["status"]);
+    text.status(0)
+        .stdout_has("TASK      CONTAINER     IMAGE                  STATE    HEALTH  UPTIME  RESTARTS  MEMORY")
+        .stdout_has("\nweb h2/0  -             -                      missing  -       -       -         -         -\n");
+}
+
+#[test]
+fn secrets_come_from_the_operator_and_are_never_printed() {
+    let c = Cluster::new("t-secret", "").job(
+        "app",
+        r#"
+        image = "drover-test/busybox:1"
+        hosts = ["h1"]
+        command = ["sleep", "3600"]
+        secret_env = ["DB_PASSWORD"]
+        stop_timeout = "1s"
+        "#,
+    );
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stderr_has("jobs/app.toml: secret DB_PASSWORD has no value: export DB_PASSWORD=... or put it in the secrets file");
+    assert_eq!(c.containers("h1"), Vec::<String>::new());
+
+    let create = c.drover_env(&["diff"], &[("DB_PASSWORD", "hunter2")]);
+    create.status(2).stdout_has("env.DB_PASSWORD: \"***\"");
+    assert!(!create.stdout.contains("hunter2"));
+    c.drover_env(&["up", "--yes"], &[("DB_PASSWORD", "hunter2")])
+        .status(0);
+    assert!(c
+        .inspect("h1", "t-secret.app.h1.0", "{{json .Config.Env}}")
+        .contains("DB_PASSWORD=hunter2"));
+
+    // From the secrets file beside drover.toml, when the environment lacks it.
+    std::fs::write(
+        c.test.path().join("secrets.env"),
+        "DB_PASSWORD=correct-horse\n",
+    )
+    .unwrap();
+    for args in [&["diff"][..], &["diff", "--json"][..]] {
+        let run = c.drover(args);
+        run.status(2);
+        assert!(
+            !run.stdout.contains("hunter2") && !run.stdout.contains("correct-horse"),
+            "{}",
+            run.stdout
+        );
+        assert!(run.stdout.contains("\"***\""), "{}", run.stdout);
+    }
+    c.drover(&["diff"])
+        .stdout_has("env.DB_PASSWORD: \"***\" => \"***\"");
+    c.drover(&["up", "--yes"]).status(0);
+    assert!(c
+        .inspect("h1", "t-secret.app.h1.0", "{{json .Config.Env}}")
+        .contains("DB_PASSWORD=correct-horse"));
+}
+
+#[test]
+fn a_missing_host_file_names_host_and_path() {
+    let c = Cluster::new("t-hostfile", "").job(
+        "app",
+        r#"
+        image = "drover-test/busybox:1"
+        hosts = ["h1"]
+        command = ["sleep", "3600"]
+        host_files = ["/etc/localtime", "/etc/drover-test-no-such-file"]
+        "#,
+    );
+    let run = c.drover(&["up", "--yes"]);
+    run.status(1).stderr_has(&format!(
+        "app h1/0: FAILED: host file /etc/drover-test-no-such-file does not exist on host h1 ({})",
+        c.hosts.h1
+    ));
+    assert_eq!(
+        c.containers("h1"),
+        Vec::<String>::new(),
+        "nothing left behind"
+    );
+}
+
+#[test]
+fn a_replacement_that_cannot_start_leaves_the_previous_version_running() {
+    let c = Cluster::new("t-rollback", "").job("web", &web("\"h1\"", 1, 21400));
+    c.drover(&["up", "--yes"]).status(0);
+    let old_id = c.inspect("h1", "t-rollback.web.h1.0", "{{.Id}}");
+
+    let broken = web("\"h1\"", 1, 21400).replace(
+        "command = [\"sh\", \"-c\"",
+        "command = [\"/no/such/binary\", \"-c\"",
+    );
+    let c = c.job("web", &broken);
+    let run = c.drover(&["up", "--yes"]);
+    run.status(1)
+        .stderr_has("web h1/0: FAILED: the new container could not start: ")
+        .stderr_has("the previous container is running again");
+    assert_eq!(
+        c.containers("h1"),
+        ["t-rollback.web.h1.0"],
+        "the failed new container is gone"
+    );
+    assert_eq!(c.inspect("h1", "t-rollback.web.h1.0", "{{.Id}}"), old_id);
+    assert_eq!(
+        c.inspect("h1", "t-rollback.web.h1.0", "{{.State.Status}}"),
+        "running"
+    );
+    assert!(
+        c.http_get("h1", 21400).is_some(),
+        "the previous version still serves"
+    );
+    c.drover(&["diff"])
+        .status(2)
+        .stdout_has("~ replace web h1/0");
+}
+
+#[test]
+fn without_a_terminal_changes_need_yes() {
+    let c = Cluster::new("t-confirm", "").job("app", &sleeper("\"h1\""));
+    c.drover(&["up"])
+        .status(1)
+        .stderr_has("error: not changing anything without confirmation: there is no terminal to ask on, pass --yes");
+    assert_eq!(c.containers("h1"), Vec::<String>::new());
+}
+
+#[test]
+fn host_flag_restricts_the_work() {
+    let c = Cluster::new("t-hostflag", "").job("app", &sleeper("\"h1\", \"h2\""));
+    c.drover(&["--host", "h2", "up", "--yes"]).status(0);
+    assert_eq!(c.containers("h1"), Vec::<String>::new());
+    assert_eq!(c.containers("h2"), ["t-hostflag.app.h2.0"]);
+    c.drover(&["--host", "h2", "diff"]).status(0);
+    c.drover(&["diff"]).status(2);
+}
+
+#[test]
+fn fewer_instances_and_removed_jobs_are_removed() {
+    let c = Cluster::new("t-shrink", "")
+        .job("web", &web("\"h1\"", 2, 21500))
+        .job("old", &sleeper("\"h2\""));
+    c.drover(&["up", "--yes"]).status(0);
+
+    let c = c.remove_job("old").job("web", &web("\"h1\"", 1, 21500));
+    let run = c.drover(&["diff", "--json"]);
+    run.status(2);
+    assert_eq!(
+        changes(&run),
+        [
+            change("old", "h2", 0, "remove"),
+            change("web", "h1", 1, "remove")
+        ]
+    );
+    c.drover(&["up", "--yes"]).status(0);
+    assert_eq!(c.containers("h1"), ["t-shrink.web.h1.0"]);
+    assert_eq!(c.containers("h2"), Vec::<String>::new());
+}
