@@ -77,6 +77,12 @@ impl Plan {
                 }
             }
             for field in &change.fields {
+                // A new task's identity variables and empty lists say nothing the header does not.
+                if change.action == Action::Create
+                    && (field.path.starts_with("env.DROVER_") || field.new == Value::Array(Vec::new()))
+                {
+                    continue;
+                }
                 let _ = match (&field.old, &field.new) {
                     (Value::Null, new) if change.action == Action::Create => {
                         writeln!(out, "    {}: {}", field.path, show(new))
