@@ -632,3 +632,51 @@ fn fewer_instances_and_removed_jobs_are_removed() {
     assert_eq!(c.containers("h1"), ["t-shrink.web.h1.0"]);
     assert_eq!(c.containers("h2"), Vec::<String>::new());
 }
+
+#[test]
+fn hosts_over_plain_tcp() {
+    // h1's engine, also offered on a loopback TCP port (as `dockerd -H tcp://…` would).
+    let hosts = support::hosts::Hosts::get();
+    let socket = hosts.h1.trim_start_matches("unix://").to_string();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let mut socat = std::process::Command::new("socat")
+        .arg(format!("TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork"))
+        .arg(format!("UNIX-CONNECT:{socket}"))
+        .spawn()
+        .expect("run socat");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _socat = Kill(&mut socat);
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let extra = format!("[hosts.tcp1]\ndocker = \"tcp://127.0.0.1:{port}\"\n[hosts.refused]\ndocker = \"tcp://127.0.0.1:1\"\n");
+    let c = Cluster::new("t-tcp", &extra).job("app", &sleeper("\"tcp1\""));
+    // Only the job's hosts are asked: the refusing one is not involved.
+    c.drover(&["up", "--yes", "app"]).status(0);
+    assert_eq!(
+        c.containers("h1"),
+        ["t-tcp.app.tcp1.0"],
+        "tcp1 is h1's engine"
+    );
+    c.drover(&["diff", "app"]).status(0);
+    let status = c.drover(&["status", "--json", "app"]);
+    status.status(0);
+    assert_eq!(status.json()[0]["state"], "running");
+
+    // The whole environment includes the refusing host: named, with its address.
+    c.drover(&["diff"])
+        .status(1)
+        .stdout("! host refused (tcp://127.0.0.1:1) is unreachable: Connection refused (os error 111)\nNo changes: 1 task(s) as specified.\n");
+}

@@ -77,9 +77,11 @@ impl Plan {
                 }
             }
             for field in &change.fields {
-                // A new task's identity variables and empty lists say nothing the header does not.
+                // A new task's identity variables, empty lists and unset values say nothing.
                 if change.action == Action::Create
-                    && (field.path.starts_with("env.DROVER_") || field.new == Value::Array(Vec::new()))
+                    && (field.path.starts_with("env.DROVER_")
+                        || field.new == Value::Array(Vec::new())
+                        || field.new.is_null())
                 {
                     continue;
                 }
