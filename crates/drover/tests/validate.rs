@@ -306,3 +306,15 @@ fn unknown_host_flag() {
             "error: unknown host \"app9\" given to --host (hosts in the environment: app1, app2)\n",
         );
 }
+
+#[test]
+fn unknown_job_names_the_jobs_there_are() {
+    // Fails before any host is asked: app1 and app2 here are not real engines.
+    env()
+        .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\n")
+        .args(&["diff", "nosuch"])
+        .run()
+        .status(1)
+        .stderr_has("error: unknown job \"nosuch\" (jobs in ")
+        .stderr_has("/jobs: web)\n");
+}
