@@ -680,3 +680,45 @@ fn hosts_over_plain_tcp() {
         .status(1)
         .stdout("! host refused (tcp://127.0.0.1:1) is unreachable: Connection refused (os error 111)\nNo changes: 1 task(s) as specified.\n");
 }
+
+/// Runs drover on a pseudo-terminal (util-linux `script`), answering `answer`.
+fn drover_on_terminal(c: &Cluster, args: &str, answer: &str) -> support::Run {
+    use std::io::Write;
+    let command = format!(
+        "{} -C {} {args}",
+        env!("CARGO_BIN_EXE_drover"),
+        c.test.path().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run script");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answer.as_bytes())
+        .unwrap();
+    support::Run::from(child.wait_with_output().unwrap())
+}
+
+#[test]
+fn on_a_terminal_up_asks_first() {
+    let c = Cluster::new("t-ask", "").job("app", &sleeper("\"h2\""));
+    drover_on_terminal(&c, "up", "n\n")
+        .status(1)
+        .stdout_has("Apply these changes? [y/N] nothing changed");
+    assert_eq!(c.containers("h2"), Vec::<String>::new());
+    drover_on_terminal(&c, "up", "y\n")
+        .status(0)
+        .stdout_has("Done: 1 step(s) applied.");
+    assert_eq!(c.containers("h2"), ["t-ask.app.h2.0"]);
+    drover_on_terminal(&c, "down app", "y\n")
+        .status(0)
+        .stdout_has("Remove these containers? [y/N] ");
+    assert_eq!(c.containers("h2"), Vec::<String>::new());
+}
