@@ -160,10 +160,10 @@ impl Context {
     }
 
     /// Reads every connected host at once; unreachable ones are recorded as such.
-    pub async fn observe(&self, connections: &Connections) -> Observed {
+    pub async fn observe(&self, connections: &Connections, scope: &Scope) -> Observed {
         let env = self.env.name.as_str();
         let reads = connections.engines.iter().map(|(name, engine)| async move {
-            let observation = match observe(engine.as_ref(), env).await {
+            let observation = match observe(engine.as_ref(), env, scope).await {
                 Ok(state) => HostObservation::Reachable(state),
                 Err(e) => HostObservation::Unreachable {
                     address: engine.address().to_string(),

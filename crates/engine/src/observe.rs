@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use drover_plan::{normalize_image_ref, HostState};
+use drover_plan::{labels, normalize_image_ref, HostState, Scope};
 use futures::{stream, StreamExt, TryStreamExt};
 
 use crate::convert::env_map;
@@ -15,8 +15,19 @@ use crate::{Engine, EngineError};
 /// Inspect requests in flight at once per host.
 const INSPECT_CONCURRENCY: usize = 32;
 
-pub async fn observe(engine: &dyn Engine, env: &str) -> Result<HostState, EngineError> {
+/// Reads the host's containers of environment `env` whose job `scope` covers
+/// (the others are not inspected), and the host's image tags.
+pub async fn observe(
+    engine: &dyn Engine,
+    env: &str,
+    scope: &Scope,
+) -> Result<HostState, EngineError> {
     let (summaries, images) = tokio::try_join!(engine.list_containers(env), engine.list_images())?;
+    let summaries = summaries.into_iter().filter(|s| {
+        s.labels
+            .get(labels::JOB)
+            .is_some_and(|job| scope.covers(job))
+    });
 
     let mut containers: Vec<_> = stream::iter(summaries)
         .map(|summary| async move { engine.inspect_container(&summary.id).await })

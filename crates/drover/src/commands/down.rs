@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use drover_apply::apply;
-use drover_plan::{Action, Change, ContainerRef, HostObservation, Plan, UnreachableHost};
+use drover_plan::{Action, Change, ContainerRef, HostObservation, Plan, Scope, UnreachableHost};
 
 use crate::cli::Global;
 use crate::commands::up::{finish, print_step};
@@ -24,7 +24,9 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     let wanted: BTreeSet<&str> = names.iter().map(String::as_str).collect();
     let hosts = ctx.hosts_for(None);
     let connections = ctx.connect(&hosts).await;
-    let observed = ctx.observe(&connections).await;
+    let observed = ctx
+        .observe(&connections, &Scope::Jobs(names.iter().cloned().collect()))
+        .await;
 
     let mut plan = Plan::default();
     for (host, observation) in &observed.hosts {

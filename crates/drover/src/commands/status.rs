@@ -41,7 +41,7 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     let scope = ctx.scope(names);
     let desired = ctx.desired_without_secrets(&jobs, &hosts);
     let connections = ctx.connect(&hosts).await;
-    let observed = ctx.observe(&connections).await;
+    let observed = ctx.observe(&connections, &scope).await;
 
     let mut rows: Vec<(TaskStatus, Option<&ObservedContainer>)> = Vec::new();
     let mut unreachable = false;

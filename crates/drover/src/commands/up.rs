@@ -15,7 +15,7 @@ pub async fn observe_and_plan(ctx: &Context, names: &[String]) -> Result<(Plan, 
     let hosts = ctx.hosts_for(if names.is_empty() { None } else { Some(&jobs) });
     let desired = ctx.desired(&jobs, &hosts)?;
     let connections = ctx.connect(&hosts).await;
-    let observed = ctx.observe(&connections).await;
+    let observed = ctx.observe(&connections, &ctx.scope(names)).await;
     let known_hosts: BTreeSet<String> = ctx.env.hosts.keys().cloned().collect();
     Ok((
         plan(&desired, &observed, &ctx.scope(names), &known_hosts),
