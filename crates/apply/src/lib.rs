@@ -89,26 +89,28 @@ async fn apply_host(
         step
     };
 
-    let pulled: Vec<(String, Result<String, String>)> = stream::iter(pulls)
+    // Each step is reported the moment it ends, not when its phase does.
+    let mut steps: Vec<StepReport> = stream::iter(pulls)
         .map(|pull| async move {
             let outcome = engine
                 .pull_image(&pull.image)
                 .await
                 .map(|()| "pulled".to_string())
                 .map_err(|e| e.to_string());
-            (pull.image.clone(), outcome)
+            report(pull.image.clone(), "pull", outcome)
         })
         .buffer_unordered(HOST_CONCURRENCY)
         .collect()
         .await;
-    let mut steps = Vec::new();
-    let mut failed_images = BTreeMap::new();
-    for (image, outcome) in pulled {
-        if let Err(e) = &outcome {
-            failed_images.insert(image.clone(), e.clone());
-        }
-        steps.push(report(image, "pull", outcome));
-    }
+    let failed_images: BTreeMap<String, String> = steps
+        .iter()
+        .filter_map(|s| {
+            s.outcome
+                .as_ref()
+                .err()
+                .map(|e| (s.what.clone(), e.clone()))
+        })
+        .collect();
 
     for phase in [Phase::Removals, Phase::Tasks] {
         let selected: Vec<&Change> = changes
@@ -116,7 +118,7 @@ async fn apply_host(
             .copied()
             .filter(|c| phase.includes(c.action))
             .collect();
-        let results: Vec<(&Change, Result<String, String>)> = stream::iter(selected)
+        let done: Vec<StepReport> = stream::iter(selected)
             .map(|change| {
                 let failed_pull = change
                     .desired
@@ -130,19 +132,13 @@ async fn apply_host(
                         }
                         _ => run_change(env, engine, change).await,
                     };
-                    (change, outcome)
+                    report(task_name(change), &change.action.to_string(), outcome)
                 }
             })
             .buffer_unordered(HOST_CONCURRENCY)
             .collect()
             .await;
-        for (change, outcome) in results {
-            steps.push(report(
-                task_name(change),
-                &change.action.to_string(),
-                outcome,
-            ));
-        }
+        steps.extend(done);
     }
     steps
 }

@@ -533,6 +533,16 @@ fn secrets_come_from_the_operator_and_are_never_printed() {
     assert!(c
         .inspect("h1", "t-secret.app.h1.0", "{{json .Config.Env}}")
         .contains("DB_PASSWORD=correct-horse"));
+
+    // A secret dropped from the spec stays masked while its container still has it.
+    let c = c.job(
+        "app",
+        "image = \"drover-test/busybox:1\"\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n",
+    );
+    let run = c.drover(&["diff"]);
+    run.status(2)
+        .stdout_has("env.DB_PASSWORD: \"***\" => (none)");
+    assert!(!run.stdout.contains("correct-horse"), "{}", run.stdout);
 }
 
 #[test]

@@ -135,11 +135,22 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
             start_period: from_nanos(h.start_period),
         })
     });
+    let labels: BTreeMap<String, String> = config.labels.unwrap_or_default().into_iter().collect();
+    let secret_keys = labels
+        .get(drover_plan::labels::SECRETS)
+        .map(|names| {
+            names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
     let task_config = TaskConfig {
         image: config.image.unwrap_or_default(),
         command: config.cmd,
         env: env_map(&config.env.unwrap_or_default()),
-        secret_keys: Default::default(),
+        secret_keys,
         volumes: host.binds.unwrap_or_default(),
         host_files: host
             .mounts
@@ -173,7 +184,7 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
             .unwrap_or_default()
             .trim_start_matches('/')
             .to_string(),
-        labels: config.labels.unwrap_or_default().into_iter().collect(),
+        labels,
         state: state.status.map(|s| s.to_string()).unwrap_or_default(),
         exit_code: state.exit_code.unwrap_or(0),
         health: state

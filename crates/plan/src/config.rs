@@ -20,6 +20,9 @@ pub mod labels {
     pub const HOST: &str = "drover.host";
     pub const TASK: &str = "drover.task";
     pub const SPEC: &str = "drover.spec";
+    /// Names (not values) of the task's secret env vars, comma-separated, so
+    /// a secret dropped from the spec stays masked while its container lives.
+    pub const SECRETS: &str = "drover.secrets";
 }
 
 /// Shown instead of a secret's value, everywhere.
@@ -75,13 +78,18 @@ impl DesiredTask {
     }
 
     pub fn labels(&self, env: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([
+        let mut labels = BTreeMap::from([
             (labels::ENV.to_string(), env.to_string()),
             (labels::JOB.to_string(), self.job.clone()),
             (labels::HOST.to_string(), self.host.clone()),
             (labels::TASK.to_string(), self.task.to_string()),
             (labels::SPEC.to_string(), self.spec_hash.clone()),
-        ])
+        ]);
+        if !self.config.secret_keys.is_empty() {
+            let names: Vec<&str> = self.config.secret_keys.iter().map(String::as_str).collect();
+            labels.insert(labels::SECRETS.to_string(), names.join(","));
+        }
+        labels
     }
 }
 

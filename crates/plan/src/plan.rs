@@ -218,6 +218,14 @@ pub fn plan(
         }
     }
 
+    // Two host entries sharing an engine both see a container no host claims:
+    // remove it once.
+    let mut removed = BTreeSet::new();
+    result.changes.retain(|c| match (&c.action, &c.container) {
+        (Action::Remove, Some(container)) => removed.insert(container.id.clone()),
+        _ => true,
+    });
+
     result.pulls = pulls.into_iter().collect();
     result.changes.sort_by(|a, b| {
         (&a.job, &a.host, a.task, a.action).cmp(&(&b.job, &b.host, b.task, b.action))

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use drover_plan::{
-    normalize_image_ref, plan, render_job, Action, Change, DesiredTask, FieldChange,
+    labels, normalize_image_ref, plan, render_job, Action, Change, DesiredTask, FieldChange,
     HostObservation, HostState, Observed, ObservedContainer, Plan, Pull, Scope, Secrets,
     UnreachableHost,
 };
@@ -107,8 +107,12 @@ fn observed_from(desired: &DesiredTask, env_name: &str) -> ObservedContainer {
     let image_env = BTreeMap::from([("PATH".to_string(), "/bin".to_string())]);
     let image_cmd = Some(vec!["sh".to_string()]);
     let mut config = desired.config.clone();
-    // Inspect does not know which variables were secrets.
-    config.secret_keys.clear();
+    // Inspect knows which variables were secrets only from the drover.secrets label.
+    config.secret_keys = desired
+        .labels(env_name)
+        .get(labels::SECRETS)
+        .map(|names| names.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
     let mut env = image_env.clone();
     env.extend(desired.config.env.clone());
     config.env = env;
@@ -842,14 +846,7 @@ fn the_plan_reads_as_one_line_per_change_and_a_summary() {
 > start   web app1/1  (1b1b1b1b1b1b, exited (code 137))
 + create  worker app1/0  (missing)
     image: "alpine:3.19"
-    command: (none)
-    env.DROVER_ENV: "prod"
-    env.DROVER_HOST: "app1"
-    env.DROVER_JOB: "worker"
-    env.DROVER_TASK: "0"
-    volumes: []
     host_files: ["/etc/localtime"]
-    memory: (none)
     network: "host"
     init: true
     restart: "unless-stopped"

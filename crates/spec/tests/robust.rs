@@ -4,8 +4,14 @@
 use std::path::Path;
 
 const FILES: [(&str, &str); 2] = [
-    ("drover.toml", include_str!("../../../examples/reference/drover.toml")),
-    ("jobs/coding-mart.toml", include_str!("../../../examples/reference/jobs/coding-mart.toml")),
+    (
+        "drover.toml",
+        include_str!("../../../examples/reference/drover.toml"),
+    ),
+    (
+        "jobs/coding-mart.toml",
+        include_str!("../../../examples/reference/jobs/coding-mart.toml"),
+    ),
 ];
 
 /// xorshift: deterministic, so a failure reproduces.
@@ -25,8 +31,29 @@ impl Rng {
 }
 
 const PIECES: &[&str] = &[
-    "\"", "[", "]", "{", "}", "=", "\n", "#", "-1", "99999999999999999999", "\"\"", "é", "\u{0}", "0", "1e9", "true",
-    "[[x]]", "\"10x\"", "\"1g\"", ":", "/", "\"app9\"", ",",
+    "\"",
+    "[",
+    "]",
+    "{",
+    "}",
+    "=",
+    "\n",
+    "#",
+    "-1",
+    "99999999999999999999",
+    "\"\"",
+    "é",
+    "\u{0}",
+    "0",
+    "1e9",
+    "true",
+    "[[x]]",
+    "\"10x\"",
+    "\"1g\"",
+    ":",
+    "/",
+    "\"app9\"",
+    ",",
 ];
 
 fn mangle(text: &str, rng: &mut Rng) -> String {
@@ -74,16 +101,31 @@ fn mangled_environments_load_or_fail_with_located_errors() {
         let files: Vec<(&str, String)> = FILES
             .iter()
             .enumerate()
-            .map(|(i, (path, text))| (*path, if i == victim { mangle(text, &mut rng) } else { text.to_string() }))
+            .map(|(i, (path, text))| {
+                (
+                    *path,
+                    if i == victim {
+                        mangle(text, &mut rng)
+                    } else {
+                        text.to_string()
+                    },
+                )
+            })
             .collect();
         write(dir.path(), &files);
         match drover_spec::load(dir.path(), None) {
             Ok(_) => {}
             Err(drover_spec::SpecError::Invalid(diagnostics)) => {
-                assert!(!diagnostics.is_empty(), "round {round}: an error with no diagnostics");
+                assert!(
+                    !diagnostics.is_empty(),
+                    "round {round}: an error with no diagnostics"
+                );
                 for d in &diagnostics {
                     assert!(d.line >= 1 && d.col >= 1, "round {round}: {d}");
-                    assert!(FILES.iter().any(|(p, _)| *p == d.file), "round {round}: {d}");
+                    assert!(
+                        FILES.iter().any(|(p, _)| *p == d.file),
+                        "round {round}: {d}"
+                    );
                 }
             }
             Err(other) => panic!("round {round}: {other}"),
