@@ -2,11 +2,10 @@ use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use drover_apply::apply;
 use drover_plan::{Action, Change, ContainerRef, HostObservation, Plan, Scope, UnreachableHost};
 
 use crate::cli::Global;
-use crate::commands::up::{finish, print_step};
+use crate::commands::up::confirm_and_apply;
 use crate::context::Context;
 
 /// Removes every container of the named jobs on every host of the environment
@@ -69,22 +68,5 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
         }
     }
 
-    if !global.json {
-        print!("{}", plan.render(ctx.color()));
-    }
-    if plan.changes.is_empty() {
-        return finish(global, &plan, &Default::default());
-    }
-    if !ctx.confirm("Remove these containers?")? {
-        eprintln!("nothing changed");
-        return Ok(super::failure());
-    }
-    let json = global.json;
-    let report = apply(&ctx.env.name, &plan, &connections.engines, &|step| {
-        if !json {
-            print_step(step);
-        }
-    })
-    .await;
-    finish(global, &plan, &report)
+    confirm_and_apply(&ctx, &plan, &connections, "Remove these containers?").await
 }

@@ -30,28 +30,36 @@ pub async fn make_plan(ctx: &Context, names: &[String]) -> Result<Plan> {
 pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     let ctx = Context::load(global)?;
     let (plan, connections) = observe_and_plan(&ctx, names).await?;
-    let color = ctx.color();
+    confirm_and_apply(&ctx, &plan, &connections, "Apply these changes?").await
+}
+
+/// Shows the plan, asks (or takes `--yes`), applies it and reports: the
+/// shared end of `up` and `down`.
+pub async fn confirm_and_apply(
+    ctx: &Context,
+    plan: &Plan,
+    connections: &Connections,
+    question: &str,
+) -> Result<ExitCode> {
+    let global = &ctx.global;
     if !global.json {
-        print!("{}", plan.render(color));
+        print!("{}", plan.render(ctx.color()));
     }
     if plan.is_empty() {
-        if global.json {
-            println!("{}", json!({"steps": [], "unreachable": plan.unreachable}));
-        }
-        return Ok(exit_code(&ApplyReport::default(), &plan));
+        return finish(global, plan, &ApplyReport::default());
     }
-    if !ctx.confirm("Apply these changes?")? {
+    if !ctx.confirm(question)? {
         eprintln!("nothing changed");
         return Ok(super::failure());
     }
     let json = global.json;
-    let report = apply(&ctx.env.name, &plan, &connections.engines, &|step| {
+    let report = apply(&ctx.env.name, plan, &connections.engines, &|step| {
         if !json {
             print_step(step);
         }
     })
     .await;
-    finish(global, &plan, &report)
+    finish(global, plan, &report)
 }
 
 /// Prints a step as it ends: `host  what  action  outcome`.
@@ -84,6 +92,8 @@ pub fn finish(global: &Global, plan: &Plan, report: &ApplyReport) -> Result<Exit
             "{}",
             json!({"steps": steps, "unreachable": plan.unreachable})
         );
+    } else if report.steps.is_empty() && plan.unreachable.is_empty() {
+        // Nothing was to be done; the plan already said so.
     } else if failures > 0 || !plan.unreachable.is_empty() {
         eprintln!(
             "{} of {} step(s) failed{}",
