@@ -14,6 +14,7 @@ use drover_spec::{DockerAddress, Host};
 use futures::StreamExt;
 
 use crate::convert::{create_body, observed};
+use crate::transport;
 use crate::{
     ContainerSummary, Engine, EngineError, EngineVersion, ImageDetails, ImageSummary, Usage,
 };
@@ -40,7 +41,7 @@ impl DockerEngine {
             reason,
         };
         let docker = match &host.docker {
-            DockerAddress::Unix(path) => Docker::connect_with_unix(
+            DockerAddress::Unix(path) => transport::unix(
                 &path.to_string_lossy(),
                 REQUEST_TIMEOUT_SECS,
                 API_DEFAULT_VERSION,
@@ -54,11 +55,7 @@ impl DockerEngine {
                         "TLS to tcp:// hosts is not supported yet".to_string(),
                     ));
                 }
-                Docker::connect_with_http(
-                    &format!("tcp://{tcp_host}:{port}"),
-                    REQUEST_TIMEOUT_SECS,
-                    API_DEFAULT_VERSION,
-                )
+                transport::tcp(tcp_host, *port, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
             }
             DockerAddress::Ssh { .. } => {
                 return Err(unreachable(

@@ -9,6 +9,7 @@ mod convert;
 mod docker;
 mod error;
 mod observe;
+mod transport;
 
 use async_trait::async_trait;
 use drover_plan::{DesiredTask, ObservedContainer};
