@@ -318,3 +318,24 @@ fn unknown_job_names_the_jobs_there_are() {
         .stderr_has("error: unknown job \"nosuch\" (jobs in ")
         .stderr_has("/jobs: web)\n");
 }
+
+/// Regression: `drover status | head` used to panic on the closed pipe.
+#[test]
+fn a_closed_stdout_ends_drover_quietly() {
+    let test = env().file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\n");
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("-C")
+        .arg(test.path())
+        .arg("validate")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("run drover");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    const SIGPIPE: i32 = 13;
+    assert_eq!(out.status.signal(), Some(SIGPIPE), "{:?}", out.status);
+}
