@@ -385,7 +385,7 @@ fn down_removes_containers_and_keeps_host_directories() {
         .job("other", &sleeper("\"h1\""));
     c.drover(&["up", "--yes"]).status(0);
     for _ in 0..50 {
-        if host_dir.join("h2").exists() {
+        if host_dir.join("h1").exists() && host_dir.join("h2").exists() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
