@@ -551,7 +551,7 @@ ratio is the median of the per-round ratios. Part 3 uses hyperfine (3 warm-up ru
    idle every time (otherwise a command inherits the collector's phase from the one
    before it, worth up to a second).
 3. **diff, 300 tasks**: 100 running tasks on each of three engines (the system engine
-   and two private dockerd's in their own network namespaces, from `bench/lib/hosts`);
+   and two private dockerd's in their own network namespaces, from `scripts/test-hosts` under the name drover-bench);
    `drover diff` with nothing to change (exit 0 is required), and `drover --json diff`.
 
 ## Results
