@@ -474,22 +474,7 @@ async fn replace_whose_new_container_cannot_start_brings_the_old_one_back() {
             "start old0",
         ],
     );
-    assert!(
-        !calls.iter().any(|c| c == "remove old0"),
-        "the old container is kept: {calls:#?}"
-    );
-    let step = step(&report, "web h1/0");
-    let error = step.outcome.as_ref().expect_err("the step fails");
-    assert!(
-        error.contains("the previous container is running again"),
-        "{error}"
-    );
-    assert_eq!(
-        h1.containers(),
-        vec![("t.web.h1.0".to_string(), "running")],
-        "the old container runs, the new one is gone"
-    );
-    assert_eq!(h1.resolve("t.web.h1.0").unwrap(), "old0");
+    assert_old_container_restored(&h1, &report);
     assert_eq!(report.failures().count(), 1);
 }
 
@@ -504,26 +489,8 @@ async fn replace_whose_new_container_exits_at_once_brings_the_old_one_back() {
     );
 
     let report = run(&plan, &[&h1]).await;
-    let calls = h1.calls();
-    assert!(
-        !calls.iter().any(|c| c == "remove old0"),
-        "the old container is kept: {calls:#?}"
-    );
-    let error = step(&report, "web h1/0")
-        .outcome
-        .as_ref()
-        .expect_err("the step fails");
+    let error = assert_old_container_restored(&h1, &report);
     assert!(error.contains("exited with code 1"), "{error}");
-    assert!(
-        error.contains("the previous container is running again"),
-        "{error}"
-    );
-    assert_eq!(
-        h1.containers(),
-        vec![("t.web.h1.0".to_string(), "running")],
-        "the old container runs, the crashed one is gone"
-    );
-    assert_eq!(h1.resolve("t.web.h1.0").unwrap(), "old0");
 }
 
 #[tokio::test]
@@ -865,4 +832,30 @@ async fn progress_reports_a_step_when_it_ends_not_when_its_batch_does() {
         "the create ended at once but was reported after {create_reported:?}, \
          with the replace ({replace_reported:?})"
     );
+}
+
+/// After a failed replacement of `web h1/0`: the old container `old0` was never
+/// removed, runs again under the task's name, and the step failed saying so.
+/// Returns the step's error for further checks.
+fn assert_old_container_restored(h1: &FakeEngine, report: &ApplyReport) -> String {
+    let calls = h1.calls();
+    assert!(
+        !calls.iter().any(|c| c == "remove old0"),
+        "the old container is kept: {calls:#?}"
+    );
+    let error = step(report, "web h1/0")
+        .outcome
+        .clone()
+        .expect_err("the step fails");
+    assert!(
+        error.contains("the previous container is running again"),
+        "{error}"
+    );
+    assert_eq!(
+        h1.containers(),
+        vec![("t.web.h1.0".to_string(), "running")],
+        "the old container runs, the new one is gone"
+    );
+    assert_eq!(h1.resolve("t.web.h1.0").unwrap(), "old0");
+    error
 }
