@@ -339,3 +339,23 @@ fn a_closed_stdout_ends_drover_quietly() {
     const SIGPIPE: i32 = 13;
     assert_eq!(out.status.signal(), Some(SIGPIPE), "{:?}", out.status);
 }
+
+/// Exit 2 means "diff found changes": a usage error must not look like one.
+#[test]
+fn usage_errors_exit_1_and_help_exits_0() {
+    env()
+        .args(&["down"])
+        .run()
+        .status(1)
+        .stderr_has("required arguments were not provided");
+    env()
+        .args(&["frobnicate"])
+        .run()
+        .status(1)
+        .stderr_has("unrecognized subcommand 'frobnicate'");
+    env()
+        .args(&["--help"])
+        .run()
+        .status(0)
+        .stdout_has("Usage: drover");
+}
