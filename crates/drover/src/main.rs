@@ -1,10 +1,10 @@
 //! drover: a production environment as code, for a few to a few hundred
-//! Docker hosts. This binary is thin: clap, then one module per command.
+//! Docker hosts. This binary is thin: clap, the terminal, and one module
+//! per command over `drover-fleet`.
 
 mod cli;
 mod commands;
-mod context;
-mod table;
+mod terminal;
 
 use std::process::ExitCode;
 
@@ -13,11 +13,11 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    // Like any Unix filter: a closed pipe (`drover status | head`) ends the
-    // process quietly instead of making every print fail.
-    // SAFETY: restoring the default disposition of one signal, before any thread starts.
+    // A closed stdout must not kill drover mid-change: writes then fail with
+    // EPIPE, which `terminal::output` turns into an interruption.
+    // SAFETY: setting one signal's disposition before any thread starts.
     unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
     // Exit 2 is `diff`'s "there are changes": a usage error is a plain failure (1).
     let cli = match Cli::try_parse() {
@@ -43,6 +43,7 @@ fn main() -> ExitCode {
     };
     let global = &cli.global;
     let result = runtime.block_on(async {
+        terminal::interrupt::install();
         match &cli.command {
             Command::Validate => commands::validate::run(global),
             Command::Diff { jobs } => commands::diff::run(global, jobs).await,
@@ -51,11 +52,18 @@ fn main() -> ExitCode {
             Command::Status { jobs } => commands::status::run(global, jobs).await,
         }
     });
-    match result {
+    // Let SSH masters and other children go before the process does.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    drover_engine::kill_ssh_masters();
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(1)
         }
+    };
+    match terminal::interrupt::exit_code() {
+        Some(signal_code) => ExitCode::from(signal_code),
+        None => code,
     }
 }

@@ -1,20 +1,23 @@
 //! Between drover's [`TaskConfig`] and Docker's create and inspect bodies.
 //!
-//! `create_body` and `task_config` are inverses on every field drover sets,
+//! `create_body` and `observed` are inverses on every field drover sets,
 //! which is what makes a second `up` change nothing.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, HealthConfig as DockerHealth, HostConfig,
     HostConfigLogConfig, Mount, MountType, RestartPolicy, RestartPolicyNameEnum,
 };
-use drover_plan::{DesiredTask, HealthConfig, ObservedContainer, TaskConfig};
+use drover_plan::{
+    secret_names_label, EnvValue, HealthConfig, ObservedContainer, Resources, Secret, TaskConfig,
+};
 
-/// The create request for a task's container.
-pub fn create_body(env: &str, task: &DesiredTask) -> ContainerCreateBody {
-    let config = &task.config;
+use crate::CreateOptions;
+
+/// The create request for a container of `config`.
+pub fn create_body(config: &TaskConfig, options: &CreateOptions) -> ContainerCreateBody {
     let (restart_name, retries) = match config.restart.split_once(':') {
         Some((name, n)) => (name, n.parse::<i64>().ok()),
         None => (config.restart.as_str(), None),
@@ -41,6 +44,7 @@ pub fn create_body(env: &str, task: &DesiredTask) -> ContainerCreateBody {
                 .collect(),
         ),
         memory: config.memory.map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
+        memory_swap: (config.resources.memory_swap != 0).then_some(config.resources.memory_swap),
         network_mode: Some(config.network.clone()),
         init: Some(config.init),
         restart_policy: Some(RestartPolicy {
@@ -62,9 +66,21 @@ pub fn create_body(env: &str, task: &DesiredTask) -> ContainerCreateBody {
     ContainerCreateBody {
         image: Some(config.image.clone()),
         cmd: config.command.clone(),
-        env: Some(config.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-        labels: Some(task.labels(env).into_iter().collect::<HashMap<_, _>>()),
-        stop_timeout: Some(i64::try_from(config.stop_timeout_secs).unwrap_or(i64::MAX)),
+        env: Some(
+            config
+                .env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.expose()))
+                .collect(),
+        ),
+        labels: Some(
+            options
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<HashMap<_, _>>(),
+        ),
+        stop_timeout: Some(i64::try_from(config.stop_timeout.as_secs()).unwrap_or(i64::MAX)),
         healthcheck: config.health.as_ref().map(|h| DockerHealth {
             test: Some(
                 std::iter::once("CMD".to_string())
@@ -101,13 +117,13 @@ pub(crate) fn env_map(lines: &[String]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// A container as drover sees it, from `docker inspect` and its image's config.
-/// The image's own env and command are filled in by [`crate::observe`].
+/// A container as drover sees it, from `docker inspect`. The image's own
+/// env and command are filled in by [`crate::observe`].
 pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
     let config = inspect.config.unwrap_or_default();
     let host = inspect.host_config.unwrap_or_default();
     let state = inspect.state.unwrap_or_default();
-    let restart = host.restart_policy.unwrap_or_default();
+    let restart = host.restart_policy.clone().unwrap_or_default();
     let restart = match (
         restart.name.map(|n| n.to_string()).unwrap_or_default(),
         restart.maximum_retry_count,
@@ -116,13 +132,13 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         (name, _) if name.is_empty() => "no".to_string(),
         (name, _) => name,
     };
-    let log = host.log_config.unwrap_or_default();
+    let log = host.log_config.clone().unwrap_or_default();
     let health = config.healthcheck.and_then(|h| {
         let test = h.test.unwrap_or_default();
         let cmd = match test.split_first() {
             Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
-            Some((kind, rest)) if kind == "CMD-SHELL" => std::iter::once("sh".to_string())
-                .chain(std::iter::once("-c".to_string()))
+            Some((kind, rest)) if kind == "CMD-SHELL" => ["sh".to_string(), "-c".to_string()]
+                .into_iter()
                 .chain(rest.iter().cloned())
                 .collect(),
             _ => return None,
@@ -136,21 +152,37 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         })
     });
     let labels: BTreeMap<String, String> = config.labels.unwrap_or_default().into_iter().collect();
-    let secret_keys = labels
-        .get(drover_plan::labels::SECRETS)
-        .map(|names| {
-            names
-                .split(',')
-                .filter(|n| !n.is_empty())
-                .map(str::to_string)
-                .collect()
+    let secret_keys: BTreeSet<String> = secret_names_label(&labels);
+    let env = env_map(&config.env.unwrap_or_default())
+        .into_iter()
+        .map(|(k, v)| {
+            let value = if secret_keys.contains(&k) {
+                EnvValue::Secret(Secret::new(v))
+            } else {
+                EnvValue::Plain(v)
+            };
+            (k, value)
         })
-        .unwrap_or_default();
+        .collect();
+    let resources = Resources {
+        nano_cpus: host.nano_cpus.unwrap_or(0),
+        cpu_shares: host.cpu_shares.unwrap_or(0),
+        cpu_period: host.cpu_period.unwrap_or(0),
+        cpu_quota: host.cpu_quota.unwrap_or(0),
+        cpu_realtime_period: host.cpu_realtime_period.unwrap_or(0),
+        cpu_realtime_runtime: host.cpu_realtime_runtime.unwrap_or(0),
+        cpuset_cpus: host.cpuset_cpus.clone().unwrap_or_default(),
+        cpuset_mems: host.cpuset_mems.clone().unwrap_or_default(),
+        memory_reservation: host.memory_reservation.unwrap_or(0),
+        memory_swap: host.memory_swap.unwrap_or(0),
+        // null, 0 and -1 all mean no limit.
+        pids_limit: host.pids_limit.filter(|p| *p > 0).unwrap_or(0),
+        blkio_weight: host.blkio_weight.map_or(0, i64::from),
+    };
     let task_config = TaskConfig {
         image: config.image.unwrap_or_default(),
         command: config.cmd,
-        env: env_map(&config.env.unwrap_or_default()),
-        secret_keys,
+        env,
         volumes: host.binds.unwrap_or_default(),
         host_files: host
             .mounts
@@ -165,18 +197,22 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
             .memory
             .filter(|m| *m > 0)
             .and_then(|m| u64::try_from(m).ok()),
+        resources,
         network: host.network_mode.unwrap_or_default(),
         init: host.init.unwrap_or(false),
         restart,
-        // Docker's own default when none was set
-        stop_timeout_secs: config
-            .stop_timeout
-            .and_then(|t| u64::try_from(t).ok())
-            .unwrap_or(10),
+        // Docker's own default when none was set.
+        stop_timeout: Duration::from_secs(
+            config
+                .stop_timeout
+                .and_then(|t| u64::try_from(t).ok())
+                .unwrap_or(10),
+        ),
         log_driver: log.typ.unwrap_or_default(),
         log_options: log.config.unwrap_or_default().into_iter().collect(),
         health,
     };
+    let health_state = state.health.clone();
     ObservedContainer {
         id: inspect.id.unwrap_or_default(),
         name: inspect
@@ -187,13 +223,21 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         labels,
         state: state.status.map(|s| s.to_string()).unwrap_or_default(),
         exit_code: state.exit_code.unwrap_or(0),
-        health: state
-            .health
+        oom_killed: state.oom_killed.unwrap_or(false),
+        error: state.error.unwrap_or_default(),
+        health: health_state
+            .as_ref()
             .and_then(|h| h.status)
             .map(|s| s.to_string())
-            .filter(|s| s != "none")
+            .filter(|s| s != "none" && !s.is_empty())
+            .unwrap_or_default(),
+        health_output: health_state
+            .and_then(|h| h.log)
+            .and_then(|log| log.last().and_then(|l| l.output.clone()))
+            .map(|o| crate::short_message(&o))
             .unwrap_or_default(),
         started_at: state.started_at.unwrap_or_default(),
+        finished_at: state.finished_at.unwrap_or_default(),
         created: inspect.created.unwrap_or_default(),
         restarts: inspect.restart_count.unwrap_or(0),
         image_id: inspect.image.unwrap_or_default(),

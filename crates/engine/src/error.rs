@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use bollard::errors::Error as BollardError;
 
 /// What went wrong talking to an engine, in terms drover acts on.
@@ -10,58 +12,97 @@ pub enum EngineError {
         address: String,
         reason: String,
     },
+    /// A request got no answer within its deadline.
+    #[error("host {host} ({address}): {what} got no answer within {} (the engine may be overloaded or wedged)", seconds(*.after))]
+    Timeout {
+        host: String,
+        address: String,
+        what: String,
+        after: Duration,
+    },
     /// 404: the container or image does not exist.
     #[error("not found: {0}")]
     NotFound(String),
     /// 409: e.g. a container name already taken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A bind source (a `host_files` path) is missing on the host.
+    #[error("host file {path} does not exist on host {host} ({address}): create it there or drop it from host_files")]
+    MissingHostFile {
+        host: String,
+        address: String,
+        path: String,
+    },
+    /// A pull the registry refused, or whose progress stalled.
+    #[error("host {host}: pulling {image} failed: {reason}")]
+    Pull {
+        host: String,
+        image: String,
+        reason: String,
+    },
     /// Any other status the engine answered with.
     #[error("engine error {status}: {message}")]
     Api { status: u16, message: String },
-    #[error("timed out after {0}s")]
-    Timeout(u64),
     #[error("{0}")]
     Other(String),
+}
+
+fn seconds(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
 }
 
 impl EngineError {
     /// Maps bollard's error for a request to `host` at `address`.
     pub(crate) fn from_bollard(err: BollardError, host: &str, address: &str) -> Self {
+        let unreachable = |reason: String| EngineError::Unreachable {
+            host: host.to_string(),
+            address: address.to_string(),
+            reason,
+        };
         match err {
-            BollardError::DockerResponseServerError {
-                status_code: 404,
-                message,
-            } => EngineError::NotFound(message),
-            BollardError::DockerResponseServerError {
-                status_code: 409,
-                message,
-            } => EngineError::Conflict(message),
             BollardError::DockerResponseServerError {
                 status_code,
                 message,
-            } => EngineError::Api {
-                status: status_code,
-                message,
-            },
-            BollardError::RequestTimeoutError => EngineError::Timeout(0),
-            BollardError::SocketNotFoundError(path) => EngineError::Unreachable {
-                host: host.to_string(),
-                address: address.to_string(),
-                reason: format!("no socket at {path}"),
-            },
-            BollardError::IOError { err } => EngineError::Unreachable {
-                host: host.to_string(),
-                address: address.to_string(),
-                reason: err.to_string(),
-            },
-            BollardError::HyperLegacyError { err } => EngineError::Unreachable {
-                host: host.to_string(),
-                address: address.to_string(),
-                reason: root_cause(&err),
-            },
-            other => EngineError::Other(other.to_string()),
+            } => {
+                let message = short_message(&message);
+                if let Some(path) = message.split("bind source path does not exist: ").nth(1) {
+                    return EngineError::MissingHostFile {
+                        host: host.to_string(),
+                        address: address.to_string(),
+                        path: path.trim().to_string(),
+                    };
+                }
+                match status_code {
+                    404 => EngineError::NotFound(message),
+                    409 => EngineError::Conflict(message),
+                    status => EngineError::Api { status, message },
+                }
+            }
+            BollardError::SocketNotFoundError(path) => unreachable(format!("no socket at {path}")),
+            BollardError::IOError { err } => unreachable(short_message(&err.to_string())),
+            BollardError::HyperLegacyError { err } => unreachable(root_cause(&err)),
+            BollardError::JsonDataError { message, .. } => EngineError::Other(format!(
+                "the engine's answer is not what a Docker engine sends: {}",
+                short_message(&message)
+            )),
+            BollardError::JsonSerdeError { err } => EngineError::Other(format!(
+                "the engine's answer is not what a Docker engine sends: {}",
+                short_message(&err.to_string())
+            )),
+            other => EngineError::Other(short_message(&other.to_string())),
         }
+    }
+
+    /// Whether the host itself failed (as opposed to one request).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Unreachable { .. } | EngineError::Timeout { .. }
+        )
     }
 }
 
@@ -71,5 +112,85 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     while let Some(source) = current.source() {
         current = source;
     }
-    current.to_string()
+    short_message(&current.to_string())
+}
+
+/// Longest engine message drover repeats.
+const MAX_MESSAGE: usize = 200;
+
+/// An engine's message as drover repeats it: one line, no markup, short. A
+/// proxy or web server answering in place of an engine sends a whole HTML
+/// page; only its title (or first text) is worth repeating.
+pub fn short_message(message: &str) -> String {
+    let text = message.trim();
+    let text = if text.contains("<html") || text.contains("<HTML") || text.starts_with("<!") {
+        let title = text
+            .split_once("<title>")
+            .and_then(|(_, rest)| rest.split_once("</title>"))
+            .map(|(title, _)| title.trim().to_string());
+        let body = title.unwrap_or_else(|| strip_tags(text));
+        format!("an HTML page, not a Docker engine answer: {body}")
+    } else {
+        text.to_string()
+    };
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("")
+        .to_string();
+    if line.chars().count() > MAX_MESSAGE {
+        let cut: String = line.chars().take(MAX_MESSAGE).collect();
+        format!("{cut}…")
+    } else {
+        line
+    }
+}
+
+fn strip_tags(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => {
+                in_tag = false;
+                out.push(' ');
+            }
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_pages_become_one_short_line() {
+        let page = format!(
+            "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body>{}</body></html>",
+            "x".repeat(5000)
+        );
+        assert_eq!(
+            short_message(&page),
+            "an HTML page, not a Docker engine answer: 502 Bad Gateway"
+        );
+        let long = "y".repeat(1000);
+        assert!(short_message(&long).chars().count() <= MAX_MESSAGE + 1);
+        assert_eq!(short_message("first\nsecond"), "first");
+    }
+
+    #[test]
+    fn timeouts_state_the_real_duration() {
+        let e = EngineError::Timeout {
+            host: "h1".into(),
+            address: "unix:///x".into(),
+            what: "list containers".into(),
+            after: Duration::from_secs(10),
+        };
+        assert!(e.to_string().contains("within 10s"), "{e}");
+    }
 }

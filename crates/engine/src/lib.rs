@@ -1,32 +1,50 @@
-//! Talking to Docker engines: the [`Engine`] trait drover's commands use, its
-//! Docker implementation ([`DockerEngine`], over bollard), and [`observe`],
-//! which reads one host's drover containers into the planner's plain data.
+//! Talking to Docker engines.
 //!
-//! Engine status codes become meaningful [`EngineError`]s here, once, so the
-//! rest of drover never looks at an HTTP status.
+//! What drover asks of an engine is split by API area, as the engine's own
+//! API is: [`Containers`], [`Images`], [`System`] for request/response
+//! calls, and [`Streams`] for what flows for as long as it is read (logs,
+//! exec sessions, events). [`Engine`] is all four. [`DockerEngine`] talks to
+//! a real engine over unix sockets, TCP (+TLS) or SSH; [`fake::FakeEngine`]
+//! answers from its own state, for fast unit tests of logic above it.
+//!
+//! Every request has a deadline that fits it and counts against a bound on
+//! requests in flight (per host and in total), so a wedged host delays
+//! nobody else. Engine status codes become meaningful [`EngineError`]s here,
+//! once; nothing above this crate looks at an HTTP status or a message text.
 
 mod convert;
 mod docker;
 mod error;
+pub mod fake;
+mod limits;
 mod observe;
+mod streams;
 mod transport;
 
+use std::collections::BTreeMap;
+use std::time::Duration;
+
 use async_trait::async_trait;
-use drover_plan::{DesiredTask, ObservedContainer};
+use drover_plan::{ObservedContainer, TaskConfig};
+use futures::stream::BoxStream;
 
 pub use convert::create_body;
-pub use docker::DockerEngine;
-pub use error::EngineError;
+pub use docker::{connect, DockerEngine};
+pub use error::{short_message, EngineError};
+pub use limits::Limits;
 pub use observe::observe;
+pub use streams::{ExecSession, LogChunk, LogStream, StreamKind};
+pub use transport::ssh::kill_all as kill_ssh_masters;
 
 /// A drover container as the engine's list call returns it: cheap, no inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSummary {
     pub id: String,
     pub name: String,
-    pub labels: std::collections::BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
     pub state: String,
     pub image: String,
+    pub image_id: String,
 }
 
 /// One image on a host.
@@ -34,6 +52,11 @@ pub struct ContainerSummary {
 pub struct ImageSummary {
     pub id: String,
     pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    /// Unix seconds.
+    pub created: i64,
+    pub size: i64,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// An image's own configuration.
@@ -42,13 +65,32 @@ pub struct ImageDetails {
     pub id: String,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    pub repo_tags: Vec<String>,
+    pub repo_digests: Vec<String>,
+    pub created: String,
 }
 
-/// Memory and CPU of a running container, from one stats sample.
+/// One reading of a running container's memory and CPU counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Usage {
+pub struct UsageSample {
     pub memory_bytes: u64,
-    pub cpu_percent: f64,
+    /// Cumulative CPU time of the container, nanoseconds.
+    pub cpu_total_ns: u64,
+    /// Cumulative CPU time of the whole host, nanoseconds.
+    pub system_total_ns: u64,
+    pub online_cpus: u32,
+}
+
+impl UsageSample {
+    /// CPU use between two samples, in percent of one CPU (as `docker stats`).
+    pub fn cpu_percent_since(&self, earlier: &UsageSample) -> f64 {
+        let cpu = self.cpu_total_ns.saturating_sub(earlier.cpu_total_ns) as f64;
+        let system = self.system_total_ns.saturating_sub(earlier.system_total_ns) as f64;
+        if system <= 0.0 {
+            return 0.0;
+        }
+        cpu / system * f64::from(self.online_cpus.max(1)) * 100.0
+    }
 }
 
 /// The engine version of a host, as `doctor` and errors report it.
@@ -58,38 +100,156 @@ pub struct EngineVersion {
     pub api_version: String,
 }
 
-/// What drover asks of a host's engine. The Docker implementation talks to a
-/// real engine; tests of the executor's logic use a recording fake.
-#[async_trait]
-pub trait Engine: Send + Sync {
-    /// The host's name in drover.toml and the address it is reached at, for messages.
-    fn host(&self) -> &str;
-    fn address(&self) -> &str;
+/// What `doctor` reads of a host's engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngineInfo {
+    pub name: String,
+    pub data_root: String,
+    pub log_driver: String,
+    pub containers: i64,
+    pub images: i64,
+}
 
-    async fn version(&self) -> Result<EngineVersion, EngineError>;
+/// Space used on a host, by kind, in bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DiskUsage {
+    pub images: i64,
+    pub containers: i64,
+    pub volumes: i64,
+    pub build_cache: i64,
+}
+
+/// One line of progress from a pull.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullProgress {
+    pub status: String,
+    pub current: i64,
+    pub total: i64,
+}
+
+/// The options of a create request beyond the task's configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateOptions {
+    pub labels: BTreeMap<String, String>,
+}
+
+/// An exec's result, for commands whose output is small.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub exit_code: i64,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// The host behind an engine, for messages.
+pub trait Named {
+    /// The host's name in drover.toml.
+    fn host(&self) -> &str;
+    /// The address it is reached at.
+    fn address(&self) -> &str;
+}
+
+/// Containers: list, inspect, create, start, stop, remove, rename, stats, logs.
+#[async_trait]
+pub trait Containers: Named + Send + Sync {
     /// All containers (running or not) labelled `drover.env=ENV`.
     async fn list_containers(&self, env: &str) -> Result<Vec<ContainerSummary>, EngineError>;
     /// `None` when the container no longer exists. The image's env and
     /// command are left empty: [`observe`] reads each image once.
     async fn inspect_container(&self, id: &str) -> Result<Option<ObservedContainer>, EngineError>;
-    async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError>;
-    /// `None` when the host has no such image.
-    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageDetails>, EngineError>;
-    async fn pull_image(&self, reference: &str) -> Result<(), EngineError>;
-    /// Creates (does not start) the task's container under `name`; returns its ID.
+    /// Creates (does not start) a container under `name`; returns its ID.
     async fn create_container(
         &self,
-        env: &str,
         name: &str,
-        task: &DesiredTask,
+        config: &TaskConfig,
+        options: &CreateOptions,
     ) -> Result<String, EngineError>;
     /// Starts a created or stopped container; one already running is fine.
     async fn start_container(&self, id: &str) -> Result<(), EngineError>;
     async fn unpause_container(&self, id: &str) -> Result<(), EngineError>;
-    /// Stops gracefully: SIGTERM, then SIGKILL after `timeout_secs`.
-    async fn stop_container(&self, id: &str, timeout_secs: u64) -> Result<(), EngineError>;
-    /// Removes a stopped container and its anonymous volumes, so no leftovers pile up.
+    /// Stops gracefully: SIGTERM, then SIGKILL after `timeout`. The request
+    /// waits that long plus a margin; a stopped container is fine.
+    async fn stop_container(&self, id: &str, timeout: Duration) -> Result<(), EngineError>;
+    /// Removes a container (killing it if it runs) and its anonymous volumes,
+    /// so no leftovers pile up. A container already gone is fine.
     async fn remove_container(&self, id: &str) -> Result<(), EngineError>;
     async fn rename_container(&self, id: &str, name: &str) -> Result<(), EngineError>;
-    async fn usage(&self, id: &str) -> Result<Usage, EngineError>;
+    /// One sample of memory and CPU counters (one-shot where the engine has it).
+    async fn usage(&self, id: &str) -> Result<UsageSample, EngineError>;
+    /// The last `lines` lines of output, stdout and stderr interleaved.
+    async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, EngineError>;
+    /// Runs a command in a running container and collects its (small) output.
+    async fn exec_output(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, EngineError>;
 }
+
+/// Images: list, inspect, pull, import, remove.
+#[async_trait]
+pub trait Images: Named + Send + Sync {
+    async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError>;
+    /// `None` when the host has no such image.
+    async fn inspect_image(&self, reference: &str) -> Result<Option<ImageDetails>, EngineError>;
+    /// Pulls; fails when the registry refuses or progress stalls for too long.
+    async fn pull_image(
+        &self,
+        reference: &str,
+        progress: &(dyn for<'p> Fn(&'p PullProgress) + Sync),
+    ) -> Result<(), EngineError>;
+    /// Makes an image from a root filesystem tar (`docker import`), no registry needed.
+    async fn import_image(&self, reference: &str, rootfs_tar: Vec<u8>) -> Result<(), EngineError>;
+    async fn remove_image(&self, id: &str) -> Result<(), EngineError>;
+}
+
+/// The engine itself: version, info, disk use.
+#[async_trait]
+pub trait System: Named + Send + Sync {
+    async fn version(&self) -> Result<EngineVersion, EngineError>;
+    async fn info(&self) -> Result<EngineInfo, EngineError>;
+    async fn disk_usage(&self) -> Result<DiskUsage, EngineError>;
+}
+
+/// What flows for as long as it is read.
+#[async_trait]
+pub trait Streams: Named + Send + Sync {
+    /// A container's output; `follow` keeps it open until the container stops.
+    fn logs(&self, id: &str, options: LogOptions) -> LogStream;
+    /// An interactive exec session (with a tty when asked).
+    async fn exec_session(
+        &self,
+        id: &str,
+        cmd: &[String],
+        tty: bool,
+    ) -> Result<ExecSession, EngineError>;
+    async fn resize_exec(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), EngineError>;
+    /// The exit code of a finished exec, `None` while it runs.
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, EngineError>;
+    /// The engine's container events for environment `env`.
+    fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
+}
+
+/// How much of a container's output to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogOptions {
+    pub follow: bool,
+    /// `None`: everything.
+    pub tail: Option<usize>,
+    /// Unix seconds; only output from then on.
+    pub since: Option<i64>,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// One container event, reduced to what drover acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineEvent {
+    pub container: String,
+    /// `create`, `start`, `die`, `stop`, `destroy`, `health_status: healthy`…
+    pub action: String,
+    pub labels: BTreeMap<String, String>,
+    /// Nanoseconds since the Unix epoch.
+    pub time_nano: i64,
+}
+
+/// Everything drover asks of an engine.
+pub trait Engine: Containers + Images + System + Streams {}
+
+impl<T: Containers + Images + System + Streams> Engine for T {}

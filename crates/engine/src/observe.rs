@@ -1,33 +1,36 @@
 //! Observe: one host's drover containers and images, as plain data.
 //!
-//! One list call for containers and one for images, then every container and
-//! every distinct image is inspected at once (bounded), since `diff` must see
-//! configuration the list call does not carry (env, memory, restart policy…).
+//! One list call for containers and one for images, then every container in
+//! scope and every distinct image it runs is inspected at once (bounded by
+//! the engine's request limits), since `diff` must see configuration the
+//! list call does not carry (env, memory, restart policy…).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use drover_plan::{labels, normalize_image_ref, HostState, Scope};
+use drover_plan::{labels, HostState, ImageIndex, Scope};
 use futures::{stream, StreamExt, TryStreamExt};
 
 use crate::convert::env_map;
 use crate::{Engine, EngineError};
 
-/// Inspect requests in flight at once per host.
+/// Inspects in flight at once per host; the engine's own bound applies too.
 const INSPECT_CONCURRENCY: usize = 32;
 
-/// Reads the host's containers of environment `env` whose job `scope` covers
-/// (the others are not inspected), and the host's image tags.
+/// Reads the host's containers of environment `env` whose job `scope`
+/// covers (the others are not inspected), and the host's images.
 pub async fn observe(
     engine: &dyn Engine,
     env: &str,
     scope: &Scope,
 ) -> Result<HostState, EngineError> {
     let (summaries, images) = tokio::try_join!(engine.list_containers(env), engine.list_images())?;
-    let summaries = summaries.into_iter().filter(|s| {
-        s.labels
-            .get(labels::JOB)
-            .is_some_and(|job| scope.covers(job))
-    });
+    let summaries = summaries
+        .into_iter()
+        .filter(|s| match (s.labels.get(labels::JOB), scope) {
+            (_, Scope::All) => true,
+            (Some(job), scope) => scope.covers(job),
+            (None, _) => false,
+        });
 
     let mut containers: Vec<_> = stream::iter(summaries)
         .map(|summary| async move { engine.inspect_container(&summary.id).await })
@@ -51,16 +54,12 @@ pub async fn observe(
         }
     }
 
-    let images = images
-        .into_iter()
-        .flat_map(|image| {
-            let id = image.id;
-            image
-                .repo_tags
-                .into_iter()
-                .filter(|t| t != "<none>:<none>")
-                .map(move |tag| (normalize_image_ref(&tag), id.clone()))
-        })
-        .collect();
-    Ok(HostState { containers, images })
+    let mut index = ImageIndex::default();
+    for image in &images {
+        index.add(&image.id, &image.repo_tags, &image.repo_digests);
+    }
+    Ok(HostState {
+        containers,
+        images: index,
+    })
 }

@@ -2,56 +2,108 @@
 //!
 //! Both sides of a diff become a [`TaskConfig`]: the desired side is rendered
 //! from the spec, the actual side is read back from `docker inspect`. Comparing
-//! the two field by field is what lets `diff` see changes made by hand.
+//! the two field by field is what lets `diff` see changes made by hand,
+//! including every setting `docker update` can change.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::time::Duration;
 
 use drover_spec::units::{format_duration, format_size};
 use drover_spec::{Environment, Job};
-use serde::Serialize;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-/// The labels drover puts on every container it creates.
-pub mod labels {
-    pub const ENV: &str = "drover.env";
-    pub const JOB: &str = "drover.job";
-    pub const HOST: &str = "drover.host";
-    pub const TASK: &str = "drover.task";
-    pub const SPEC: &str = "drover.spec";
-    /// Names (not values) of the task's secret env vars, comma-separated, so
-    /// a secret dropped from the spec stays masked while its container lives.
-    pub const SECRETS: &str = "drover.secrets";
-}
+use crate::names::{labels, TaskKey};
 
 /// Shown instead of a secret's value, everywhere.
 pub const MASK: &str = "***";
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TaskConfig {
-    pub image: String,
-    /// `None`: the image's own command.
-    pub command: Option<Vec<String>>,
-    pub env: BTreeMap<String, String>,
-    /// Keys of `env` whose values are secrets: never shown.
-    #[serde(skip)]
-    pub secret_keys: BTreeSet<String>,
-    /// `HOST:CONTAINER[:ro]` binds; Docker creates missing host directories.
-    pub volumes: Vec<String>,
-    /// Host paths bound read-only at the same path; a missing one is an error.
-    pub host_files: Vec<String>,
-    pub memory: Option<u64>,
-    pub network: String,
-    pub init: bool,
-    pub restart: String,
-    pub stop_timeout_secs: u64,
-    pub log_driver: String,
-    pub log_options: BTreeMap<String, String>,
-    pub health: Option<HealthConfig>,
+/// A secret's value. Its `Debug` and `Display` print [`MASK`], so no log
+/// line, error or panic message can reveal it; [`Secret::expose`] is the one
+/// way to the value, for the engine's create request.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// A fingerprint for comparing and hashing without the value itself.
+    fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(self.0.as_bytes());
+        let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+        format!("secret:{hex}")
+    }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(MASK)
+    }
+}
+
+/// One environment variable's value.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EnvValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl EnvValue {
+    /// What the container gets.
+    pub fn expose(&self) -> &str {
+        match self {
+            EnvValue::Plain(v) => v,
+            EnvValue::Secret(s) => s.expose(),
+        }
+    }
+
+    pub fn is_secret(&self) -> bool {
+        matches!(self, EnvValue::Secret(_))
+    }
+
+    /// The value as compared and hashed: secrets by fingerprint only.
+    fn compared(&self) -> Value {
+        match self {
+            EnvValue::Plain(v) => json!(v),
+            EnvValue::Secret(s) => json!(s.fingerprint()),
+        }
+    }
+}
+
+/// Settings `docker update` can change by hand. drover sets none of them
+/// beyond memory (and swap, to the same amount), so any other value on a
+/// container is drift.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct Resources {
+    pub nano_cpus: i64,
+    pub cpu_shares: i64,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+    pub cpu_realtime_period: i64,
+    pub cpu_realtime_runtime: i64,
+    pub cpuset_cpus: String,
+    pub cpuset_mems: String,
+    pub memory_reservation: i64,
+    /// Memory plus swap; drover sets it equal to `memory` (no swap).
+    pub memory_swap: i64,
+    pub pids_limit: i64,
+    pub blkio_weight: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HealthConfig {
     pub cmd: Vec<String>,
     pub interval: Duration,
@@ -60,47 +112,84 @@ pub struct HealthConfig {
     pub start_period: Duration,
 }
 
+impl HealthConfig {
+    /// How long a new container may take to report healthy.
+    pub fn deadline(&self) -> Duration {
+        self.start_period + (self.interval + self.timeout) * (self.retries + 1) + self.interval
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskConfig {
+    pub image: String,
+    /// `None`: the image's own command.
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, EnvValue>,
+    /// `HOST:CONTAINER[:ro]` binds; Docker creates missing host directories.
+    pub volumes: Vec<String>,
+    /// Host paths bound read-only at the same path; a missing one is an error.
+    pub host_files: Vec<String>,
+    pub memory: Option<u64>,
+    pub resources: Resources,
+    pub network: String,
+    pub init: bool,
+    pub restart: String,
+    pub stop_timeout: Duration,
+    pub log_driver: String,
+    pub log_options: BTreeMap<String, String>,
+    pub health: Option<HealthConfig>,
+}
+
 /// One task as the spec wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredTask {
-    pub job: String,
-    pub host: String,
-    pub task: u32,
+    pub key: TaskKey,
     pub config: TaskConfig,
     /// The `drover.spec` label: a hash of `config`.
     pub spec_hash: String,
 }
 
 impl DesiredTask {
-    /// The container name: unique per engine even when two hosts share one.
     pub fn container_name(&self, env: &str) -> String {
-        format!("{env}.{}.{}.{}", self.job, self.host, self.task)
+        self.key.container_name(env)
     }
 
+    /// The labels every container of this task carries; who created it and
+    /// when are added by the executor.
     pub fn labels(&self, env: &str) -> BTreeMap<String, String> {
-        let mut labels = BTreeMap::from([
+        let mut map = BTreeMap::from([
             (labels::ENV.to_string(), env.to_string()),
-            (labels::JOB.to_string(), self.job.clone()),
-            (labels::HOST.to_string(), self.host.clone()),
-            (labels::TASK.to_string(), self.task.to_string()),
+            (labels::JOB.to_string(), self.key.job.clone()),
+            (labels::HOST.to_string(), self.key.host.clone()),
+            (labels::TASK.to_string(), self.key.task.to_string()),
             (labels::SPEC.to_string(), self.spec_hash.clone()),
         ]);
-        if !self.config.secret_keys.is_empty() {
-            let names: Vec<&str> = self.config.secret_keys.iter().map(String::as_str).collect();
-            labels.insert(labels::SECRETS.to_string(), names.join(","));
+        let secrets: Vec<&str> = self.config.secret_names().collect();
+        if !secrets.is_empty() {
+            map.insert(labels::SECRETS.to_string(), secrets.join(","));
         }
-        labels
+        map
     }
 }
 
 /// Values of `secret_env`, from the operator's environment or a secrets file.
-pub type Secrets = BTreeMap<String, String>;
+pub type Secrets = BTreeMap<String, Secret>;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("{file}: secret {name} has no value: export {name}=... or put it in the secrets file")]
+#[error("{file}: secret {name} has no value: export {name}=... or put it in the secrets file (secrets.env beside drover.toml, or DROVER_SECRETS_FILE)")]
 pub struct MissingSecret {
     pub file: String,
     pub name: String,
+}
+
+/// The environment variables drover sets in every task.
+pub fn identity_env(env: &str, key: &TaskKey) -> [(String, String); 4] {
+    [
+        ("DROVER_ENV".to_string(), env.to_string()),
+        ("DROVER_JOB".to_string(), key.job.clone()),
+        ("DROVER_HOST".to_string(), key.host.clone()),
+        ("DROVER_TASK".to_string(), key.task.to_string()),
+    ]
 }
 
 /// Renders the tasks of `job` on its hosts.
@@ -109,18 +198,20 @@ pub fn render_job(
     job: &Job,
     secrets: &Secrets,
 ) -> Result<Vec<DesiredTask>, MissingSecret> {
-    let mut job_env = job.env.clone();
-    let mut secret_keys = BTreeSet::new();
+    let mut job_env: BTreeMap<String, EnvValue> = job
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), EnvValue::Plain(v.clone())))
+        .collect();
     for name in &job.secret_env {
         let value = secrets.get(name).ok_or_else(|| MissingSecret {
             file: job.file.clone(),
             name: name.clone(),
         })?;
-        job_env.insert(name.clone(), value.clone());
-        secret_keys.insert(name.clone());
+        job_env.insert(name.clone(), EnvValue::Secret(value.clone()));
     }
     let mut log_options = BTreeMap::new();
-    if job.log.rotates() {
+    if job.log.driver.rotates() {
         log_options.insert("max-size".to_string(), format_size(job.log.max_size));
         log_options.insert("max-file".to_string(), job.log.max_files.to_string());
     }
@@ -131,36 +222,40 @@ pub fn render_job(
         retries: h.retries,
         start_period: h.start_period,
     });
+    let memory_swap = job
+        .memory
+        .map_or(0, |m| i64::try_from(m).unwrap_or(i64::MAX));
     Ok(job
         .tasks()
         .map(|(host, task)| {
+            let key = TaskKey::new(&job.name, host, task);
             let mut env_vars = job_env.clone();
             // Who am I: lets one image serve several tasks on a host (e.g. derive a port).
-            env_vars.insert("DROVER_ENV".to_string(), env.name.clone());
-            env_vars.insert("DROVER_JOB".to_string(), job.name.clone());
-            env_vars.insert("DROVER_HOST".to_string(), host.to_string());
-            env_vars.insert("DROVER_TASK".to_string(), task.to_string());
+            for (k, v) in identity_env(&env.name, &key) {
+                env_vars.insert(k, EnvValue::Plain(v));
+            }
             let config = TaskConfig {
-                image: job.image.clone(),
+                image: job.image.as_str().to_string(),
                 command: job.command.clone(),
                 env: env_vars,
-                secret_keys: secret_keys.clone(),
                 volumes: job.volumes.iter().map(ToString::to_string).collect(),
                 host_files: job.host_files.clone(),
                 memory: job.memory,
-                network: job.network.clone(),
+                resources: Resources {
+                    memory_swap,
+                    ..Resources::default()
+                },
+                network: job.network.to_string(),
                 init: job.init,
-                restart: job.restart.clone(),
-                stop_timeout_secs: job.stop_timeout.as_secs(),
-                log_driver: job.log.driver.clone(),
+                restart: job.restart.to_string(),
+                stop_timeout: job.stop_timeout,
+                log_driver: job.log.driver.to_string(),
                 log_options: log_options.clone(),
                 health: health.clone(),
             };
             let spec_hash = config.hash();
             DesiredTask {
-                job: job.name.clone(),
-                host: host.to_string(),
-                task,
+                key,
                 config,
                 spec_hash,
             }
@@ -169,67 +264,239 @@ pub fn render_job(
 }
 
 impl TaskConfig {
-    /// A short, stable hash of everything drover sets (secrets included, so a
-    /// changed secret replaces the container; the hash does not reveal it).
+    /// A short, stable hash of everything drover sets. A changed secret
+    /// changes it (so the container is replaced); the hash does not reveal it.
     pub fn hash(&self) -> String {
-        let mut canonical = serde_json::to_vec(self).unwrap_or_default();
-        canonical.extend(self.secret_keys.iter().flat_map(|k| k.bytes().chain([0])));
+        let mut canonical = Vec::new();
+        for (path, value) in self.fields() {
+            canonical.extend(path.as_bytes());
+            canonical.push(0);
+            canonical.extend(value.to_string().as_bytes());
+            canonical.push(0);
+        }
         let digest = Sha256::digest(&canonical);
         digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
     }
 
+    pub fn secret_names(&self) -> impl Iterator<Item = &str> {
+        self.env
+            .iter()
+            .filter(|(_, v)| v.is_secret())
+            .map(|(k, _)| k.as_str())
+    }
+
     /// Every field as `(path, value)`, in display order. Secret values are
-    /// real here; [`mask`] hides them when shown.
+    /// fingerprints here; [`mask`] hides even those when shown. Settings left
+    /// at the engine's default are `null`.
     pub fn fields(&self) -> Vec<(String, Value)> {
+        let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
+        let nonzero = |n: i64| (n != 0).then(|| json!(n));
+        let r = &self.resources;
         let mut fields = vec![
             ("image".to_string(), json!(self.image)),
             (
                 "command".to_string(),
-                self.command.as_ref().map_or(Value::Null, |c| json!(c)),
+                opt(self.command.as_ref().map(|c| json!(c))),
             ),
         ];
-        fields.extend(self.env.iter().map(|(k, v)| (format!("env.{k}"), json!(v))));
-        fields.push(("volumes".to_string(), json!(self.volumes)));
-        fields.push(("host_files".to_string(), json!(self.host_files)));
-        fields.push((
-            "memory".to_string(),
-            self.memory.map_or(Value::Null, |m| json!(format_size(m))),
-        ));
-        fields.push(("network".to_string(), json!(self.network)));
-        fields.push(("init".to_string(), json!(self.init)));
-        fields.push(("restart".to_string(), json!(self.restart)));
-        fields.push((
-            "stop_timeout".to_string(),
-            json!(format_duration(Duration::from_secs(self.stop_timeout_secs))),
-        ));
-        fields.push(("log.driver".to_string(), json!(self.log_driver)));
+        fields.extend(
+            self.env
+                .iter()
+                .map(|(k, v)| (format!("env.{k}"), v.compared())),
+        );
+        fields.extend([
+            ("volumes".to_string(), json!(self.volumes)),
+            ("host_files".to_string(), json!(self.host_files)),
+            (
+                "memory".to_string(),
+                opt(self.memory.map(|m| json!(format_size(m)))),
+            ),
+            (
+                "memory_swap".to_string(),
+                opt(
+                    (r.memory_swap != 0).then(|| match u64::try_from(r.memory_swap) {
+                        Ok(bytes) => json!(format_size(bytes)),
+                        Err(_) => json!(r.memory_swap),
+                    }),
+                ),
+            ),
+            (
+                "memory_reservation".to_string(),
+                opt(nonzero(r.memory_reservation)),
+            ),
+            (
+                "cpus".to_string(),
+                opt((r.nano_cpus != 0).then(|| json!(r.nano_cpus as f64 / 1e9))),
+            ),
+            ("cpu_shares".to_string(), opt(nonzero(r.cpu_shares))),
+            ("cpu_period".to_string(), opt(nonzero(r.cpu_period))),
+            ("cpu_quota".to_string(), opt(nonzero(r.cpu_quota))),
+            (
+                "cpu_realtime_period".to_string(),
+                opt(nonzero(r.cpu_realtime_period)),
+            ),
+            (
+                "cpu_realtime_runtime".to_string(),
+                opt(nonzero(r.cpu_realtime_runtime)),
+            ),
+            (
+                "cpuset_cpus".to_string(),
+                opt((!r.cpuset_cpus.is_empty()).then(|| json!(r.cpuset_cpus))),
+            ),
+            (
+                "cpuset_mems".to_string(),
+                opt((!r.cpuset_mems.is_empty()).then(|| json!(r.cpuset_mems))),
+            ),
+            ("pids_limit".to_string(), opt(nonzero(r.pids_limit))),
+            ("blkio_weight".to_string(), opt(nonzero(r.blkio_weight))),
+            ("network".to_string(), json!(self.network)),
+            ("init".to_string(), json!(self.init)),
+            ("restart".to_string(), json!(self.restart)),
+            (
+                "stop_timeout".to_string(),
+                json!(format_duration(self.stop_timeout)),
+            ),
+            ("log.driver".to_string(), json!(self.log_driver)),
+        ]);
         fields.extend(
             self.log_options
                 .iter()
                 .map(|(k, v)| (format!("log.{k}"), json!(v))),
         );
         if let Some(h) = &self.health {
-            fields.push(("health.cmd".to_string(), json!(h.cmd)));
-            fields.push((
-                "health.interval".to_string(),
-                json!(format_duration(h.interval)),
-            ));
-            fields.push((
-                "health.timeout".to_string(),
-                json!(format_duration(h.timeout)),
-            ));
-            fields.push(("health.retries".to_string(), json!(h.retries)));
-            fields.push((
-                "health.start_period".to_string(),
-                json!(format_duration(h.start_period)),
-            ));
+            fields.extend([
+                ("health.cmd".to_string(), json!(h.cmd)),
+                (
+                    "health.interval".to_string(),
+                    json!(format_duration(h.interval)),
+                ),
+                (
+                    "health.timeout".to_string(),
+                    json!(format_duration(h.timeout)),
+                ),
+                ("health.retries".to_string(), json!(h.retries)),
+                (
+                    "health.start_period".to_string(),
+                    json!(format_duration(h.start_period)),
+                ),
+            ]);
         }
         fields
     }
 
     pub fn is_secret_field(&self, path: &str) -> bool {
         path.strip_prefix("env.")
-            .is_some_and(|k| self.secret_keys.contains(k))
+            .and_then(|k| self.env.get(k))
+            .is_some_and(EnvValue::is_secret)
+    }
+
+    /// The configuration as recorded in a label: secrets by name only.
+    pub fn to_record(&self) -> Value {
+        let env: BTreeMap<&str, Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| match v {
+                EnvValue::Plain(v) => (k.as_str(), json!(v)),
+                EnvValue::Secret(_) => (k.as_str(), json!({ "secret": k })),
+            })
+            .collect();
+        json!({
+            "image": self.image,
+            "command": self.command,
+            "env": env,
+            "volumes": self.volumes,
+            "host_files": self.host_files,
+            "memory": self.memory,
+            "network": self.network,
+            "init": self.init,
+            "restart": self.restart,
+            "stop_timeout_secs": self.stop_timeout.as_secs(),
+            "log_driver": self.log_driver,
+            "log_options": self.log_options,
+            "health": self.health.as_ref().map(|h| json!({
+                "cmd": h.cmd,
+                "interval_ms": h.interval.as_millis() as u64,
+                "timeout_ms": h.timeout.as_millis() as u64,
+                "retries": h.retries,
+                "start_period_ms": h.start_period.as_millis() as u64,
+            })),
+        })
+    }
+
+    /// The inverse of [`TaskConfig::to_record`]; secret values come from
+    /// `secrets` (the operator's, now). `None` if the record is unreadable.
+    pub fn from_record(record: &Value, secrets: &Secrets) -> Result<TaskConfig, String> {
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let list = |v: &Value| -> Option<Vec<String>> {
+            v.as_array()?
+                .iter()
+                .map(|x| x.as_str().map(str::to_string))
+                .collect()
+        };
+        let bad = |what: &str| format!("the recorded configuration has no valid {what}");
+        let mut env = BTreeMap::new();
+        for (k, v) in record["env"].as_object().ok_or_else(|| bad("env"))? {
+            let value = match v {
+                Value::String(s) => EnvValue::Plain(s.clone()),
+                _ => EnvValue::Secret(secrets.get(k).cloned().ok_or_else(|| {
+                    format!("secret {k} has no value: export {k}=... or put it in the secrets file")
+                })?),
+            };
+            env.insert(k.clone(), value);
+        }
+        let health = match &record["health"] {
+            Value::Null => None,
+            h => {
+                let ms = |key: &str| {
+                    h[key]
+                        .as_u64()
+                        .map(Duration::from_millis)
+                        .ok_or_else(|| bad("health"))
+                };
+                Some(HealthConfig {
+                    cmd: list(&h["cmd"]).ok_or_else(|| bad("health"))?,
+                    interval: ms("interval_ms")?,
+                    timeout: ms("timeout_ms")?,
+                    retries: h["retries"]
+                        .as_u64()
+                        .and_then(|r| u32::try_from(r).ok())
+                        .ok_or_else(|| bad("health"))?,
+                    start_period: ms("start_period_ms")?,
+                })
+            }
+        };
+        let memory = record["memory"].as_u64();
+        Ok(TaskConfig {
+            image: text(&record["image"]).ok_or_else(|| bad("image"))?,
+            command: match &record["command"] {
+                Value::Null => None,
+                c => Some(list(c).ok_or_else(|| bad("command"))?),
+            },
+            env,
+            volumes: list(&record["volumes"]).ok_or_else(|| bad("volumes"))?,
+            host_files: list(&record["host_files"]).ok_or_else(|| bad("host_files"))?,
+            memory,
+            resources: Resources {
+                memory_swap: memory.map_or(0, |m| i64::try_from(m).unwrap_or(i64::MAX)),
+                ..Resources::default()
+            },
+            network: text(&record["network"]).ok_or_else(|| bad("network"))?,
+            init: record["init"].as_bool().ok_or_else(|| bad("init"))?,
+            restart: text(&record["restart"]).ok_or_else(|| bad("restart"))?,
+            stop_timeout: Duration::from_secs(
+                record["stop_timeout_secs"]
+                    .as_u64()
+                    .ok_or_else(|| bad("stop_timeout"))?,
+            ),
+            log_driver: text(&record["log_driver"]).ok_or_else(|| bad("log_driver"))?,
+            log_options: record["log_options"]
+                .as_object()
+                .ok_or_else(|| bad("log_options"))?
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect(),
+            health,
+        })
     }
 }
 
@@ -239,5 +506,99 @@ pub fn mask(value: Option<&Value>, secret: bool) -> Value {
         None | Some(Value::Null) => Value::Null,
         Some(_) if secret => json!(MASK),
         Some(v) => v.clone(),
+    }
+}
+
+/// Secret names listed in a container's [`labels::SECRETS`] label.
+pub fn secret_names_label(labels_map: &BTreeMap<String, String>) -> BTreeSet<String> {
+    labels_map
+        .get(labels::SECRETS)
+        .map(|names| {
+            names
+                .split(',')
+                .filter(|n| !n.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret:?} {secret}"), "*** ***");
+        let value = EnvValue::Secret(secret);
+        assert!(!format!("{value:?}").contains("hunter2"));
+        let config = TaskConfig {
+            image: "x".into(),
+            command: None,
+            env: BTreeMap::from([("PW".to_string(), value)]),
+            volumes: vec![],
+            host_files: vec![],
+            memory: None,
+            resources: Resources::default(),
+            network: "host".into(),
+            init: true,
+            restart: "no".into(),
+            stop_timeout: Duration::from_secs(1),
+            log_driver: "local".into(),
+            log_options: BTreeMap::new(),
+            health: None,
+        };
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!config
+            .fields()
+            .iter()
+            .any(|(_, v)| v.to_string().contains("hunter2")));
+        assert!(!config.to_record().to_string().contains("hunter2"));
+        let mut other = config.clone();
+        other
+            .env
+            .insert("PW".into(), EnvValue::Secret(Secret::new("hunter3")));
+        assert_ne!(
+            config.hash(),
+            other.hash(),
+            "a changed secret changes the hash"
+        );
+    }
+
+    #[test]
+    fn records_round_trip() {
+        let config = TaskConfig {
+            image: "reg/app:1".into(),
+            command: Some(vec!["sh".into()]),
+            env: BTreeMap::from([
+                ("A".to_string(), EnvValue::Plain("1".into())),
+                ("PW".to_string(), EnvValue::Secret(Secret::new("s"))),
+            ]),
+            volumes: vec!["/a:/b".into()],
+            host_files: vec!["/etc/localtime".into()],
+            memory: Some(64 << 20),
+            resources: Resources {
+                memory_swap: 64 << 20,
+                ..Resources::default()
+            },
+            network: "host".into(),
+            init: true,
+            restart: "unless-stopped".into(),
+            stop_timeout: Duration::from_secs(30),
+            log_driver: "local".into(),
+            log_options: BTreeMap::from([("max-size".to_string(), "20m".to_string())]),
+            health: Some(HealthConfig {
+                cmd: vec!["true".into()],
+                interval: Duration::from_millis(500),
+                timeout: Duration::from_secs(1),
+                retries: 3,
+                start_period: Duration::ZERO,
+            }),
+        };
+        let secrets = Secrets::from([("PW".to_string(), Secret::new("s"))]);
+        let back = TaskConfig::from_record(&config.to_record(), &secrets).unwrap();
+        assert_eq!(back, config);
+        assert!(TaskConfig::from_record(&config.to_record(), &Secrets::new()).is_err());
     }
 }

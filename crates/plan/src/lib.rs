@@ -2,19 +2,29 @@
 //! does run ([`Observed`]), and the [`Plan`] between them.
 //!
 //! No I/O, no async, no Docker: `diff` is observe + [`plan()`] + the plan's
-//! `Display`; `up` runs the same plan. Tests build `Observed` by hand.
+//! `Display`; `up` runs the same plan. `down`, `rollback`, `restart`,
+//! `stop` and `start` plan in [`ops`]; `status` and `history` read
+//! through [`views`]. Tests build `Observed` by hand.
 
 mod config;
+mod names;
 mod observed;
+pub mod ops;
 mod plan;
 mod render;
+pub mod views;
 
 pub use config::{
-    labels, mask, render_job, DesiredTask, HealthConfig, MissingSecret, Secrets, TaskConfig, MASK,
+    identity_env, mask, render_job, secret_names_label, DesiredTask, EnvValue, HealthConfig,
+    MissingSecret, Resources, Secret, Secrets, TaskConfig, MASK,
 };
-pub use observed::{normalize_image_ref, HostObservation, HostState, Observed, ObservedContainer};
+pub use names::{
+    labels, lock_name, stop_mark_name, TaskKey, MARKER_IMAGE, ROLE_LOCK, ROLE_STOPPED,
+};
+pub use observed::{
+    belongs_to, HostObservation, HostState, ImageIndex, Observed, ObservedContainer, Role,
+};
 pub use plan::{
-    field_changes, plan, Action, Change, ContainerRef, FieldChange, Plan, Pull, Scope,
-    UnreachableHost,
+    field_changes, image_key, plan, Action, Change, ContainerRef, FieldChange, Plan, Pull, Scope,
+    Step, UnreachableHost,
 };
-pub use render::task_name;

@@ -1,8 +1,11 @@
 //! What actually runs, as plain data read from each host's engine.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+use drover_spec::ImageKey;
 
 use crate::config::TaskConfig;
+use crate::names::{labels, TaskKey, ROLE_LOCK, ROLE_STOPPED};
 
 /// What was found on every host that was asked.
 #[derive(Debug, Clone, Default)]
@@ -17,12 +20,55 @@ pub enum HostObservation {
     Unreachable { address: String, error: String },
 }
 
+impl Observed {
+    /// The reachable hosts' states.
+    pub fn reachable(&self) -> impl Iterator<Item = (&String, &HostState)> {
+        self.hosts.iter().filter_map(|(h, o)| match o {
+            HostObservation::Reachable(state) => Some((h, state)),
+            HostObservation::Unreachable { .. } => None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct HostState {
     /// drover containers of this environment on the host's engine.
     pub containers: Vec<ObservedContainer>,
-    /// Image references present on the host (normalized, see [`normalize_image_ref`]) → image ID.
-    pub images: BTreeMap<String, String>,
+    pub images: ImageIndex,
+}
+
+/// The images on a host, searchable by tag, digest or ID.
+#[derive(Debug, Clone, Default)]
+pub struct ImageIndex {
+    /// `REPOSITORY:TAG` as the engine lists it → image ID.
+    pub tags: BTreeMap<String, String>,
+    /// `REPOSITORY@sha256:…` → image ID.
+    pub digests: BTreeMap<String, String>,
+    pub ids: BTreeSet<String>,
+}
+
+impl ImageIndex {
+    pub fn add(&mut self, id: &str, repo_tags: &[String], repo_digests: &[String]) {
+        self.ids.insert(id.to_string());
+        for tag in repo_tags.iter().filter(|t| t.as_str() != "<none>:<none>") {
+            self.tags.insert(tag.clone(), id.to_string());
+        }
+        for digest in repo_digests
+            .iter()
+            .filter(|d| d.as_str() != "<none>@<none>")
+        {
+            self.digests.insert(digest.clone(), id.to_string());
+        }
+    }
+
+    /// The ID of the image `key` names on this host, if it is here.
+    pub fn find(&self, key: &ImageKey) -> Option<&str> {
+        match key {
+            ImageKey::Id(id) => self.ids.get(id).map(String::as_str),
+            ImageKey::Digest(d) => self.digests.get(d).map(String::as_str),
+            ImageKey::Tag(t) => self.tags.get(t).map(String::as_str),
+        }
+    }
 }
 
 /// One drover container, as `docker inspect` tells it.
@@ -34,9 +80,16 @@ pub struct ObservedContainer {
     /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
     pub state: String,
     pub exit_code: i64,
+    /// The kernel killed the main process for exceeding its memory limit.
+    pub oom_killed: bool,
+    /// The engine's error from the last start, if any.
+    pub error: String,
     /// `healthy`, `unhealthy`, `starting`, or empty when there is no health check.
     pub health: String,
+    /// The output of the last health check run.
+    pub health_output: String,
     pub started_at: String,
+    pub finished_at: String,
     pub created: String,
     pub restarts: i64,
     /// The image ID the container runs.
@@ -49,79 +102,113 @@ pub struct ObservedContainer {
     pub image_cmd: Option<Vec<String>>,
 }
 
+/// What a drover container is, by its labels and name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// The task's container, under its own name.
+    Current(TaskKey),
+    /// A generation a rollout set aside, under its kept name.
+    Kept(TaskKey),
+    /// Labelled for a task but under another name: renamed by hand, or left
+    /// by an interrupted run.
+    Stray(TaskKey),
+    Lock {
+        job: String,
+        host: String,
+    },
+    StopMark {
+        job: String,
+        host: String,
+    },
+    /// drover's label but no readable task: removed by `up` (scope permitting).
+    Unknown,
+}
+
 impl ObservedContainer {
     pub fn job(&self) -> Option<&str> {
-        self.labels.get(crate::labels::JOB).map(String::as_str)
+        self.labels.get(labels::JOB).map(String::as_str)
     }
 
     pub fn host_label(&self) -> Option<&str> {
-        self.labels.get(crate::labels::HOST).map(String::as_str)
+        self.labels.get(labels::HOST).map(String::as_str)
     }
 
     pub fn task(&self) -> Option<u32> {
-        self.labels
-            .get(crate::labels::TASK)
-            .and_then(|t| t.parse().ok())
+        self.labels.get(labels::TASK).and_then(|t| t.parse().ok())
     }
 
     pub fn spec_hash(&self) -> Option<&str> {
-        self.labels.get(crate::labels::SPEC).map(String::as_str)
+        self.labels.get(labels::SPEC).map(String::as_str)
+    }
+
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels.get(name).map(String::as_str)
     }
 
     pub fn short_id(&self) -> &str {
         self.id.get(..12).unwrap_or(&self.id)
     }
 
+    /// Up, from the engine's point of view (a restart loop counts).
     pub fn is_running(&self) -> bool {
         matches!(self.state.as_str(), "running" | "restarting")
     }
-}
 
-/// `busybox` → `busybox:latest`; `docker.io/library/x:1` → `x:1`: the form
-/// Docker lists in `RepoTags`, so a job's image can be looked up there.
-pub fn normalize_image_ref(reference: &str) -> String {
-    let mut r = reference;
-    for prefix in [
-        "docker.io/library/",
-        "index.docker.io/library/",
-        "docker.io/",
-        "index.docker.io/",
-    ] {
-        if let Some(rest) = r.strip_prefix(prefix) {
-            r = rest;
-            break;
+    pub fn role(&self, env: &str) -> Role {
+        let job = self.job().map(str::to_string);
+        let host = self.host_label().map(str::to_string);
+        match (self.label(labels::ROLE), job, host, self.task()) {
+            (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
+            (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
+            (None, Some(job), Some(host), Some(task)) => {
+                let key = TaskKey { job, host, task };
+                let own = key.container_name(env);
+                if self.name == own {
+                    Role::Current(key)
+                } else if self
+                    .name
+                    .strip_prefix(&own)
+                    .is_some_and(|rest| rest.starts_with(".kept-"))
+                {
+                    Role::Kept(key)
+                } else {
+                    Role::Stray(key)
+                }
+            }
+            _ => Role::Unknown,
         }
     }
-    if r.contains('@') {
-        return r.to_string();
+
+    /// The task this container belongs to, whatever its name.
+    pub fn task_key(&self) -> Option<TaskKey> {
+        Some(TaskKey {
+            job: self.job()?.to_string(),
+            host: self.host_label()?.to_string(),
+            task: self.task()?,
+        })
     }
-    let last = r.rsplit('/').next().unwrap_or(r);
-    if last.contains(':') {
-        r.to_string()
-    } else {
-        format!("{r}:latest")
+
+    /// When it was created for its task (the deployment label, else the engine's creation time).
+    pub fn deployed_at(&self) -> &str {
+        self.label(labels::DEPLOYED_AT).unwrap_or(&self.created)
+    }
+
+    /// Crash-looping: restarting now, or restarted and not up for long.
+    pub fn is_restart_loop(&self) -> bool {
+        self.state == "restarting" || (self.restarts >= 3 && self.state != "running")
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::normalize_image_ref;
-
-    #[test]
-    fn image_refs_normalize_like_repo_tags() {
-        assert_eq!(normalize_image_ref("busybox"), "busybox:latest");
-        assert_eq!(
-            normalize_image_ref("docker.io/library/busybox:1"),
-            "busybox:1"
-        );
-        assert_eq!(
-            normalize_image_ref("127.0.0.1:5000/app"),
-            "127.0.0.1:5000/app:latest"
-        );
-        assert_eq!(
-            normalize_image_ref("127.0.0.1:5000/app:2"),
-            "127.0.0.1:5000/app:2"
-        );
-        assert_eq!(normalize_image_ref("app@sha256:abc"), "app@sha256:abc");
+/// Does `host`'s observation pass cover `container`? Two host entries may
+/// share one engine: each sees the other's containers, and a container
+/// labelled for another known host is left to that host's pass.
+pub fn belongs_to(
+    container: &ObservedContainer,
+    host: &str,
+    known_hosts: &BTreeSet<String>,
+) -> bool {
+    match container.host_label() {
+        Some(label) if label != host && known_hosts.contains(label) => false,
+        _ => true,
     }
 }

@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
-use crate::plan::{Action, Change, Plan};
+use crate::plan::{Action, Plan, Step};
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
@@ -41,44 +41,46 @@ impl Plan {
             );
         }
         for pull in &self.pulls {
+            let note = if pull.pullable {
+                String::new()
+            } else {
+                " (an image ID cannot be pulled: load the image on the host, or name it by tag)"
+                    .to_string()
+            };
             let _ = writeln!(
                 out,
-                "{} pull    {} on {}",
+                "{} pull    {} on {}{note}",
                 paint(CYAN, "↓"),
                 pull.image,
                 pull.host
             );
         }
         for change in &self.changes {
-            let (sign, code) = match change.action {
-                Action::Create => ("+", GREEN),
-                Action::Replace => ("~", YELLOW),
-                Action::Start => (">", CYAN),
-                Action::Remove => ("-", RED),
+            let (sign, code) = match change.step {
+                Step::Create { .. } => ("+", GREEN),
+                Step::Replace { .. } | Step::Rename { .. } | Step::Restore { .. } => ("~", YELLOW),
+                Step::Start { .. } | Step::Restart { .. } => (">", CYAN),
+                Step::Remove { .. } | Step::Stop { .. } => ("-", RED),
             };
             let _ = write!(
                 out,
                 "{} {:<7} {}",
                 paint(code, sign),
-                paint(code, &change.action.to_string()),
-                paint(BOLD, &task_name(change))
+                paint(code, change.step.verb()),
+                paint(BOLD, &change.name())
             );
-            match &change.container {
+            match change.step.container() {
                 Some(c) => {
-                    let _ = writeln!(
-                        out,
-                        "  ({}, {})",
-                        c.id.get(..12).unwrap_or(&c.id),
-                        change.reason
-                    );
+                    let _ = writeln!(out, "  ({}, {})", c.short_id(), change.reason);
                 }
                 None => {
                     let _ = writeln!(out, "  ({})", change.reason);
                 }
             }
+            let creating = matches!(change.step, Step::Create { .. });
             for field in &change.fields {
                 // A new task's identity variables, empty lists and unset values say nothing.
-                if change.action == Action::Create
+                if creating
                     && (field.path.starts_with("env.DROVER_")
                         || field.new == Value::Array(Vec::new())
                         || field.new.is_null())
@@ -86,7 +88,7 @@ impl Plan {
                     continue;
                 }
                 let _ = match (&field.old, &field.new) {
-                    (Value::Null, new) if change.action == Action::Create => {
+                    (Value::Null, new) if creating => {
                         writeln!(out, "    {}: {}", field.path, show(new))
                     }
                     (old, new) => writeln!(
@@ -111,25 +113,26 @@ impl Plan {
             n => Some(format!("{n} to {a}")),
         })
         .collect();
+        let stopped = if self.stopped > 0 {
+            format!(" ({} stopped by `drover stop`)", self.stopped)
+        } else {
+            String::new()
+        };
         if counts.is_empty() {
-            let _ = writeln!(out, "No changes: {} task(s) as specified.", self.unchanged);
+            let _ = writeln!(
+                out,
+                "No changes: {} task(s) as specified{stopped}.",
+                self.unchanged
+            );
         } else {
             let _ = writeln!(
                 out,
-                "Plan: {}; {} task(s) unchanged.",
+                "Plan: {}; {} task(s) unchanged{stopped}.",
                 counts.join(", "),
                 self.unchanged
             );
         }
         out
-    }
-}
-
-/// `job host/task`, the name a task goes by everywhere.
-pub fn task_name(change: &Change) -> String {
-    match change.task {
-        Some(task) => format!("{} {}/{}", change.job, change.host, task),
-        None => format!("{} {}/?", change.job, change.host),
     }
 }
 

@@ -1,9 +1,12 @@
 //! The validated environment: once built, every value here is usable as is.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use crate::values::{
+    DockerAddress, ImageKey, ImageRef, LogDriver, Network, RestartPolicy, Volume,
+};
 
 /// A whole environment: `drover.toml` (with its stage overlay) and every job.
 #[derive(Debug, Clone)]
@@ -11,7 +14,11 @@ pub struct Environment {
     pub name: String,
     /// The directory holding `drover.toml`.
     pub dir: PathBuf,
+    /// `-e STAGE`, when an overlay was read.
+    pub stage: Option<String>,
     pub hosts: BTreeMap<String, Host>,
+    /// The file the `[hosts]` table came from (`drover.toml` or the stage's).
+    pub hosts_file: String,
     pub registry: Option<Registry>,
     pub jobs: BTreeMap<String, Job>,
 }
@@ -21,41 +28,12 @@ pub struct Host {
     pub name: String,
     pub docker: DockerAddress,
     pub tls: Option<TlsFiles>,
+    /// Deadline of one ordinary engine request (list, inspect, create…).
+    pub timeout: Duration,
 }
 
-/// How a host's engine is reached.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DockerAddress {
-    Unix(PathBuf),
-    Tcp {
-        host: String,
-        port: u16,
-    },
-    Ssh {
-        user: Option<String>,
-        host: String,
-        port: u16,
-    },
-}
-
-impl fmt::Display for DockerAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DockerAddress::Unix(path) => write!(f, "unix://{}", path.display()),
-            DockerAddress::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
-            DockerAddress::Ssh {
-                user: Some(user),
-                host,
-                port,
-            } => write!(f, "ssh://{user}@{host}:{port}"),
-            DockerAddress::Ssh {
-                user: None,
-                host,
-                port,
-            } => write!(f, "ssh://{host}:{port}"),
-        }
-    }
-}
+/// Default deadline of an ordinary engine request.
+pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Client certificate files, resolved against the environment directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +45,28 @@ pub struct TlsFiles {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registry {
+    /// `http://HOST[:PORT]` or `https://…`, without a trailing slash.
     pub url: String,
+}
+
+/// Where a job's value was written, so `update` can rewrite it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// The file, relative to the environment directory.
+    pub file: String,
+    /// The table holding the key: `[]` for a job file, `["profiles", "jre8"]`,
+    /// `["defaults"]`.
+    pub table: Vec<String>,
+}
+
+impl Origin {
+    pub fn describe(&self) -> String {
+        if self.table.is_empty() {
+            self.file.clone()
+        } else {
+            format!("[{}] in {}", self.table.join("."), self.file)
+        }
+    }
 }
 
 /// One job with defaults and profile merged in.
@@ -76,7 +75,9 @@ pub struct Job {
     pub name: String,
     /// `jobs/NAME.toml`, relative to the environment directory.
     pub file: String,
-    pub image: String,
+    pub image: ImageRef,
+    /// Where `image` was set: the job file, its profile or the defaults.
+    pub image_origin: Origin,
     pub hosts: Vec<String>,
     pub instances: u32,
     pub command: Option<Vec<String>>,
@@ -85,16 +86,22 @@ pub struct Job {
     pub secret_env: Vec<String>,
     pub volumes: Vec<Volume>,
     pub ports: Vec<u16>,
+    /// Bytes; swap is limited to the same amount (no swap beyond it).
     pub memory: Option<u64>,
     pub profile: Option<String>,
-    pub network: String,
+    pub network: Network,
     pub init: bool,
-    pub restart: String,
+    pub restart: RestartPolicy,
+    /// Whole seconds: the engine's stop timeout has no finer unit.
     pub stop_timeout: Duration,
     pub host_files: Vec<String>,
     pub log: LogConfig,
     pub health: Option<Health>,
     pub update: UpdatePolicy,
+    /// `drover package`: the image the artifact is put onto.
+    pub base: Option<ImageRef>,
+    /// `drover package`: where the artifact goes in the image.
+    pub artifact_path: String,
 }
 
 impl Job {
@@ -104,39 +111,18 @@ impl Job {
             .iter()
             .flat_map(move |host| (0..self.instances).map(move |task| (host.as_str(), task)))
     }
-}
 
-/// `HOST:CONTAINER[:ro]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Volume {
-    pub host: String,
-    pub container: String,
-    pub read_only: bool,
-}
-
-impl fmt::Display for Volume {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.host, self.container)?;
-        if self.read_only {
-            write!(f, ":ro")?;
-        }
-        Ok(())
+    pub fn task_count(&self) -> usize {
+        self.hosts.len() * self.instances as usize
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogConfig {
-    pub driver: String,
+    pub driver: LogDriver,
     /// Bytes per file, for drivers that rotate (`local`, `json-file`).
     pub max_size: u64,
     pub max_files: u32,
-}
-
-impl LogConfig {
-    /// Whether drover passes `max-size`/`max-file` to this driver.
-    pub fn rotates(&self) -> bool {
-        matches!(self.driver.as_str(), "local" | "json-file")
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,9 +134,25 @@ pub struct Health {
     pub start_period: Duration,
 }
 
+impl Health {
+    /// How long a new task may take to report healthy before its rollout
+    /// gives up: the start period, then every allowed failing try, then one
+    /// more interval for the engine to get round to it.
+    pub fn deadline(&self) -> Duration {
+        self.start_period + (self.interval + self.timeout) * (self.retries + 1) + self.interval
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdatePolicy {
+    /// Tasks replaced at once.
     pub parallel: u32,
+    /// Pause between batches.
     pub delay: Duration,
     pub auto_rollback: bool,
+    /// Previous generations kept per task (stopped containers) for `rollback`.
+    pub keep: u32,
 }
+
+/// Default `[update] keep`.
+pub const DEFAULT_KEEP: u32 = 3;

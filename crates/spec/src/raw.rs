@@ -4,7 +4,9 @@
 //! [`crate::Environment`] whose invariants hold.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -34,6 +36,10 @@ pub struct RawStage {
 pub struct RawHost {
     pub docker: Spanned<String>,
     pub tls: Option<Spanned<RawTls>>,
+    /// Deadline of one ordinary engine request to this host.
+    pub timeout: Option<Spanned<String>>,
+    /// Allows plain tcp:// to an address that is not loopback.
+    pub insecure: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,8 +63,8 @@ pub struct RawJob {
     pub image: Option<Spanned<String>>,
     pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
     pub instances: Option<Spanned<i64>>,
-    pub command: Option<Spanned<Vec<String>>>,
-    pub env: Option<BTreeMap<String, Spanned<EnvScalar>>>,
+    pub command: Option<Spanned<Vec<Spanned<String>>>>,
+    pub env: Option<Spanned<BTreeMap<String, Spanned<EnvScalar>>>>,
     pub secret_env: Option<Spanned<Vec<Spanned<String>>>>,
     pub volumes: Option<Spanned<Vec<Spanned<String>>>>,
     pub ports: Option<Spanned<Vec<Spanned<i64>>>>,
@@ -69,15 +75,16 @@ pub struct RawJob {
     pub restart: Option<Spanned<String>>,
     pub stop_timeout: Option<Spanned<String>>,
     pub host_files: Option<Spanned<Vec<Spanned<String>>>>,
-    pub log: Option<RawLog>,
+    pub log: Option<Spanned<RawLog>>,
     pub health: Option<Spanned<RawHealth>>,
-    pub update: Option<RawUpdate>,
+    pub update: Option<Spanned<RawUpdate>>,
+    pub base: Option<Spanned<String>>,
+    pub artifact_path: Option<Spanned<String>>,
 }
 
-/// Environment values may be written as numbers or booleans; they reach the
-/// container as text either way.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+/// Environment values may be written as strings, numbers or booleans; they
+/// reach the container as text either way.
+#[derive(Debug, Clone, PartialEq)]
 pub enum EnvScalar {
     String(String),
     Integer(i64),
@@ -96,6 +103,44 @@ impl EnvScalar {
     }
 }
 
+impl<'de> Deserialize<'de> for EnvScalar {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ScalarVisitor;
+
+        impl Visitor<'_> for ScalarVisitor {
+            type Value = EnvScalar;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, a number or true/false")
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<EnvScalar, E> {
+                Ok(EnvScalar::String(v.to_string()))
+            }
+
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<EnvScalar, E> {
+                Ok(EnvScalar::Integer(v))
+            }
+
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<EnvScalar, E> {
+                i64::try_from(v)
+                    .map(EnvScalar::Integer)
+                    .map_err(|_| E::custom("integer out of range"))
+            }
+
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<EnvScalar, E> {
+                Ok(EnvScalar::Float(v))
+            }
+
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<EnvScalar, E> {
+                Ok(EnvScalar::Bool(v))
+            }
+        }
+
+        deserializer.deserialize_any(ScalarVisitor)
+    }
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLog {
@@ -107,7 +152,7 @@ pub struct RawLog {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawHealth {
-    pub cmd: Option<Spanned<Vec<String>>>,
+    pub cmd: Option<Spanned<Vec<Spanned<String>>>>,
     pub interval: Option<Spanned<String>>,
     pub timeout: Option<Spanned<String>>,
     pub retries: Option<Spanned<i64>>,
@@ -120,4 +165,107 @@ pub struct RawUpdate {
     pub parallel: Option<Spanned<i64>>,
     pub delay: Option<Spanned<String>>,
     pub auto_rollback: Option<Spanned<bool>>,
+    pub keep: Option<Spanned<i64>>,
+}
+
+/// Rewrites serde's and the TOML parser's messages in the words of TOML:
+/// `expected i64` becomes `expected an integer`, `struct RawHealth` a table,
+/// a field a key.
+pub fn toml_words(message: &str) -> String {
+    let message = message.trim().replace('\n', " ");
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            return format!(
+                "expected {}, found {}",
+                expected_words(expected),
+                found_words(found)
+            );
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let (field, valid) = match rest.split_once(", expected ") {
+            Some((field, valid)) => (field, Some(valid)),
+            None => (rest, None),
+        };
+        return match valid {
+            Some(valid) => {
+                let valid = valid.trim_start_matches("one of ").replace('`', "");
+                format!("unknown key {field}; valid keys here: {valid}")
+            }
+            None => format!("unknown key {field}"),
+        };
+    }
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return format!("missing key {rest}");
+    }
+    if let Some(rest) = message.strip_prefix("duplicate field ") {
+        return format!("duplicate key {rest}");
+    }
+    message
+}
+
+fn expected_words(expected: &str) -> String {
+    match expected {
+        "i8" | "i16" | "i32" | "i64" | "u8" | "u16" | "u32" | "u64" | "usize" | "isize" => {
+            "an integer".to_string()
+        }
+        "f32" | "f64" => "a number".to_string(),
+        "a sequence" => "an array".to_string(),
+        "a map" => "a table".to_string(),
+        "a boolean" => "true or false".to_string(),
+        other if other.starts_with("struct ") => "a table".to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn found_words(found: &str) -> String {
+    if found == "sequence" {
+        return "an array".to_string();
+    }
+    if found == "map" {
+        return "a table".to_string();
+    }
+    let strip = |s: &str| s.trim_matches('`').to_string();
+    if let Some(v) = found.strip_prefix("string ") {
+        return format!("the string {v}");
+    }
+    if let Some(v) = found.strip_prefix("integer ") {
+        return format!("the integer {}", strip(v));
+    }
+    if let Some(v) = found.strip_prefix("floating point ") {
+        return format!("the number {}", strip(v));
+    }
+    if let Some(v) = found.strip_prefix("boolean ") {
+        return strip(v);
+    }
+    found.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::toml_words;
+
+    #[test]
+    fn messages_speak_toml() {
+        assert_eq!(
+            toml_words("invalid type: string \"x\", expected i64"),
+            "expected an integer, found the string \"x\""
+        );
+        assert_eq!(
+            toml_words("invalid type: integer `3`, expected struct RawHealth"),
+            "expected a table, found the integer 3"
+        );
+        assert_eq!(
+            toml_words("invalid type: sequence, expected a map"),
+            "expected a table, found an array"
+        );
+        assert_eq!(
+            toml_words("invalid type: integer `1`, expected a boolean"),
+            "expected true or false, found the integer 1"
+        );
+        assert_eq!(
+            toml_words("unknown field `bogus`, expected one of `image`, `hosts`"),
+            "unknown key `bogus`; valid keys here: image, hosts"
+        );
+    }
 }

@@ -34,8 +34,9 @@ impl Sources {
         self.files.len() - 1
     }
 
-    pub fn count(&self) -> usize {
-        self.files.len()
+    /// File paths in the order they were read.
+    pub fn paths(&self) -> Vec<String> {
+        self.files.iter().map(|f| f.path.clone()).collect()
     }
 
     pub fn file(&self, id: usize) -> &SourceFile {
@@ -45,18 +46,16 @@ impl Sources {
     /// An error at `loc`, with its line and column worked out.
     pub fn diagnostic(&self, loc: &Loc, message: impl Into<String>) -> Diagnostic {
         let file = &self.files[loc.file];
-        let (line, col) = line_col(&file.text, loc.span.start);
         Diagnostic {
             file: file.path.clone(),
-            line,
-            col,
+            position: Some(line_col(&file.text, loc.span.start)),
             message: message.into(),
         }
     }
 }
 
 /// 1-based line and column (in characters) of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
@@ -68,19 +67,30 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// One problem in the spec, located.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Relative to the environment directory, as the operator edits it.
     pub file: String,
-    pub line: usize,
-    pub col: usize,
+    /// Line and column, 1-based; `None` for a problem with the file itself
+    /// (a directory where a file should be, a file that cannot be read).
+    pub position: Option<(usize, usize)>,
     pub message: String,
+}
+
+impl Diagnostic {
+    pub fn whole_file(file: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            file: file.into(),
+            position: None,
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.col, self.message
-        )
+        match self.position {
+            Some((line, col)) => write!(f, "{}:{line}:{col}: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
     }
 }
 

@@ -19,6 +19,7 @@ name = "prod"
 docker = "unix:///var/run/docker.sock"
 [hosts.app2]
 docker = "tcp://10.0.0.12:2376"
+insecure = true
 
 [defaults]
 restart = "always"
@@ -62,11 +63,12 @@ delay = "5s"
     let env = load(dir.path(), None).unwrap();
     let api = &env.jobs["api"];
     assert_eq!(
-        api.image, "registry.example:5000/base/jre8",
+        api.image.as_str(),
+        "registry.example:5000/base/jre8",
         "from the profile"
     );
     assert_eq!(api.memory, Some(1 << 30), "the job's own value wins");
-    assert_eq!(api.restart, "always", "from the defaults");
+    assert_eq!(api.restart.to_string(), "always", "from the defaults");
     assert_eq!(api.stop_timeout, Duration::from_secs(20));
     assert_eq!(
         api.host_files,
@@ -90,7 +92,11 @@ delay = "5s"
         "tables merge entry by entry"
     );
     assert_eq!(
-        (api.log.driver.as_str(), api.log.max_size, api.log.max_files),
+        (
+            api.log.driver.to_string().as_str(),
+            api.log.max_size,
+            api.log.max_files
+        ),
         ("local", 10 << 20, 3)
     );
     assert_eq!(
@@ -133,12 +139,16 @@ fn built_in_defaults_guard_against_daemon_pitfalls() {
     );
     let env = load(dir.path(), None).unwrap();
     let web = &env.jobs["web"];
-    assert_eq!(web.network, "host");
+    assert_eq!(web.network.to_string(), "host");
     assert!(web.init, "an init process reaps zombies");
-    assert_eq!(web.restart, "unless-stopped");
+    assert_eq!(web.restart.to_string(), "unless-stopped");
     assert_eq!(web.stop_timeout, Duration::from_secs(30));
     assert_eq!(
-        (web.log.driver.as_str(), web.log.max_size, web.log.max_files),
+        (
+            web.log.driver.to_string().as_str(),
+            web.log.max_size,
+            web.log.max_files
+        ),
         ("local", 20 << 20, 5)
     );
     assert_eq!(web.host_files, vec!["/etc/localtime"]);

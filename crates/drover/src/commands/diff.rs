@@ -4,19 +4,22 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::context::Context;
+use crate::outln;
+use crate::terminal;
 
 /// Observe + plan: exit 0 with no changes, 2 with changes, 1 if a host could not be read.
 pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
-    let ctx = Context::load(global)?;
-    let plan = super::up::make_plan(&ctx, names).await?;
+    let fleet = super::load(global)?;
+    fleet.jobs(names)?;
+    let connections = fleet.connect_all().await;
+    let (plan, _) = fleet.plan_up(&connections, names).await?;
     if global.json {
-        println!(
+        outln!(
             "{}",
-            json!({"changes": plan.changes, "pulls": plan.pulls, "unreachable": plan.unreachable})
+            json!({"changes": plan.changes, "pulls": plan.pulls, "unreachable": plan.unreachable, "unchanged": plan.unchanged})
         );
     } else {
-        print!("{}", plan.render(ctx.color()));
+        crate::out!("{}", plan.render(terminal::color(global)));
     }
     Ok(if !plan.unreachable.is_empty() {
         super::failure()

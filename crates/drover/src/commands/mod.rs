@@ -1,5 +1,6 @@
-//! One file per command; each is observe → plan → apply, or a part of it.
+//! One file per command: parse → fleet call → render.
 
+pub mod change;
 pub mod diff;
 pub mod down;
 pub mod status;
@@ -17,4 +18,13 @@ pub fn failure() -> ExitCode {
 /// Exit 2: `diff` found changes.
 pub fn changes() -> ExitCode {
     ExitCode::from(2)
+}
+
+/// Loads the environment the global flags name.
+pub fn load(global: &crate::cli::Global) -> anyhow::Result<drover_fleet::Fleet> {
+    Ok(drover_fleet::Fleet::load(
+        global.dir.as_deref(),
+        global.stage.as_deref(),
+        &global.hosts,
+    )?)
 }

@@ -4,23 +4,19 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::Global;
-use crate::context::Context;
+use crate::outln;
 
 pub fn run(global: &Global) -> Result<ExitCode> {
-    let ctx = Context::load(global)?;
-    let env = &ctx.env;
-    let tasks: usize = env
-        .jobs
-        .values()
-        .map(|j| j.hosts.len() * j.instances as usize)
-        .sum();
+    let fleet = super::load(global)?;
+    let env = &fleet.env;
+    let tasks: usize = env.jobs.values().map(drover_spec::Job::task_count).sum();
     if global.json {
-        println!(
+        outln!(
             "{}",
             json!({"valid": true, "environment": env.name, "hosts": env.hosts.len(), "jobs": env.jobs.len(), "tasks": tasks})
         );
     } else {
-        println!(
+        outln!(
             "{}: valid ({} host(s), {} job(s), {} task(s))",
             env.name,
             env.hosts.len(),

@@ -1,0 +1,997 @@
+//! The executor: runs a [`Plan`]'s steps against the engines.
+//!
+//! One rollout engine for every command that changes what runs:
+//!
+//! 1. **Pull first.** Every image any step needs is pulled on its host
+//!    before anything is stopped; a job whose image could not be pulled
+//!    anywhere is left untouched everywhere.
+//! 2. **Jobs at once, each in order.** Jobs are independent and run
+//!    concurrently. Within a job: containers no task claims are removed
+//!    (after new tasks are up when the job moves hosts), tasks that take
+//!    nothing down are created, started or renamed all at once, and tasks
+//!    that must be taken down (replace, rollback, restart) go `parallel` at
+//!    a time, in a stable order across hosts, `delay` apart.
+//! 3. **Gates.** Every container started must prove itself ([`crate::gate`]).
+//! 4. **Keep aside, put back.** A replaced container is stopped gracefully
+//!    (its whole stop timeout), renamed aside and kept; the new one takes its
+//!    name. If the new one fails, it is removed and the kept one comes back.
+//!    With `auto_rollback`, a failure also puts back every task this rollout
+//!    already replaced. Old generations beyond `keep` are removed at the end.
+//! 5. **Interruption.** Once the cancellation token fires (Ctrl-C, a closed
+//!    output), no new step starts; a replacement in flight is undone, and
+//!    every step reports what became of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use drover_engine::{ContainerSummary, CreateOptions, Engine, EngineError};
+use drover_plan::{labels, Change, ContainerRef, DesiredTask, Plan, Pull, Step, TaskKey};
+use futures::future::join_all;
+use futures::{stream, StreamExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{Event, GateFailure, Outcome, Phase, Report, Restored, StepError};
+use crate::gate::{gate, SETTLE};
+
+/// Engines by host name.
+pub type Engines = BTreeMap<String, Arc<dyn Engine>>;
+
+/// Steps in flight at once within one job's unordered phases.
+const CONCURRENCY: usize = 32;
+/// Pulls in flight at once on one host.
+const PULLS_PER_HOST: usize = 4;
+/// Log lines kept from a container that failed its gate.
+const LAST_LINES: usize = 10;
+
+/// Who is deploying, recorded on every container created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// `user@machine`.
+    pub by: String,
+    /// RFC 3339, UTC.
+    pub at: String,
+    /// The drover command, e.g. `update web --image reg/web:2`.
+    pub command: String,
+}
+
+/// How a job's tasks are replaced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RolloutPolicy {
+    pub parallel: u32,
+    pub delay: Duration,
+    pub auto_rollback: bool,
+    pub keep: u32,
+}
+
+impl Default for RolloutPolicy {
+    fn default() -> Self {
+        RolloutPolicy {
+            parallel: 1,
+            delay: Duration::ZERO,
+            auto_rollback: true,
+            keep: drover_spec::DEFAULT_KEEP,
+        }
+    }
+}
+
+impl From<&drover_spec::UpdatePolicy> for RolloutPolicy {
+    fn from(p: &drover_spec::UpdatePolicy) -> Self {
+        RolloutPolicy {
+            parallel: p.parallel,
+            delay: p.delay,
+            auto_rollback: p.auto_rollback,
+            keep: p.keep,
+        }
+    }
+}
+
+pub struct Executor<'a> {
+    pub env: &'a str,
+    pub engines: &'a Engines,
+    pub deployment: Deployment,
+    /// Per job; a job without one gets [`RolloutPolicy::default`].
+    pub policies: BTreeMap<String, RolloutPolicy>,
+    pub cancel: CancellationToken,
+    pub events: &'a (dyn Fn(&Event) + Sync),
+    /// How long a container without a health check must stay up.
+    pub settle: Duration,
+}
+
+/// What a disruptive step did, so a rollback can undo it.
+enum Swapped {
+    /// A new container took the task's name; the old one is kept under `kept_name`.
+    Replaced {
+        new_id: String,
+        old: Option<(String, bool)>,
+    },
+    /// A kept generation `target_id` took the task's name (it was `target_name`);
+    /// the previous current container, if any, is kept aside.
+    Restored {
+        target_id: String,
+        target_name: String,
+        previous: Option<(String, bool)>,
+    },
+    /// Restarted in place: nothing to undo.
+    Restarted,
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(
+        env: &'a str,
+        engines: &'a Engines,
+        deployment: Deployment,
+        cancel: CancellationToken,
+        events: &'a (dyn Fn(&Event) + Sync),
+    ) -> Self {
+        Executor {
+            env,
+            engines,
+            deployment,
+            policies: BTreeMap::new(),
+            cancel,
+            events,
+            settle: SETTLE,
+        }
+    }
+
+    fn emit(&self, job: &str, host: &str, task: Option<u32>, phase: Phase) {
+        (self.events)(&Event {
+            job: job.to_string(),
+            host: host.to_string(),
+            task,
+            phase,
+        });
+    }
+
+    fn emit_for(&self, change: &Change, phase: Phase) {
+        self.emit(&change.job, &change.host, change.task, phase);
+    }
+
+    fn engine(&self, host: &str) -> Result<&dyn Engine, StepError> {
+        self.engines.get(host).map(AsRef::as_ref).ok_or_else(|| {
+            StepError::Engine(EngineError::Other(format!("host {host} is not connected")))
+        })
+    }
+
+    fn policy(&self, job: &str) -> RolloutPolicy {
+        self.policies.get(job).cloned().unwrap_or_default()
+    }
+
+    /// Runs the whole plan and reports every step.
+    pub async fn run(&self, plan: &Plan) -> Report {
+        let outcomes = Mutex::new(Vec::new());
+        let record = |outcome: Outcome| {
+            match &outcome.result {
+                Ok(detail) => self.emit(
+                    &outcome.job,
+                    &outcome.host,
+                    outcome.task,
+                    Phase::Done {
+                        detail: detail.clone(),
+                    },
+                ),
+                Err(StepError::NotStarted { why }) => self.emit(
+                    &outcome.job,
+                    &outcome.host,
+                    outcome.task,
+                    Phase::Skipped { why: why.clone() },
+                ),
+                Err(StepError::RolledBack { because, .. }) => self.emit(
+                    &outcome.job,
+                    &outcome.host,
+                    outcome.task,
+                    Phase::RolledBack {
+                        detail: because.clone(),
+                    },
+                ),
+                Err(e) => self.emit(
+                    &outcome.job,
+                    &outcome.host,
+                    outcome.task,
+                    Phase::Failed {
+                        error: e.to_string(),
+                    },
+                ),
+            }
+            if let Ok(mut list) = outcomes.lock() {
+                list.push(outcome);
+            }
+        };
+
+        let failed_pulls = self.pull_all(&plan.pulls, &record).await;
+
+        let mut jobs: BTreeMap<&str, Vec<&Change>> = BTreeMap::new();
+        for change in &plan.changes {
+            jobs.entry(change.job.as_str()).or_default().push(change);
+        }
+        join_all(
+            jobs.into_iter()
+                .map(|(job, changes)| self.run_job(job, changes, &failed_pulls, &record)),
+        )
+        .await;
+
+        Report {
+            outcomes: outcomes.into_inner().unwrap_or_default(),
+            interrupted: self.cancel.is_cancelled(),
+        }
+    }
+
+    /// Pulls every image on its host; returns the ones that failed.
+    async fn pull_all(
+        &self,
+        pulls: &[Pull],
+        record: &(dyn Fn(Outcome) + Sync),
+    ) -> BTreeMap<(String, String), String> {
+        let mut by_host: BTreeMap<&str, Vec<&Pull>> = BTreeMap::new();
+        for pull in pulls {
+            by_host.entry(pull.host.as_str()).or_default().push(pull);
+        }
+        let hosts = by_host.into_iter().map(|(host, pulls)| async move {
+            stream::iter(pulls)
+                .map(|pull| async move {
+                    let result = self.pull(pull).await;
+                    let outcome = Outcome {
+                        job: String::new(),
+                        host: pull.host.clone(),
+                        task: None,
+                        step: format!("pull {}", pull.image),
+                        result: result
+                            .clone()
+                            .map(|()| format!("pulled {}", pull.image))
+                            .map_err(|e| StepError::Pull {
+                                image: pull.image.clone(),
+                                host: pull.host.clone(),
+                                error: e.clone(),
+                            }),
+                    };
+                    record(outcome);
+                    result
+                        .err()
+                        .map(|e| ((host.to_string(), pull.image.clone()), e))
+                })
+                .buffer_unordered(PULLS_PER_HOST)
+                .collect::<Vec<_>>()
+                .await
+        });
+        join_all(hosts)
+            .await
+            .into_iter()
+            .flatten()
+            .flatten()
+            .collect()
+    }
+
+    async fn pull(&self, pull: &Pull) -> Result<(), String> {
+        if !pull.pullable {
+            return Err(format!("image {} is not on host {} and an image ID cannot be pulled: load it there (docker load) or name it by tag", pull.image, pull.host));
+        }
+        if self.cancel.is_cancelled() {
+            return Err("interrupted".to_string());
+        }
+        let engine = self.engine(&pull.host).map_err(|e| e.to_string())?;
+        self.emit(
+            "",
+            &pull.host,
+            None,
+            Phase::Pulling {
+                image: pull.image.clone(),
+            },
+        );
+        let pulled = tokio::select! {
+            r = engine.pull_image(&pull.image, &|_| {}) => r.map_err(|e| e.to_string()),
+            () = self.cancel.cancelled() => Err("interrupted".to_string()),
+        };
+        if pulled.is_ok() {
+            self.emit(
+                "",
+                &pull.host,
+                None,
+                Phase::Pulled {
+                    image: pull.image.clone(),
+                },
+            );
+        }
+        pulled
+    }
+
+    async fn run_job(
+        &self,
+        job: &str,
+        changes: Vec<&Change>,
+        failed_pulls: &BTreeMap<(String, String), String>,
+        record: &(dyn Fn(Outcome) + Sync),
+    ) {
+        let outcome = |c: &Change, result: Result<String, StepError>| Outcome {
+            job: c.job.clone(),
+            host: c.host.clone(),
+            task: c.task,
+            step: c.step.verb().to_string(),
+            result,
+        };
+        // A job whose image is missing on any host is touched nowhere.
+        let missing = changes.iter().find_map(|c| {
+            let image = &c.step.desired()?.config.image;
+            failed_pulls
+                .get(&(c.host.clone(), image.clone()))
+                .map(|e| (c.host.clone(), image.clone(), e.clone()))
+        });
+        if let Some((host, image, error)) = missing {
+            for c in &changes {
+                record(outcome(
+                    c,
+                    Err(StepError::Pull {
+                        image: image.clone(),
+                        host: host.clone(),
+                        error: error.clone(),
+                    }),
+                ));
+            }
+            return;
+        }
+
+        let policy = self.policy(job);
+        let has_creates = changes
+            .iter()
+            .any(|c| matches!(c.step, Step::Create { .. }));
+        let mut removes = Vec::new();
+        let mut quick = Vec::new();
+        let mut disruptive = Vec::new();
+        let mut stops = Vec::new();
+        for c in changes {
+            match c.step {
+                Step::Remove { .. } => removes.push(c),
+                Step::Stop { .. } => stops.push(c),
+                _ if c.step.disrupts() => disruptive.push(c),
+                _ => quick.push(c),
+            }
+        }
+        // Free names and ports first, unless the job is moving: then bring
+        // the new tasks up before the old ones go.
+        if !has_creates {
+            self.run_unordered(&removes, &outcome, record).await;
+        }
+        self.run_unordered(&quick, &outcome, record).await;
+        self.rollout(&disruptive, &policy, &outcome, record).await;
+        self.run_unordered(&stops, &outcome, record).await;
+        if has_creates {
+            self.run_unordered(&removes, &outcome, record).await;
+        }
+        if !disruptive.is_empty() {
+            self.prune(job, &disruptive, policy.keep, record).await;
+        }
+    }
+
+    /// Steps that take nothing down, all at once.
+    async fn run_unordered(
+        &self,
+        list: &[&Change],
+        outcome: &(dyn Fn(&Change, Result<String, StepError>) -> Outcome + Sync),
+        record: &(dyn Fn(Outcome) + Sync),
+    ) {
+        stream::iter(list)
+            .map(|c| async move {
+                let result = if self.cancel.is_cancelled() {
+                    Err(StepError::NotStarted {
+                        why: "interrupted".to_string(),
+                    })
+                } else {
+                    self.quick_step(c).await
+                };
+                record(outcome(c, result));
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect::<Vec<()>>()
+            .await;
+    }
+
+    /// Steps that take nothing down: create, start, rename, remove, stop.
+    async fn quick_step(&self, c: &Change) -> Result<String, StepError> {
+        let engine = self.engine(&c.host)?;
+        match &c.step {
+            Step::Create { desired } => self.create(engine, c, desired).await,
+            Step::Start { current } => {
+                self.emit_for(c, Phase::Starting);
+                if current.state == "paused" {
+                    engine
+                        .unpause_container(&current.id)
+                        .await
+                        .map_err(StepError::Engine)?;
+                } else {
+                    engine
+                        .start_container(&current.id)
+                        .await
+                        .map_err(StepError::Engine)?;
+                }
+                self.prove(engine, c, &current.id, current.health.as_ref())
+                    .await
+                    .map_err(|(failure, logs)| self.gate_error(failure, logs, Restored::Nothing))?;
+                Ok(format!("started {}", current.short_id()))
+            }
+            Step::Rename { current, to, start } => {
+                engine
+                    .rename_container(&current.id, to)
+                    .await
+                    .map_err(StepError::Engine)?;
+                if *start {
+                    self.emit_for(c, Phase::Starting);
+                    engine
+                        .start_container(&current.id)
+                        .await
+                        .map_err(StepError::Engine)?;
+                    self.prove(engine, c, &current.id, current.health.as_ref())
+                        .await
+                        .map_err(|(failure, logs)| {
+                            self.gate_error(failure, logs, Restored::Nothing)
+                        })?;
+                    Ok(format!(
+                        "renamed {} to {to} and started it",
+                        current.short_id()
+                    ))
+                } else {
+                    Ok(format!("renamed {} to {to}", current.short_id()))
+                }
+            }
+            Step::Remove { current } => {
+                self.emit_for(c, Phase::Removing);
+                if current.is_running() {
+                    engine
+                        .stop_container(&current.id, current.stop_timeout)
+                        .await
+                        .map_err(StepError::Engine)?;
+                }
+                engine
+                    .remove_container(&current.id)
+                    .await
+                    .map_err(StepError::Engine)?;
+                Ok(format!("removed {}", current.short_id()))
+            }
+            Step::Stop { current } => {
+                self.emit_for(c, Phase::Stopping);
+                engine
+                    .stop_container(&current.id, current.stop_timeout)
+                    .await
+                    .map_err(StepError::Engine)?;
+                Ok(format!("stopped {}", current.short_id()))
+            }
+            Step::Replace { .. } | Step::Restore { .. } | Step::Restart { .. } => {
+                Err(StepError::Engine(EngineError::Other(
+                    "a disruptive step reached the quick phase".to_string(),
+                )))
+            }
+        }
+    }
+
+    /// The labels of a new container for `desired`, replacing `previous`.
+    fn new_labels(
+        &self,
+        desired: &DesiredTask,
+        previous: Option<&ContainerRef>,
+    ) -> BTreeMap<String, String> {
+        let mut map = desired.labels(self.env);
+        map.insert(labels::DEPLOYED_BY.to_string(), self.deployment.by.clone());
+        map.insert(labels::DEPLOYED_AT.to_string(), self.deployment.at.clone());
+        map.insert(labels::COMMAND.to_string(), self.deployment.command.clone());
+        if let Some(previous) = previous {
+            map.insert(labels::PREVIOUS.to_string(), previous.record.clone());
+        }
+        map
+    }
+
+    async fn create(
+        &self,
+        engine: &dyn Engine,
+        c: &Change,
+        desired: &DesiredTask,
+    ) -> Result<String, StepError> {
+        self.emit_for(c, Phase::Creating);
+        let name = desired.container_name(self.env);
+        let id = engine
+            .create_container(
+                &name,
+                &desired.config,
+                &CreateOptions {
+                    labels: self.new_labels(desired, None),
+                },
+            )
+            .await
+            .map_err(StepError::Engine)?;
+        self.emit_for(c, Phase::Starting);
+        if let Err(e) = engine.start_container(&id).await {
+            // Nothing stays created but never started.
+            let _ = engine.remove_container(&id).await;
+            return Err(StepError::Engine(e));
+        }
+        match self
+            .prove(engine, c, &id, desired.config.health.as_ref())
+            .await
+        {
+            Ok(()) => Ok(format!("created {}", short(&id))),
+            // Started; only the wait for proof was cut short.
+            Err((GateFailure::Interrupted, _)) => Ok(format!(
+                "created {} (interrupted before it proved itself)",
+                short(&id)
+            )),
+            Err((failure, logs)) => Err(self.gate_error(failure, logs, Restored::Nothing)),
+        }
+    }
+
+    fn gate_error(&self, failure: GateFailure, logs: Vec<String>, restored: Restored) -> StepError {
+        match failure {
+            GateFailure::Interrupted => StepError::Interrupted { restored },
+            failure => StepError::Gate {
+                failure,
+                logs,
+                restored,
+            },
+        }
+    }
+
+    /// Gates a started container; on failure also returns its last log lines.
+    async fn prove(
+        &self,
+        engine: &dyn Engine,
+        c: &Change,
+        id: &str,
+        health: Option<&drover_plan::HealthConfig>,
+    ) -> Result<(), (GateFailure, Vec<String>)> {
+        let restarts = match engine.inspect_container(id).await {
+            Ok(Some(container)) => container.restarts,
+            _ => 0,
+        };
+        let last_second = AtomicU64::new(u64::MAX);
+        let progress = |elapsed: Duration, limit: Duration| {
+            let second = elapsed.as_secs();
+            if last_second.swap(second, Ordering::Relaxed) != second {
+                self.emit_for(
+                    c,
+                    Phase::Waiting {
+                        health: health.is_some(),
+                        elapsed,
+                        limit,
+                    },
+                );
+            }
+        };
+        match gate(
+            engine,
+            id,
+            health,
+            self.settle,
+            restarts,
+            &self.cancel,
+            &progress,
+        )
+        .await
+        {
+            Ok(()) => Ok(()),
+            Err(failure) => {
+                let logs = if matches!(failure, GateFailure::Interrupted) {
+                    Vec::new()
+                } else {
+                    engine.logs_tail(id, LAST_LINES).await.unwrap_or_default()
+                };
+                Err((failure, logs))
+            }
+        }
+    }
+
+    /// The disruptive steps of one job, `parallel` at a time.
+    async fn rollout(
+        &self,
+        changes: &[&Change],
+        policy: &RolloutPolicy,
+        outcome: &(dyn Fn(&Change, Result<String, StepError>) -> Outcome + Sync),
+        record: &(dyn Fn(Outcome) + Sync),
+    ) {
+        let batch_size = usize::try_from(policy.parallel.max(1)).unwrap_or(1);
+        let mut done: Vec<(&Change, Swapped, String)> = Vec::new();
+        let mut failed: Option<String> = None;
+        for (i, batch) in changes.chunks(batch_size).enumerate() {
+            if failed.is_some() || self.cancel.is_cancelled() {
+                let why = match &failed {
+                    Some(f) => format!("the rollout stopped: {f}"),
+                    None => "interrupted".to_string(),
+                };
+                for c in batch {
+                    record(outcome(c, Err(StepError::NotStarted { why: why.clone() })));
+                }
+                continue;
+            }
+            if i > 0 && !policy.delay.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(policy.delay) => {}
+                    () = self.cancel.cancelled() => {}
+                }
+            }
+            let results = join_all(batch.iter().map(|c| self.disrupt(c))).await;
+            for (c, result) in batch.iter().zip(results) {
+                match result {
+                    Ok((swapped, detail)) => done.push((c, swapped, detail)),
+                    Err(e) => {
+                        if failed.is_none() && !matches!(e, StepError::Interrupted { .. }) {
+                            failed = Some(format!("{} failed", c.name()));
+                        }
+                        record(outcome(c, Err(e)));
+                    }
+                }
+            }
+        }
+        match (&failed, policy.auto_rollback) {
+            (Some(because), true) => {
+                // Put back what this rollout replaced, newest first.
+                done.reverse();
+                for batch in done.chunks(batch_size) {
+                    let results =
+                        join_all(batch.iter().map(|(c, swapped, _)| self.undo(c, swapped))).await;
+                    for ((c, _, _), restored) in batch.iter().zip(results) {
+                        record(outcome(
+                            c,
+                            Err(StepError::RolledBack {
+                                because: because.clone(),
+                                restored,
+                            }),
+                        ));
+                    }
+                }
+            }
+            _ => {
+                for (c, _, detail) in done {
+                    record(outcome(c, Ok(detail)));
+                }
+            }
+        }
+    }
+
+    async fn disrupt(&self, c: &Change) -> Result<(Swapped, String), StepError> {
+        if self.cancel.is_cancelled() {
+            return Err(StepError::NotStarted {
+                why: "interrupted".to_string(),
+            });
+        }
+        let engine = self.engine(&c.host)?;
+        match &c.step {
+            Step::Replace { current, desired } => self.replace(engine, c, current, desired).await,
+            Step::Restore { current, target } => {
+                self.restore(engine, c, current.as_ref(), target).await
+            }
+            Step::Restart { current } => {
+                self.emit_for(c, Phase::Stopping);
+                engine
+                    .stop_container(&current.id, current.stop_timeout)
+                    .await
+                    .map_err(StepError::Engine)?;
+                self.emit_for(c, Phase::Starting);
+                engine
+                    .start_container(&current.id)
+                    .await
+                    .map_err(StepError::Engine)?;
+                self.prove(engine, c, &current.id, current.health.as_ref())
+                    .await
+                    .map_err(|(failure, logs)| self.gate_error(failure, logs, Restored::Nothing))?;
+                Ok((
+                    Swapped::Restarted,
+                    format!("restarted {}", current.short_id()),
+                ))
+            }
+            other => Err(StepError::Engine(EngineError::Other(format!(
+                "{} is not a rollout step",
+                other.verb()
+            )))),
+        }
+    }
+
+    /// Stop the current container, set it aside, create and start the new
+    /// one under the task's name, gate it; put the old one back on failure.
+    async fn replace(
+        &self,
+        engine: &dyn Engine,
+        c: &Change,
+        current: &ContainerRef,
+        desired: &DesiredTask,
+    ) -> Result<(Swapped, String), StepError> {
+        let name = desired.container_name(self.env);
+        let broken = matches!(current.state.as_str(), "dead" | "removing");
+        let was_running = current.is_running() || current.state == "paused";
+        let old = if broken {
+            // Nothing worth keeping: make room.
+            self.emit_for(c, Phase::Removing);
+            engine
+                .remove_container(&current.id)
+                .await
+                .map_err(StepError::Engine)?;
+            None
+        } else {
+            if was_running {
+                self.emit_for(c, Phase::Stopping);
+                if let Err(e) = engine
+                    .stop_container(&current.id, current.stop_timeout)
+                    .await
+                {
+                    let _ = engine.start_container(&current.id).await;
+                    return Err(StepError::Engine(e));
+                }
+            }
+            let kept = desired.key.kept_name(self.env, &current.id);
+            if let Err(e) = engine.rename_container(&current.id, &kept).await {
+                let restored = self.put_back(engine, &current.id, &name, was_running).await;
+                return Err(with_restored(StepError::Engine(e), restored));
+            }
+            Some((current.id.clone(), was_running))
+        };
+
+        self.emit_for(c, Phase::Creating);
+        let new_id = match engine
+            .create_container(
+                &name,
+                &desired.config,
+                &CreateOptions {
+                    labels: self.new_labels(desired, Some(current)),
+                },
+            )
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                let restored = self.put_back_old(engine, old.as_ref(), &name).await;
+                return Err(with_restored(StepError::Engine(e), restored));
+            }
+        };
+        self.emit_for(c, Phase::Starting);
+        if let Err(e) = engine.start_container(&new_id).await {
+            let _ = engine.remove_container(&new_id).await;
+            let restored = self.put_back_old(engine, old.as_ref(), &name).await;
+            return Err(with_restored(StepError::Engine(e), restored));
+        }
+        if let Err((failure, logs)) = self
+            .prove(engine, c, &new_id, desired.config.health.as_ref())
+            .await
+        {
+            let _ = engine.remove_container(&new_id).await;
+            let restored = self.put_back_old(engine, old.as_ref(), &name).await;
+            return Err(self.gate_error(failure, logs, restored));
+        }
+        let detail = match &old {
+            Some((id, _)) => format!(
+                "replaced {} with {} (kept {} for rollback)",
+                short(id),
+                short(&new_id),
+                short(id)
+            ),
+            None => format!(
+                "replaced the broken {} with {}",
+                current.short_id(),
+                short(&new_id)
+            ),
+        };
+        Ok((Swapped::Replaced { new_id, old }, detail))
+    }
+
+    async fn put_back_old(
+        &self,
+        engine: &dyn Engine,
+        old: Option<&(String, bool)>,
+        name: &str,
+    ) -> Restored {
+        match old {
+            Some((id, running)) => self.put_back(engine, id, name, *running).await,
+            None => Restored::Nothing,
+        }
+    }
+
+    /// Gives `id` the task's `name` back and starts it if it ran before.
+    async fn put_back(&self, engine: &dyn Engine, id: &str, name: &str, start: bool) -> Restored {
+        if let Err(e) = engine.rename_container(id, name).await {
+            return Restored::Failed(e.to_string());
+        }
+        if !start {
+            return Restored::Nothing;
+        }
+        match engine.start_container(id).await {
+            Ok(()) => Restored::Previous,
+            Err(e) => Restored::Failed(e.to_string()),
+        }
+    }
+
+    /// Rollback: set the current container aside, bring `target` back under the task's name.
+    async fn restore(
+        &self,
+        engine: &dyn Engine,
+        c: &Change,
+        current: Option<&ContainerRef>,
+        target: &ContainerRef,
+    ) -> Result<(Swapped, String), StepError> {
+        let key = TaskKey {
+            job: c.job.clone(),
+            host: c.host.clone(),
+            task: c.task.unwrap_or_default(),
+        };
+        let name = key.container_name(self.env);
+        let previous = match current {
+            Some(current) => {
+                let running = current.is_running() || current.state == "paused";
+                if running {
+                    self.emit_for(c, Phase::Stopping);
+                    engine
+                        .stop_container(&current.id, current.stop_timeout)
+                        .await
+                        .map_err(StepError::Engine)?;
+                }
+                if let Err(e) = engine
+                    .rename_container(&current.id, &key.kept_name(self.env, &current.id))
+                    .await
+                {
+                    let _ = self.put_back(engine, &current.id, &name, running).await;
+                    return Err(StepError::Engine(e));
+                }
+                Some((current.id.clone(), running))
+            }
+            None => None,
+        };
+        if let Err(e) = engine.rename_container(&target.id, &name).await {
+            let restored = self
+                .undo_restore(engine, target, previous.as_ref(), &name)
+                .await;
+            return Err(with_restored(StepError::Engine(e), restored));
+        }
+        self.emit_for(c, Phase::Starting);
+        if let Err(e) = engine.start_container(&target.id).await {
+            let restored = self
+                .undo_restore(engine, target, previous.as_ref(), &name)
+                .await;
+            return Err(with_restored(StepError::Engine(e), restored));
+        }
+        if let Err((failure, logs)) = self
+            .prove(engine, c, &target.id, target.health.as_ref())
+            .await
+        {
+            let restored = self
+                .undo_restore(engine, target, previous.as_ref(), &name)
+                .await;
+            return Err(self.gate_error(failure, logs, restored));
+        }
+        let detail = format!("{} runs again", target.short_id());
+        Ok((
+            Swapped::Restored {
+                target_id: target.id.clone(),
+                target_name: target.name.clone(),
+                previous,
+            },
+            detail,
+        ))
+    }
+
+    async fn undo_restore(
+        &self,
+        engine: &dyn Engine,
+        target: &ContainerRef,
+        previous: Option<&(String, bool)>,
+        name: &str,
+    ) -> Restored {
+        let _ = engine.stop_container(&target.id, target.stop_timeout).await;
+        let _ = engine.rename_container(&target.id, &target.name).await;
+        self.put_back_old(engine, previous, name).await
+    }
+
+    /// Undoes a step that succeeded, because a later one failed.
+    async fn undo(&self, c: &Change, swapped: &Swapped) -> Restored {
+        let Ok(engine) = self.engine(&c.host) else {
+            return Restored::Failed(format!("host {} is not connected", c.host));
+        };
+        let key = TaskKey {
+            job: c.job.clone(),
+            host: c.host.clone(),
+            task: c.task.unwrap_or_default(),
+        };
+        let name = key.container_name(self.env);
+        let stop_timeout = c
+            .step
+            .container()
+            .map_or(Duration::from_secs(10), |r| r.stop_timeout);
+        match swapped {
+            Swapped::Replaced { new_id, old } => {
+                self.emit_for(c, Phase::Stopping);
+                let _ = engine.stop_container(new_id, stop_timeout).await;
+                if let Err(e) = engine.remove_container(new_id).await {
+                    return Restored::Failed(e.to_string());
+                }
+                match old {
+                    Some((id, running)) => self.put_back(engine, id, &name, *running).await,
+                    None => Restored::Nothing,
+                }
+            }
+            Swapped::Restored {
+                target_id,
+                target_name,
+                previous,
+            } => {
+                let _ = engine.stop_container(target_id, stop_timeout).await;
+                if let Err(e) = engine.rename_container(target_id, target_name).await {
+                    return Restored::Failed(e.to_string());
+                }
+                match previous {
+                    Some((id, running)) => self.put_back(engine, id, &name, *running).await,
+                    None => Restored::Nothing,
+                }
+            }
+            Swapped::Restarted => Restored::Nothing,
+        }
+    }
+
+    /// Removes kept generations beyond `keep` of the tasks just rolled out.
+    async fn prune(
+        &self,
+        job: &str,
+        changes: &[&Change],
+        keep: u32,
+        record: &(dyn Fn(Outcome) + Sync),
+    ) {
+        let hosts: BTreeSet<&str> = changes.iter().map(|c| c.host.as_str()).collect();
+        for host in hosts {
+            let Ok(engine) = self.engine(host) else {
+                continue;
+            };
+            let Ok(list) = engine.list_containers(self.env).await else {
+                continue;
+            };
+            let mut kept: BTreeMap<u32, Vec<&ContainerSummary>> = BTreeMap::new();
+            for summary in &list {
+                let (Some(j), Some(h), Some(task)) = (
+                    summary.labels.get(labels::JOB),
+                    summary.labels.get(labels::HOST),
+                    summary
+                        .labels
+                        .get(labels::TASK)
+                        .and_then(|t| t.parse::<u32>().ok()),
+                ) else {
+                    continue;
+                };
+                if j != job || h != host || summary.labels.contains_key(labels::ROLE) {
+                    continue;
+                }
+                let key = TaskKey {
+                    job: job.to_string(),
+                    host: host.to_string(),
+                    task,
+                };
+                let prefix = format!("{}.kept-", key.container_name(self.env));
+                if summary.name.starts_with(&prefix) && summary.state != "running" {
+                    kept.entry(task).or_default().push(summary);
+                }
+            }
+            for (task, mut generations) in kept {
+                generations.sort_by(|a, b| {
+                    b.labels
+                        .get(labels::DEPLOYED_AT)
+                        .cmp(&a.labels.get(labels::DEPLOYED_AT))
+                });
+                for old in generations.into_iter().skip(keep as usize) {
+                    if let Err(e) = engine.remove_container(&old.id).await {
+                        record(Outcome {
+                            job: job.to_string(),
+                            host: host.to_string(),
+                            task: Some(task),
+                            step: "prune".to_string(),
+                            result: Err(StepError::Engine(e)),
+                        });
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn with_restored(error: StepError, restored: Restored) -> StepError {
+    match restored {
+        Restored::Nothing => error,
+        restored => StepError::Undone {
+            error: error.to_string(),
+            restored,
+        },
+    }
+}
+
+fn short(id: &str) -> &str {
+    id.get(..12).unwrap_or(id)
+}

@@ -1,0 +1,81 @@
+//! Ctrl-C, SIGTERM, SIGHUP and a closed stdout.
+//!
+//! Before a command starts changing anything, the first signal simply ends
+//! drover (nothing is in flight). Once it changes things ([`changing`]),
+//! the first signal fires the cancellation token: no new step starts,
+//! steps in flight finish or are undone, locks are released, and drover
+//! says what it did and exits non-zero. A second signal aborts at once.
+
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::OnceLock;
+
+use tokio_util::sync::CancellationToken;
+
+static TOKEN: OnceLock<CancellationToken> = OnceLock::new();
+static CHANGING: AtomicBool = AtomicBool::new(false);
+/// The signal that interrupted the run (0: none; 13: stdout closed).
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The run's cancellation token.
+pub fn token() -> CancellationToken {
+    TOKEN.get_or_init(CancellationToken::new).clone()
+}
+
+/// From now on, a first signal lets steps in flight finish.
+pub fn changing() {
+    CHANGING.store(true, Ordering::SeqCst);
+}
+
+/// The exit code an interruption gives: 128 + the signal.
+pub fn exit_code() -> Option<u8> {
+    match SIGNAL.load(Ordering::SeqCst) {
+        0 => None,
+        n => u8::try_from(128 + n).ok(),
+    }
+}
+
+pub fn stdout_closed() {
+    SIGNAL
+        .compare_exchange(0, libc::SIGPIPE, Ordering::SeqCst, Ordering::SeqCst)
+        .ok();
+    token().cancel();
+}
+
+/// Exits at once, leaving no SSH process behind.
+fn abort(signal: i32) -> ! {
+    drover_engine::kill_ssh_masters();
+    std::process::exit(128 + signal);
+}
+
+/// Listens for signals for the rest of the run.
+pub fn install() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let kinds = [
+        (SignalKind::interrupt(), libc::SIGINT),
+        (SignalKind::terminate(), libc::SIGTERM),
+        (SignalKind::hangup(), libc::SIGHUP),
+    ];
+    for (kind, number) in kinds {
+        let Ok(mut stream) = signal(kind) else {
+            continue;
+        };
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                let first = SIGNAL
+                    .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok();
+                if !first || !CHANGING.load(Ordering::SeqCst) {
+                    if first {
+                        // Nothing in flight: leave now, quietly on a new line.
+                        eprintln!();
+                    } else {
+                        eprintln!("\naborting: steps in flight are left as they are; run `drover up` to repair");
+                    }
+                    abort(number);
+                }
+                eprintln!("\ninterrupted: no new step starts; steps in flight finish or are undone (press Ctrl-C again to abort at once)");
+                token().cancel();
+            }
+        });
+    }
+}

@@ -1,0 +1,98 @@
+//! Connecting to every host at once, and observing them all at once: a
+//! slow or dead host costs its own deadline and delays nobody else.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use drover_apply::Engines;
+use drover_engine::{connect, observe, Engine, EngineError};
+use drover_plan::{HostObservation, Observed, Scope};
+use futures::future::join_all;
+
+use crate::Fleet;
+
+/// Hosts connected to, and the ones that could not be reached.
+#[derive(Default)]
+pub struct Connections {
+    pub engines: Engines,
+    pub unreachable: BTreeMap<String, EngineError>,
+}
+
+impl Fleet {
+    /// Connects to `hosts`, all at once.
+    pub async fn connect(&self, hosts: &BTreeSet<String>) -> Connections {
+        let attempts = hosts
+            .iter()
+            .filter_map(|name| self.env.hosts.get(name))
+            .map(|host| async move {
+                (
+                    host.name.clone(),
+                    connect(host, &self.limits)
+                        .await
+                        .map(|e| Arc::new(e) as Arc<dyn Engine>),
+                )
+            });
+        let mut connections = Connections::default();
+        for (name, result) in join_all(attempts).await {
+            match result {
+                Ok(engine) => {
+                    connections.engines.insert(name, engine);
+                }
+                Err(e) => {
+                    connections.unreachable.insert(name, e);
+                }
+            }
+        }
+        connections
+    }
+
+    /// Connects to every host this run may touch.
+    pub async fn connect_all(&self) -> Connections {
+        self.connect(&self.hosts()).await
+    }
+
+    /// Reads every connected host at once; a host that fails to answer is
+    /// recorded as unreachable, with why.
+    pub async fn observe(&self, connections: &Connections, scope: &Scope) -> Observed {
+        let env = self.env.name.as_str();
+        let reads = connections.engines.iter().map(|(name, engine)| async move {
+            let observation = match observe(engine.as_ref(), env, scope).await {
+                Ok(state) => HostObservation::Reachable(state),
+                Err(e) => HostObservation::Unreachable {
+                    address: engine.address().to_string(),
+                    error: reason(&e),
+                },
+            };
+            (name.clone(), observation)
+        });
+        let mut hosts: BTreeMap<String, HostObservation> =
+            join_all(reads).await.into_iter().collect();
+        for (name, error) in &connections.unreachable {
+            let address = self
+                .env
+                .hosts
+                .get(name)
+                .map(|h| h.docker.to_string())
+                .unwrap_or_default();
+            hosts.insert(
+                name.clone(),
+                HostObservation::Unreachable {
+                    address,
+                    error: reason(error),
+                },
+            );
+        }
+        Observed { hosts }
+    }
+}
+
+/// Why a host could not be read, without repeating its name and address.
+fn reason(error: &EngineError) -> String {
+    match error {
+        EngineError::Unreachable { reason, .. } => reason.clone(),
+        EngineError::Timeout { what, after, .. } => {
+            format!("{what} got no answer within {}s", after.as_secs_f64())
+        }
+        other => other.to_string(),
+    }
+}

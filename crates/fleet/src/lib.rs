@@ -1,0 +1,415 @@
+//! The pipeline every front end shares: find and load the environment,
+//! connect to its hosts, observe what runs, plan, and apply with the job's
+//! lock held. The CLI and the web dashboard both call this; neither
+//! re-derives any of it.
+
+mod connect;
+mod secrets;
+mod status;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use drover_apply::lock::{self, Holder, LockError, LockGuard};
+use drover_apply::{Deployment, Engines, Event, Executor, Report, RolloutPolicy};
+use drover_engine::{Engine, Limits};
+use drover_plan::{render_job, DesiredTask, Observed, Plan, Scope, Secrets, TaskKey};
+use drover_spec::{Environment, Job, SpecError};
+use tokio_util::sync::CancellationToken;
+
+pub use connect::Connections;
+pub use secrets::load_secrets;
+pub use status::{human_bytes, human_duration, StatusReport, TaskStatus};
+
+/// Why a fleet operation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error("unknown job {name:?} (jobs in {}: {known})", dir.display())]
+    UnknownJob {
+        name: String,
+        known: String,
+        dir: PathBuf,
+    },
+    #[error("unknown host {name:?} given to --host (hosts in {file}: {known})")]
+    UnknownHost {
+        name: String,
+        known: String,
+        file: String,
+    },
+    #[error(transparent)]
+    MissingSecret(#[from] drover_plan::MissingSecret),
+    #[error("{0}")]
+    Secrets(String),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+}
+
+/// The environment as loaded, and which of its hosts this run may touch.
+pub struct Fleet {
+    pub env: Environment,
+    /// `--host`: only these hosts (empty: all of them).
+    pub only_hosts: BTreeSet<String>,
+    pub limits: Limits,
+}
+
+/// Names, comma-separated, or "none".
+pub fn list(names: impl IntoIterator<Item = impl AsRef<str>>) -> String {
+    let list: Vec<String> = names.into_iter().map(|n| n.as_ref().to_string()).collect();
+    if list.is_empty() {
+        "none".to_string()
+    } else {
+        list.join(", ")
+    }
+}
+
+impl Fleet {
+    /// Loads the environment in `dir`, or the nearest one up from the current directory.
+    pub fn load(
+        dir: Option<&Path>,
+        stage: Option<&str>,
+        only_hosts: &[String],
+    ) -> Result<Fleet, FleetError> {
+        let dir = match dir {
+            Some(dir) => dir.to_path_buf(),
+            None => {
+                let cwd = std::env::current_dir().map_err(|source| SpecError::Io {
+                    path: PathBuf::from("."),
+                    source,
+                })?;
+                drover_spec::find_dir(&cwd)?
+            }
+        };
+        let env = drover_spec::load(&dir, stage)?;
+        for name in only_hosts {
+            if !env.hosts.contains_key(name) {
+                return Err(FleetError::UnknownHost {
+                    name: name.clone(),
+                    known: list(env.hosts.keys()),
+                    file: env.hosts_file.clone(),
+                });
+            }
+        }
+        Ok(Fleet {
+            env,
+            only_hosts: only_hosts.iter().cloned().collect(),
+            limits: Limits::default(),
+        })
+    }
+
+    /// The named jobs, or all of them; an unknown name is an error.
+    pub fn jobs(&self, names: &[String]) -> Result<Vec<&Job>, FleetError> {
+        if names.is_empty() {
+            return Ok(self.env.jobs.values().collect());
+        }
+        names.iter().map(|name| self.job(name)).collect()
+    }
+
+    pub fn job(&self, name: &str) -> Result<&Job, FleetError> {
+        self.env
+            .jobs
+            .get(name)
+            .ok_or_else(|| FleetError::UnknownJob {
+                name: name.to_string(),
+                known: list(self.env.jobs.keys()),
+                dir: self.env.dir.join("jobs"),
+            })
+    }
+
+    /// Every host of the environment this run may touch. Per-job commands
+    /// look at all of them too: a job's container may linger on a host the
+    /// job no longer lists.
+    pub fn hosts(&self) -> BTreeSet<String> {
+        self.env
+            .hosts
+            .keys()
+            .filter(|h| self.only_hosts.is_empty() || self.only_hosts.contains(*h))
+            .cloned()
+            .collect()
+    }
+
+    pub fn known_hosts(&self) -> BTreeSet<String> {
+        self.env.hosts.keys().cloned().collect()
+    }
+
+    pub fn scope(names: &[String]) -> Scope {
+        if names.is_empty() {
+            Scope::All
+        } else {
+            Scope::Jobs(names.iter().cloned().collect())
+        }
+    }
+
+    /// The secret values the jobs need.
+    pub fn secrets(&self, jobs: &[&Job]) -> Result<Secrets, FleetError> {
+        let needed: BTreeSet<&str> = jobs
+            .iter()
+            .flat_map(|j| j.secret_env.iter().map(String::as_str))
+            .collect();
+        load_secrets(&self.env.dir, &needed).map_err(FleetError::Secrets)
+    }
+
+    /// The jobs' tasks on the hosts this run may touch.
+    pub fn desired(
+        &self,
+        jobs: &[&Job],
+        secrets: &Secrets,
+    ) -> Result<Vec<DesiredTask>, FleetError> {
+        let hosts = self.hosts();
+        let mut tasks = Vec::new();
+        for job in jobs {
+            tasks.extend(
+                render_job(&self.env, job, secrets)?
+                    .into_iter()
+                    .filter(|t| hosts.contains(&t.key.host)),
+            );
+        }
+        Ok(tasks)
+    }
+
+    /// `(job, host, task)` of the jobs' tasks, with no secret needed.
+    pub fn task_keys(&self, jobs: &[&Job]) -> Vec<TaskKey> {
+        let hosts = self.hosts();
+        jobs.iter()
+            .flat_map(|job| {
+                job.tasks()
+                    .map(|(host, task)| TaskKey::new(&job.name, host, task))
+            })
+            .filter(|k| hosts.contains(&k.host))
+            .collect()
+    }
+
+    /// Observe + plan for `up` / `diff` of the named jobs (or everything).
+    pub async fn plan_up(
+        &self,
+        connections: &Connections,
+        names: &[String],
+    ) -> Result<(Plan, Observed), FleetError> {
+        let jobs = self.jobs(names)?;
+        let secrets = self.secrets(&jobs)?;
+        let desired = self.desired(&jobs, &secrets)?;
+        let scope = Fleet::scope(names);
+        let observed = self.observe(connections, &scope).await;
+        let plan = drover_plan::plan(
+            &self.env.name,
+            &desired,
+            &observed,
+            &scope,
+            &self.known_hosts(),
+        );
+        Ok((plan, observed))
+    }
+
+    /// How each job's tasks are replaced, with `--parallel` over the spec's.
+    pub fn policies(&self, parallel: Option<u32>) -> BTreeMap<String, RolloutPolicy> {
+        self.env
+            .jobs
+            .iter()
+            .map(|(name, job)| {
+                let mut policy = RolloutPolicy::from(&job.update);
+                if let Some(p) = parallel {
+                    policy.parallel = p.max(1);
+                }
+                (name.clone(), policy)
+            })
+            .collect()
+    }
+
+    /// The engines of the hosts a job's lock lives on: the hosts it lists
+    /// and the hosts where `plan` changes it, that are connected.
+    pub fn lock_hosts(
+        &self,
+        connections: &Connections,
+        job: &str,
+        plan: Option<&Plan>,
+    ) -> Vec<(String, Arc<dyn Engine>)> {
+        let mut hosts: BTreeSet<String> = self
+            .env
+            .jobs
+            .get(job)
+            .map(|j| j.hosts.iter().cloned().collect())
+            .unwrap_or_default();
+        if let Some(plan) = plan {
+            hosts.extend(
+                plan.changes
+                    .iter()
+                    .filter(|c| c.job == job)
+                    .map(|c| c.host.clone()),
+            );
+        }
+        hosts
+            .into_iter()
+            .filter_map(|h| {
+                connections
+                    .engines
+                    .get(&h)
+                    .map(|e| (h.clone(), Arc::clone(e)))
+            })
+            .collect()
+    }
+
+    /// Takes the locks of `jobs`, all or none.
+    pub async fn lock(
+        &self,
+        connections: &Connections,
+        jobs: &BTreeSet<String>,
+        plan: Option<&Plan>,
+        holder: &Holder,
+    ) -> Result<Vec<LockGuard>, FleetError> {
+        let mut guards = Vec::new();
+        for job in jobs {
+            match lock::acquire(
+                &self.env.name,
+                job,
+                &self.lock_hosts(connections, job, plan),
+                holder,
+            )
+            .await
+            {
+                Ok(guard) => guards.push(guard),
+                Err(e) => {
+                    for guard in guards {
+                        guard.release().await;
+                    }
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(guards)
+    }
+
+    /// Runs `plan` with the executor.
+    pub async fn apply(&self, connections: &Connections, plan: &Plan, run: &Run<'_>) -> Report {
+        let mut executor = Executor::new(
+            &self.env.name,
+            &connections.engines,
+            run.deployment.clone(),
+            run.cancel.clone(),
+            run.events,
+        );
+        executor.policies = self.policies(run.parallel);
+        executor.run(plan).await
+    }
+}
+
+/// How one run of the executor goes: who, with what overrides, reporting where.
+pub struct Run<'a> {
+    pub deployment: Deployment,
+    pub parallel: Option<u32>,
+    pub cancel: CancellationToken,
+    pub events: &'a (dyn Fn(&Event) + Sync),
+}
+
+/// The holder record for a command of this process.
+pub fn holder(command: &str, reason: &str, process: bool) -> Holder {
+    Holder {
+        by: lock::operator(),
+        at: now_rfc3339(),
+        reason: reason.to_string(),
+        command: command.to_string(),
+        pid: process.then(std::process::id),
+    }
+}
+
+/// The deployment record for a command of this process.
+pub fn deployment(command: &str) -> Deployment {
+    Deployment {
+        by: lock::operator(),
+        at: now_rfc3339(),
+        command: command.to_string(),
+    }
+}
+
+/// Now, as RFC 3339 in UTC with nanoseconds (so records sort by time).
+pub fn now_rfc3339() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format_rfc3339(now.as_secs() as i64, now.subsec_nanos())
+}
+
+/// Unix seconds as RFC 3339 UTC.
+pub fn format_rfc3339(secs: i64, nanos: u32) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = if m <= 2 { y + 1 } else { y };
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// Seconds since the epoch of an RFC 3339 time as Docker writes it.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let (date, time) = text.split_once('T')?;
+    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let (clock, offset) = match time.find(['Z', '+', '-']) {
+        Some(i) => (&time[..i], &time[i..]),
+        None => (time, "Z"),
+    };
+    let clock = clock.split('.').next()?;
+    let mut t = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
+    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
+    let offset_secs = match offset {
+        "Z" | "" => 0,
+        o => {
+            let sign = if o.starts_with('-') { -1 } else { 1 };
+            let mut parts = o[1..].splitn(2, ':').map(|p| p.parse::<i64>().ok());
+            sign * (parts.next()?? * 3600 + parts.next().flatten().unwrap_or(0) * 60)
+        }
+    };
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_secs;
+    (secs > 0).then_some(secs)
+}
+
+/// Engines by host name, for callers holding [`Connections`].
+pub fn engines(connections: &Connections) -> &Engines {
+    &connections.engines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_both_ways() {
+        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), None);
+        assert_eq!(
+            parse_rfc3339("2026-11-24T23:05:58.123456789Z"),
+            Some(1_795_561_558)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-25T00:05:58+01:00"),
+            Some(1_795_561_558)
+        );
+        assert_eq!(
+            parse_rfc3339(&format_rfc3339(1_795_561_558, 5)),
+            Some(1_795_561_558)
+        );
+        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
+        assert_eq!(parse_rfc3339("garbage"), None);
+    }
+}

@@ -1,0 +1,254 @@
+//! `status`: every task with its container's state, health, uptime,
+//! restarts, exit code, memory and CPU; the same rows `drover status
+//! --json` prints and the dashboard's `/api/status` serves.
+//!
+//! CPU is measured, as `docker stats` does, as the container's share of
+//! the host's CPU time between two samples, in percent of one CPU (200% is
+//! two full cores). `status` takes two one-shot samples half a second
+//! apart for all containers at once; engines before API 1.41 answer each
+//! sample after their own one-second interval instead.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use drover_engine::{Engine, UsageSample};
+use drover_plan::views::{locks, status_rows, LockInfo, Presence, TaskRow};
+use drover_plan::{HostObservation, Observed};
+use futures::future::join_all;
+use serde::Serialize;
+
+use crate::{parse_rfc3339, Connections, Fleet, FleetError};
+
+/// Time between the two CPU samples.
+pub const CPU_WINDOW: Duration = Duration::from_millis(500);
+
+/// One task as `status` reports it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskStatus {
+    pub job: String,
+    pub host: String,
+    pub task: Option<u32>,
+    /// Short container ID.
+    pub container: Option<String>,
+    pub name: Option<String>,
+    pub image: Option<String>,
+    /// The engine's state (`running`, `exited`, `restarting`…), `stopped`
+    /// for a task `drover stop` stopped, `missing` when the task has no
+    /// container, `unreachable` when its host could not be asked.
+    pub state: String,
+    pub health: Option<String>,
+    pub started_at: Option<String>,
+    pub uptime_seconds: Option<u64>,
+    pub restarts: Option<i64>,
+    /// Exit code of the last run, for a container that is not running.
+    pub exit_code: Option<i64>,
+    /// The kernel killed it for exceeding its memory limit.
+    pub oom_killed: bool,
+    /// Restarting again and again.
+    pub restart_loop: bool,
+    pub memory_bytes: Option<u64>,
+    pub cpu_percent: Option<f64>,
+    /// False: a container the spec no longer asks for.
+    pub in_spec: bool,
+    /// The job was stopped here by `drover stop` (and stays stopped through `up`).
+    pub stopped_by_drover: bool,
+}
+
+/// What `status` found.
+pub struct StatusReport {
+    pub tasks: Vec<TaskStatus>,
+    /// Hosts that could not be read: name, address, why.
+    pub unreachable: Vec<(String, String, String)>,
+    pub locks: BTreeMap<String, Vec<LockInfo>>,
+}
+
+impl Fleet {
+    /// Observe + every running container's usage.
+    pub async fn status(
+        &self,
+        connections: &Connections,
+        names: &[String],
+    ) -> Result<StatusReport, FleetError> {
+        let jobs = self.jobs(names)?;
+        let keys = self.task_keys(&jobs);
+        let scope = Fleet::scope(names);
+        let observed = self.observe(connections, &scope).await;
+        let rows = status_rows(
+            &self.env.name,
+            &keys,
+            &observed,
+            &scope,
+            &self.known_hosts(),
+        );
+        let usage = usages(connections, &rows).await;
+        let tasks = rows
+            .iter()
+            .zip(usage)
+            .map(|(row, usage)| task_status(row, usage))
+            .collect();
+        Ok(StatusReport {
+            tasks,
+            unreachable: unreachable(&observed),
+            locks: locks(&observed, &self.env.name),
+        })
+    }
+}
+
+fn unreachable(observed: &Observed) -> Vec<(String, String, String)> {
+    observed
+        .hosts
+        .iter()
+        .filter_map(|(host, o)| match o {
+            HostObservation::Unreachable { address, error } => {
+                Some((host.clone(), address.clone(), error.clone()))
+            }
+            HostObservation::Reachable(_) => None,
+        })
+        .collect()
+}
+
+/// Two samples of every running container's counters, `CPU_WINDOW` apart.
+async fn usages(connections: &Connections, rows: &[TaskRow<'_>]) -> Vec<Option<(u64, f64)>> {
+    let targets: Vec<Option<(&dyn Engine, &str)>> = rows
+        .iter()
+        .map(
+            |row| match (row.container, connections.engines.get(&row.host)) {
+                (Some(c), Some(engine)) if c.state == "running" => {
+                    Some((engine.as_ref(), c.id.as_str()))
+                }
+                _ => None,
+            },
+        )
+        .collect();
+    if targets.iter().all(Option::is_none) {
+        return vec![None; rows.len()];
+    }
+    let first = sample(&targets).await;
+    tokio::time::sleep(CPU_WINDOW).await;
+    let second = sample(&targets).await;
+    first
+        .into_iter()
+        .zip(second)
+        .map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => Some((
+                b.memory_bytes,
+                (b.cpu_percent_since(&a) * 100.0).round() / 100.0,
+            )),
+            (None, Some(b)) => Some((b.memory_bytes, 0.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn sample(targets: &[Option<(&dyn Engine, &str)>]) -> Vec<Option<UsageSample>> {
+    join_all(targets.iter().map(|t| async move {
+        match t {
+            Some((engine, id)) => engine.usage(id).await.ok(),
+            None => None,
+        }
+    }))
+    .await
+}
+
+fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>) -> TaskStatus {
+    let base = TaskStatus {
+        job: row.job.clone(),
+        host: row.host.clone(),
+        task: row.task,
+        container: None,
+        name: None,
+        image: None,
+        state: match row.presence {
+            Presence::Missing => "missing",
+            Presence::Unreachable => "unreachable",
+            Presence::Found => "",
+        }
+        .to_string(),
+        health: None,
+        started_at: None,
+        uptime_seconds: None,
+        restarts: None,
+        exit_code: None,
+        oom_killed: false,
+        restart_loop: false,
+        memory_bytes: None,
+        cpu_percent: None,
+        in_spec: row.in_spec,
+        stopped_by_drover: row.stopped_by_drover,
+    };
+    let Some(c) = row.container else { return base };
+    let running = c.is_running();
+    let state = if row.stopped_by_drover && !running {
+        "stopped".to_string()
+    } else {
+        c.state.clone()
+    };
+    TaskStatus {
+        container: Some(c.short_id().to_string()),
+        name: Some(c.name.clone()),
+        image: Some(c.config.image.clone()),
+        state,
+        health: Some(c.health.clone()).filter(|h| !h.is_empty()),
+        started_at: Some(c.started_at.clone()).filter(|_| running),
+        uptime_seconds: if c.state == "running" {
+            uptime(&c.started_at)
+        } else {
+            None
+        },
+        restarts: Some(c.restarts),
+        exit_code: (!running && c.state != "created").then_some(c.exit_code),
+        oom_killed: c.oom_killed,
+        restart_loop: c.is_restart_loop(),
+        memory_bytes: usage.map(|u| u.0),
+        cpu_percent: usage.map(|u| u.1),
+        ..base
+    }
+}
+
+fn uptime(started_at: &str) -> Option<u64> {
+    let started = parse_rfc3339(started_at)?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_secs();
+    Some(now.saturating_sub(u64::try_from(started).ok()?))
+}
+
+/// `59s`, `3m2s`, `1h1m`, `2d3h`.
+pub fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// `512B`, `3.0MiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.1}{}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(512), "512B");
+        assert_eq!(human_bytes(3 << 20), "3.0MiB");
+        assert_eq!(human_duration(59), "59s");
+        assert_eq!(human_duration(3661), "1h1m");
+    }
+}

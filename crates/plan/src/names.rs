@@ -1,0 +1,99 @@
+//! What drover calls its containers, and how it tells them apart.
+//!
+//! A task's container is named `ENV.JOB.HOST.TASK`. Environment, job and
+//! host names cannot contain dots (the spec rejects them), so two different
+//! tasks can never share a name. Around the task's own container live:
+//!
+//! - kept generations, stopped, named `ENV.JOB.HOST.TASK.kept-ID`: what a
+//!   rollout set aside, for `rollback` and `history`;
+//! - a job's lock on a host, `ENV.JOB.HOST.lock`, labelled `drover.role=lock`;
+//! - a job's stop mark on a host, `ENV.JOB.HOST.stopped`, labelled
+//!   `drover.role=stopped`: the record that `drover stop` left the job stopped.
+//!
+//! Neither a lock nor a stop mark carries `drover.task`, so nothing that
+//! looks for tasks can mistake one for a stray task container.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The labels drover puts on containers.
+pub mod labels {
+    pub const ENV: &str = "drover.env";
+    pub const JOB: &str = "drover.job";
+    pub const HOST: &str = "drover.host";
+    pub const TASK: &str = "drover.task";
+    pub const SPEC: &str = "drover.spec";
+    /// Names (not values) of the task's secret env vars, comma-separated, so
+    /// a secret dropped from the spec stays masked while its container lives.
+    pub const SECRETS: &str = "drover.secrets";
+    /// When, by whom (`user@machine`) and by which command a container was created.
+    pub const DEPLOYED_AT: &str = "drover.deployed_at";
+    pub const DEPLOYED_BY: &str = "drover.deployed_by";
+    pub const COMMAND: &str = "drover.command";
+    /// The generation this container replaced, as JSON, so `rollback` can
+    /// recreate it when its kept container is gone.
+    pub const PREVIOUS: &str = "drover.previous";
+    /// `lock` or `stopped` on drover's marker containers.
+    pub const ROLE: &str = "drover.role";
+    /// A lock's record: why it is held.
+    pub const REASON: &str = "drover.reason";
+    /// The process holding a lock, for telling a stale lock from a held one.
+    pub const PID: &str = "drover.pid";
+}
+
+/// `job host/task`: one task of the spec.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct TaskKey {
+    pub job: String,
+    pub host: String,
+    pub task: u32,
+}
+
+impl TaskKey {
+    pub fn new(job: &str, host: &str, task: u32) -> Self {
+        TaskKey {
+            job: job.to_string(),
+            host: host.to_string(),
+            task,
+        }
+    }
+
+    /// The task's own container name.
+    pub fn container_name(&self, env: &str) -> String {
+        format!("{env}.{}.{}.{}", self.job, self.host, self.task)
+    }
+
+    /// The name a generation set aside by a rollout goes by.
+    pub fn kept_name(&self, env: &str, container_id: &str) -> String {
+        format!(
+            "{}.kept-{}",
+            self.container_name(env),
+            container_id.get(..12).unwrap_or(container_id)
+        )
+    }
+}
+
+impl fmt::Display for TaskKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}/{}", self.job, self.host, self.task)
+    }
+}
+
+/// The lock container of `job` on `host`.
+pub fn lock_name(env: &str, job: &str, host: &str) -> String {
+    format!("{env}.{job}.{host}.lock")
+}
+
+/// The stop mark of `job` on `host`.
+pub fn stop_mark_name(env: &str, job: &str, host: &str) -> String {
+    format!("{env}.{job}.{host}.stopped")
+}
+
+/// Values of the [`labels::ROLE`] label.
+pub const ROLE_LOCK: &str = "lock";
+pub const ROLE_STOPPED: &str = "stopped";
+
+/// The image drover creates marker containers from. It is made on each host
+/// from a few bytes (never pulled), and never run.
+pub const MARKER_IMAGE: &str = "drover-internal/marker:1";

@@ -1,0 +1,320 @@
+//! Plans for the commands that act on a job as it runs rather than
+//! converging it to the spec: `down`, `rollback`, `restart`, `stop`, `start`.
+//! Each is a [`Plan`] like `up`'s, run by the same executor.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use crate::config::{DesiredTask, Secrets, TaskConfig};
+use crate::names::{labels, TaskKey};
+use crate::observed::{belongs_to, HostObservation, Observed, ObservedContainer, Role};
+use crate::plan::{Change, ContainerRef, Plan, Step, UnreachableHost};
+
+fn unreachable(observed: &Observed) -> Vec<UnreachableHost> {
+    observed
+        .hosts
+        .iter()
+        .filter_map(|(host, o)| match o {
+            HostObservation::Unreachable { address, error } => Some(UnreachableHost {
+                host: host.clone(),
+                address: address.clone(),
+                error: error.clone(),
+            }),
+            HostObservation::Reachable(_) => None,
+        })
+        .collect()
+}
+
+/// Every container of `jobs` on each reachable host, with its role.
+fn containers_of<'a>(
+    env: &str,
+    jobs: &'a BTreeSet<String>,
+    observed: &'a Observed,
+    known_hosts: &'a BTreeSet<String>,
+) -> impl Iterator<Item = (&'a String, &'a ObservedContainer, Role)> + 'a {
+    let env = env.to_string();
+    observed.reachable().flat_map(move |(host, state)| {
+        let env = env.clone();
+        state
+            .containers
+            .iter()
+            .filter(move |c| {
+                c.job().is_some_and(|j| jobs.contains(j)) && belongs_to(c, host, known_hosts)
+            })
+            .map(move |c| (host, c, c.role(&env)))
+    })
+}
+
+fn change(job: &str, host: &str, task: Option<u32>, step: Step, reason: &str) -> Change {
+    Change {
+        job: job.to_string(),
+        host: host.to_string(),
+        task,
+        step,
+        reason: reason.to_string(),
+        fields: Vec::new(),
+    }
+}
+
+/// `down`: remove every container of the jobs (tasks, strays, kept
+/// generations, stop marks), on every host. Locks stay: `down` holds them.
+pub fn plan_down(
+    env: &str,
+    jobs: &BTreeSet<String>,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+) -> Plan {
+    let mut plan = Plan {
+        unreachable: unreachable(observed),
+        ..Plan::default()
+    };
+    for (host, c, role) in containers_of(env, jobs, observed, known_hosts) {
+        let reason = match role {
+            Role::Lock { .. } => continue,
+            Role::Kept(_) => "kept generation",
+            Role::StopMark { .. } => "stop mark",
+            _ => "down",
+        };
+        plan.changes.push(change(
+            c.job().unwrap_or("?"),
+            host,
+            c.task(),
+            Step::Remove {
+                current: ContainerRef::of(c),
+            },
+            reason,
+        ));
+    }
+    sort(&mut plan);
+    plan
+}
+
+fn sort(plan: &mut Plan) {
+    plan.changes.sort_by(|a, b| {
+        (&a.job, &a.host, a.task, &a.reason).cmp(&(&b.job, &b.host, b.task, &b.reason))
+    });
+}
+
+/// The task containers (own name) of `jobs`, by task.
+fn current_tasks<'a>(
+    env: &str,
+    jobs: &'a BTreeSet<String>,
+    observed: &'a Observed,
+    known_hosts: &'a BTreeSet<String>,
+) -> BTreeMap<TaskKey, &'a ObservedContainer> {
+    containers_of(env, jobs, observed, known_hosts)
+        .filter_map(|(host, c, role)| match role {
+            Role::Current(mut key) => {
+                key.host = host.clone();
+                Some((key, c))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// `restart`: every running task restarted in place, batch by batch.
+pub fn plan_restart(
+    env: &str,
+    jobs: &BTreeSet<String>,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+) -> Plan {
+    let mut plan = Plan {
+        unreachable: unreachable(observed),
+        ..Plan::default()
+    };
+    for (key, c) in current_tasks(env, jobs, observed, known_hosts) {
+        if c.is_running() {
+            plan.changes.push(change(
+                &key.job,
+                &key.host,
+                Some(key.task),
+                Step::Restart {
+                    current: ContainerRef::of(c),
+                },
+                "restart",
+            ));
+        } else {
+            plan.unchanged += 1;
+        }
+    }
+    sort(&mut plan);
+    plan
+}
+
+/// `stop`: every running task stopped (not removed). The executor also
+/// leaves a stop mark per job and host, so `up` keeps them stopped.
+pub fn plan_stop(
+    env: &str,
+    jobs: &BTreeSet<String>,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+) -> Plan {
+    let mut plan = Plan {
+        unreachable: unreachable(observed),
+        ..Plan::default()
+    };
+    for (key, c) in current_tasks(env, jobs, observed, known_hosts) {
+        if c.is_running() || c.state == "paused" {
+            plan.changes.push(change(
+                &key.job,
+                &key.host,
+                Some(key.task),
+                Step::Stop {
+                    current: ContainerRef::of(c),
+                },
+                "stop",
+            ));
+        } else {
+            plan.unchanged += 1;
+        }
+    }
+    sort(&mut plan);
+    plan
+}
+
+/// `start`: every stopped task started again (the stop marks go first).
+pub fn plan_start(
+    env: &str,
+    jobs: &BTreeSet<String>,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+) -> Plan {
+    let mut plan = Plan {
+        unreachable: unreachable(observed),
+        ..Plan::default()
+    };
+    for (key, c) in current_tasks(env, jobs, observed, known_hosts) {
+        if c.is_running() {
+            plan.unchanged += 1;
+        } else {
+            plan.changes.push(change(
+                &key.job,
+                &key.host,
+                Some(key.task),
+                Step::Start {
+                    current: ContainerRef::of(c),
+                },
+                "start",
+            ));
+        }
+    }
+    sort(&mut plan);
+    plan
+}
+
+/// Why a task cannot be rolled back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoPrevious {
+    pub task: TaskKey,
+    pub why: String,
+}
+
+/// `rollback`: every task of `job` back to the generation before its
+/// current one: its kept container if it still exists (a restart, no pull),
+/// else recreated from the configuration recorded on the current container.
+pub fn plan_rollback(
+    env: &str,
+    job: &str,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+    secrets: &Secrets,
+) -> (Plan, Vec<NoPrevious>) {
+    let jobs = BTreeSet::from([job.to_string()]);
+    let mut plan = Plan {
+        unreachable: unreachable(observed),
+        ..Plan::default()
+    };
+    let mut problems = Vec::new();
+    let mut kept: BTreeMap<TaskKey, Vec<&ObservedContainer>> = BTreeMap::new();
+    let mut current: BTreeMap<TaskKey, &ObservedContainer> = BTreeMap::new();
+    for (host, c, role) in containers_of(env, &jobs, observed, known_hosts) {
+        match role {
+            Role::Current(mut key) => {
+                key.host = host.clone();
+                current.insert(key, c);
+            }
+            Role::Kept(mut key) => {
+                key.host = host.clone();
+                kept.entry(key).or_default().push(c);
+            }
+            _ => {}
+        }
+    }
+    let tasks: BTreeSet<TaskKey> = current.keys().chain(kept.keys()).cloned().collect();
+    for key in tasks {
+        let now = current.get(&key).copied();
+        let now_at = now.map(|c| c.deployed_at().to_string()).unwrap_or_default();
+        // The newest kept generation deployed before the current one.
+        let target = kept
+            .get(&key)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|k| now.is_none() || k.deployed_at() < now_at.as_str())
+            .max_by(|a, b| a.deployed_at().cmp(b.deployed_at()));
+        let task = Some(key.task);
+        match (target, now) {
+            (Some(target), now) => plan.changes.push(change(
+                &key.job,
+                &key.host,
+                task,
+                Step::Restore {
+                    current: now.map(ContainerRef::of),
+                    target: ContainerRef::of(target),
+                },
+                &format!("back to {} ({})", target.config.image, target.deployed_at()),
+            )),
+            (None, Some(now)) => match recorded_previous(&key, now, secrets) {
+                Ok(desired) => {
+                    let reason = format!(
+                        "back to {} (recreated from its record)",
+                        desired.config.image
+                    );
+                    plan.changes.push(change(
+                        &key.job,
+                        &key.host,
+                        task,
+                        Step::Replace {
+                            current: ContainerRef::of(now),
+                            desired,
+                        },
+                        &reason,
+                    ));
+                }
+                Err(why) => problems.push(NoPrevious {
+                    task: key.clone(),
+                    why,
+                }),
+            },
+            (None, None) => {}
+        }
+    }
+    sort(&mut plan);
+    (plan, problems)
+}
+
+/// The generation recorded in a container's [`labels::PREVIOUS`] label.
+fn recorded_previous(
+    key: &TaskKey,
+    current: &ObservedContainer,
+    secrets: &Secrets,
+) -> Result<DesiredTask, String> {
+    let text = current
+        .label(labels::PREVIOUS)
+        .ok_or_else(|| "no previous generation: nothing was kept and nothing recorded (it was created by its first deployment)".to_string())?;
+    let record: Value = serde_json::from_str(text)
+        .map_err(|e| format!("the recorded previous generation is unreadable: {e}"))?;
+    let config = TaskConfig::from_record(&record["config"], secrets)?;
+    let spec_hash = record["spec"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| config.hash());
+    Ok(DesiredTask {
+        key: key.clone(),
+        config,
+        spec_hash,
+    })
+}

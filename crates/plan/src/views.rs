@@ -1,0 +1,234 @@
+//! Pure readings of what runs: the task rows `status` shows, the
+//! generations `history` lists, and the locks and stop marks held.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::names::{labels, TaskKey};
+use crate::observed::{belongs_to, HostObservation, Observed, ObservedContainer, Role};
+use crate::plan::Scope;
+
+/// Whether a task's host could be read and the task found on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    Found,
+    Missing,
+    Unreachable,
+}
+
+/// One row of `status`: a task of the spec, or a container no task claims.
+#[derive(Debug, Clone)]
+pub struct TaskRow<'a> {
+    pub job: String,
+    pub host: String,
+    pub task: Option<u32>,
+    pub container: Option<&'a ObservedContainer>,
+    pub presence: Presence,
+    /// False for a container the spec no longer asks for.
+    pub in_spec: bool,
+    /// The job was stopped on this host by `drover stop`.
+    pub stopped_by_drover: bool,
+}
+
+/// The rows of `status` for the `desired` tasks (and any container of the
+/// jobs in `scope` that no task claims), host by host.
+pub fn status_rows<'a>(
+    env: &str,
+    desired: &[TaskKey],
+    observed: &'a Observed,
+    scope: &Scope,
+    known_hosts: &BTreeSet<String>,
+) -> Vec<TaskRow<'a>> {
+    let mut rows = Vec::new();
+    for (host, observation) in &observed.hosts {
+        let wanted: Vec<&TaskKey> = desired.iter().filter(|k| &k.host == host).collect();
+        let state = match observation {
+            HostObservation::Reachable(state) => state,
+            HostObservation::Unreachable { .. } => {
+                rows.extend(wanted.iter().map(|k| TaskRow {
+                    job: k.job.clone(),
+                    host: host.clone(),
+                    task: Some(k.task),
+                    container: None,
+                    presence: Presence::Unreachable,
+                    in_spec: true,
+                    stopped_by_drover: false,
+                }));
+                continue;
+            }
+        };
+        let mut by_task: BTreeMap<TaskKey, Vec<&ObservedContainer>> = BTreeMap::new();
+        let mut stopped_jobs = BTreeSet::new();
+        for c in &state.containers {
+            if !belongs_to(c, host, known_hosts) || !c.job().is_some_and(|j| scope.covers(j)) {
+                continue;
+            }
+            match c.role(env) {
+                Role::Current(mut key) | Role::Stray(mut key) => {
+                    key.host = host.clone();
+                    by_task.entry(key).or_default().push(c);
+                }
+                Role::StopMark { job, host: h } if &h == host => {
+                    stopped_jobs.insert(job);
+                }
+                _ => {}
+            }
+        }
+        for key in wanted {
+            let found = by_task.remove(key).unwrap_or_default();
+            // The one under the task's own name, else the running or newest.
+            let own = key.container_name(env);
+            let container = found.iter().copied().find(|c| c.name == own).or_else(|| {
+                found
+                    .iter()
+                    .copied()
+                    .max_by_key(|c| (c.is_running(), c.created.clone()))
+            });
+            rows.push(TaskRow {
+                job: key.job.clone(),
+                host: host.clone(),
+                task: Some(key.task),
+                container,
+                presence: if container.is_some() {
+                    Presence::Found
+                } else {
+                    Presence::Missing
+                },
+                in_spec: true,
+                stopped_by_drover: stopped_jobs.contains(&key.job),
+            });
+        }
+        for (key, containers) in by_task {
+            for c in containers {
+                rows.push(TaskRow {
+                    job: key.job.clone(),
+                    host: host.clone(),
+                    task: Some(key.task),
+                    container: Some(c),
+                    presence: Presence::Found,
+                    in_spec: false,
+                    stopped_by_drover: stopped_jobs.contains(&key.job),
+                });
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        (&a.job, &a.host, a.task, !a.in_spec).cmp(&(&b.job, &b.host, b.task, !b.in_spec))
+    });
+    rows
+}
+
+/// One deployed generation of a task: its current container or a kept one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Generation {
+    pub job: String,
+    pub host: String,
+    pub task: u32,
+    pub container: String,
+    pub name: String,
+    pub image: String,
+    pub spec: String,
+    /// RFC 3339, UTC.
+    pub deployed_at: String,
+    /// `user@machine` of the operator.
+    pub deployed_by: String,
+    /// The drover command that created it.
+    pub command: String,
+    pub state: String,
+    /// Whether it is the task's running generation (false: kept for rollback).
+    pub current: bool,
+}
+
+/// Every generation of `job` found on the hosts, newest first.
+pub fn history(
+    env: &str,
+    job: &str,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+) -> Vec<Generation> {
+    let mut generations = Vec::new();
+    for (host, state) in observed.reachable() {
+        for c in &state.containers {
+            if c.job() != Some(job) || !belongs_to(c, host, known_hosts) {
+                continue;
+            }
+            let (key, current) = match c.role(env) {
+                Role::Current(key) => (key, true),
+                Role::Stray(key) => (key, true),
+                Role::Kept(key) => (key, false),
+                _ => continue,
+            };
+            generations.push(Generation {
+                job: job.to_string(),
+                host: host.clone(),
+                task: key.task,
+                container: c.short_id().to_string(),
+                name: c.name.clone(),
+                image: c.config.image.clone(),
+                spec: c.spec_hash().unwrap_or_default().to_string(),
+                deployed_at: c.deployed_at().to_string(),
+                deployed_by: c
+                    .label(labels::DEPLOYED_BY)
+                    .unwrap_or("unknown")
+                    .to_string(),
+                command: c.label(labels::COMMAND).unwrap_or("unknown").to_string(),
+                state: c.state.clone(),
+                current,
+            });
+        }
+    }
+    generations
+        .sort_by(|a, b| (&b.deployed_at, &a.host, a.task).cmp(&(&a.deployed_at, &b.host, b.task)));
+    generations
+}
+
+/// A held lock, as found on a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockInfo {
+    pub job: String,
+    pub host: String,
+    pub container: String,
+    /// `user@machine`.
+    pub by: String,
+    pub at: String,
+    pub reason: String,
+    pub command: String,
+    /// The holding process, when a command (not `drover lock`) holds it.
+    pub pid: Option<u32>,
+}
+
+impl LockInfo {
+    pub fn from_container(c: &ObservedContainer, job: &str, host: &str) -> Self {
+        LockInfo {
+            job: job.to_string(),
+            host: host.to_string(),
+            container: c.name.clone(),
+            by: c
+                .label(labels::DEPLOYED_BY)
+                .unwrap_or("unknown")
+                .to_string(),
+            at: c
+                .label(labels::DEPLOYED_AT)
+                .unwrap_or(&c.created)
+                .to_string(),
+            reason: c.label(labels::REASON).unwrap_or_default().to_string(),
+            command: c.label(labels::COMMAND).unwrap_or_default().to_string(),
+            pid: c.label(labels::PID).and_then(|p| p.parse().ok()),
+        }
+    }
+}
+
+/// The locks held on the observed hosts, by job.
+pub fn locks(observed: &Observed, env: &str) -> BTreeMap<String, Vec<LockInfo>> {
+    let mut held: BTreeMap<String, Vec<LockInfo>> = BTreeMap::new();
+    for (_, state) in observed.reachable() {
+        for c in &state.containers {
+            if let Role::Lock { job, host } = c.role(env) {
+                let info = LockInfo::from_container(c, &job, &host);
+                held.entry(job).or_default().push(info);
+            }
+        }
+    }
+    held
+}

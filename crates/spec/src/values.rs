@@ -1,0 +1,829 @@
+//! The spec's value types, each parsed from its TOML text with `FromStr`.
+//!
+//! A value that parses is one the engine will take and report back the same
+//! way: that is what makes "what `validate` accepts converges" hold. Anything
+//! the engine would silently reinterpret (`on-failure:0`, a sub-second stop
+//! timeout, an image reference that is not one) is either normalized here to
+//! what the engine reports, or rejected with a message saying what to write.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Longest environment, job or host name: container names join three of them.
+pub const MAX_NAME_LEN: usize = 63;
+
+/// Checks an environment, job or host name.
+///
+/// Names join into container names as `ENV.JOB.HOST.TASK`, so a dot inside
+/// one would let two different tasks share a name (env `a` + job `x.w` and
+/// env `a.x` + job `w`). Names are therefore letters, digits, `_` and `-`.
+pub fn check_name(kind: &str, name: &str) -> Result<(), String> {
+    let mut chars = name.chars();
+    let valid = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'))
+        && name.len() <= MAX_NAME_LEN;
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid {kind} name {name:?}: use up to {MAX_NAME_LEN} letters, digits, '_' and '-', starting with a letter or digit (no dots: names join into container names with dots)"
+        ))
+    }
+}
+
+/// `restart`: Docker's restart policies, as the engine reports them back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RestartPolicy {
+    No,
+    Always,
+    UnlessStopped,
+    /// `on-failure` with an optional retry limit; `on-failure:0` means no
+    /// limit to the engine, so it is the same as `None`.
+    OnFailure(Option<u32>),
+}
+
+impl FromStr for RestartPolicy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let policy = match text {
+            "no" => RestartPolicy::No,
+            "always" => RestartPolicy::Always,
+            "unless-stopped" => RestartPolicy::UnlessStopped,
+            "on-failure" => RestartPolicy::OnFailure(None),
+            other => match other.strip_prefix("on-failure:").map(str::parse::<u32>) {
+                Some(Ok(0)) => RestartPolicy::OnFailure(None),
+                Some(Ok(n)) => RestartPolicy::OnFailure(Some(n)),
+                _ => {
+                    return Err(format!("invalid restart policy {text:?}: expected \"no\", \"always\", \"unless-stopped\", \"on-failure\" or \"on-failure:N\""))
+                }
+            },
+        };
+        Ok(policy)
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::Always => f.write_str("always"),
+            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
+            RestartPolicy::OnFailure(None) => f.write_str("on-failure"),
+            RestartPolicy::OnFailure(Some(n)) => write!(f, "on-failure:{n}"),
+        }
+    }
+}
+
+/// `network`: the engine's built-in networks. drover's model is the host's
+/// own network; user-defined networks would need the host's state to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Network {
+    Host,
+    Bridge,
+    None,
+}
+
+impl FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "host" => Ok(Network::Host),
+            "bridge" => Ok(Network::Bridge),
+            "none" => Ok(Network::None),
+            _ => Err(format!(
+                "unknown network {text:?}: expected \"host\" (the default), \"bridge\" or \"none\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Network::Host => "host",
+            Network::Bridge => "bridge",
+            Network::None => "none",
+        })
+    }
+}
+
+/// `log.driver`: the logging drivers built into the engine. `none` is
+/// refused: drover keeps bounded logs, it does not discard them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LogDriver {
+    Local,
+    JsonFile,
+    Journald,
+    Syslog,
+    Gelf,
+    Fluentd,
+    Awslogs,
+    Splunk,
+    Gcplogs,
+    Logentries,
+}
+
+const LOG_DRIVERS: &[(&str, LogDriver)] = &[
+    ("local", LogDriver::Local),
+    ("json-file", LogDriver::JsonFile),
+    ("journald", LogDriver::Journald),
+    ("syslog", LogDriver::Syslog),
+    ("gelf", LogDriver::Gelf),
+    ("fluentd", LogDriver::Fluentd),
+    ("awslogs", LogDriver::Awslogs),
+    ("splunk", LogDriver::Splunk),
+    ("gcplogs", LogDriver::Gcplogs),
+    ("logentries", LogDriver::Logentries),
+];
+
+impl LogDriver {
+    /// Whether the engine rotates this driver's files itself (`max-size`/`max-file`).
+    pub fn rotates(self) -> bool {
+        matches!(self, LogDriver::Local | LogDriver::JsonFile)
+    }
+
+    /// Whether `docker logs` can read this driver's output back.
+    pub fn readable(self) -> bool {
+        matches!(
+            self,
+            LogDriver::Local | LogDriver::JsonFile | LogDriver::Journald
+        )
+    }
+}
+
+impl FromStr for LogDriver {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        if text == "none" {
+            return Err("log driver \"none\" discards logs: drover keeps bounded logs instead (\"local\" or \"json-file\" with max_size and max_files)".to_string());
+        }
+        LOG_DRIVERS
+            .iter()
+            .find(|(name, _)| *name == text)
+            .map(|(_, driver)| *driver)
+            .ok_or_else(|| {
+                let names: Vec<&str> = LOG_DRIVERS.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "unknown log driver {text:?}: expected one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+impl fmt::Display for LogDriver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = LOG_DRIVERS
+            .iter()
+            .find(|(_, d)| d == self)
+            .map_or("local", |(n, _)| *n);
+        f.write_str(name)
+    }
+}
+
+/// An absolute path inside a container or on a host, in one spelling:
+/// no `.` or `..` parts, no doubled or trailing slashes.
+pub fn check_abs_path(what: &str, path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err(format!("{what} {path:?} must be an absolute path"));
+    }
+    if path.contains('\0') {
+        return Err(format!("{what} {path:?} contains a NUL character"));
+    }
+    if path != "/"
+        && path[1..]
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+    {
+        return Err(format!(
+            "{what} {path:?} must be written plainly: no '.', '..', doubled or trailing '/'"
+        ));
+    }
+    Ok(())
+}
+
+/// `HOST:CONTAINER[:ro]`: a host directory bound into the container.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Volume {
+    pub host: String,
+    pub container: String,
+    pub read_only: bool,
+}
+
+impl FromStr for Volume {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!("invalid volume {text:?}: expected \"HOST:CONTAINER\" or \"HOST:CONTAINER:ro\" with absolute paths")
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let (host, container, read_only) = match parts.as_slice() {
+            [host, container] => (*host, *container, false),
+            [host, container, "ro"] => (*host, *container, true),
+            [host, container, "rw"] => (*host, *container, false),
+            _ => return Err(expected()),
+        };
+        if !host.starts_with('/') || !container.starts_with('/') {
+            return Err(expected());
+        }
+        check_abs_path("volume host path", host)?;
+        check_abs_path("volume container path", container)?;
+        if container == "/" {
+            return Err(format!(
+                "invalid volume {text:?}: a volume cannot be mounted over the container's root \"/\""
+            ));
+        }
+        Ok(Volume {
+            host: host.to_string(),
+            container: container.to_string(),
+            read_only,
+        })
+    }
+}
+
+impl fmt::Display for Volume {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.host, self.container)?;
+        if self.read_only {
+            f.write_str(":ro")?;
+        }
+        Ok(())
+    }
+}
+
+/// How a host's engine is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DockerAddress {
+    Unix(PathBuf),
+    Tcp {
+        host: String,
+        port: u16,
+    },
+    Ssh {
+        user: Option<String>,
+        host: String,
+        port: u16,
+    },
+}
+
+impl DockerAddress {
+    /// Whether a tcp:// address stays on this machine (plain HTTP is then acceptable).
+    pub fn is_loopback(&self) -> bool {
+        match self {
+            DockerAddress::Tcp { host, .. } => {
+                host == "localhost"
+                    || host == "::1"
+                    || host
+                        .parse::<std::net::Ipv4Addr>()
+                        .is_ok_and(|ip| ip.is_loopback())
+            }
+            _ => true,
+        }
+    }
+}
+
+impl FromStr for DockerAddress {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!("invalid docker address {text:?}: expected unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]")
+        };
+        if let Some(path) = text.strip_prefix("unix://") {
+            if !path.starts_with('/') || path.contains('\0') {
+                return Err(expected());
+            }
+            return Ok(DockerAddress::Unix(PathBuf::from(path)));
+        }
+        if let Some(rest) = text.strip_prefix("tcp://") {
+            let (host, port) = split_host_port(rest).ok_or_else(expected)?;
+            let port = port.ok_or_else(expected)?;
+            return Ok(DockerAddress::Tcp { host, port });
+        }
+        if let Some(rest) = text.strip_prefix("ssh://") {
+            let (user, host_port) = match rest.split_once('@') {
+                Some((user, rest)) if valid_ssh_user(user) => (Some(user.to_string()), rest),
+                Some(_) => return Err(expected()),
+                None => (None, rest),
+            };
+            let (host, port) = split_host_port(host_port).ok_or_else(expected)?;
+            return Ok(DockerAddress::Ssh {
+                user,
+                host,
+                port: port.unwrap_or(22),
+            });
+        }
+        Err(expected())
+    }
+}
+
+fn valid_ssh_user(user: &str) -> bool {
+    !user.is_empty()
+        && user
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// `HOST[:PORT]` or `[V6]:PORT`; the host is a name or an address, never a path.
+fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
+    let (host, port) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']')?;
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':')?)),
+        }
+    } else {
+        match text.rsplit_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (text, None),
+        }
+    };
+    let port = match port {
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => return None,
+        },
+        None => None,
+    };
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':'));
+    valid.then(|| (host.to_string(), port))
+}
+
+impl fmt::Display for DockerAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bracket = |host: &str| {
+            if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.to_string()
+            }
+        };
+        match self {
+            DockerAddress::Unix(path) => write!(f, "unix://{}", path.display()),
+            DockerAddress::Tcp { host, port } => write!(f, "tcp://{}:{port}", bracket(host)),
+            DockerAddress::Ssh { user, host, port } => {
+                f.write_str("ssh://")?;
+                if let Some(user) = user {
+                    write!(f, "{user}@")?;
+                }
+                write!(f, "{}:{port}", bracket(host))
+            }
+        }
+    }
+}
+
+/// An image reference as Docker's reference grammar defines it
+/// (`[DOMAIN/]PATH[:TAG][@DIGEST]`), or an image ID (`sha256:` + 64 hex).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ImageRef {
+    text: String,
+    kind: ImageRefKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ImageRefKind {
+    Id,
+    Named {
+        /// The repository in the form the engine lists (`busybox`, `reg:5000/team/app`).
+        repository: String,
+        tag: Option<String>,
+        digest: Option<String>,
+    },
+}
+
+/// How to find an image among a host's images.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ImageKey {
+    /// `sha256:…`, matched against image IDs.
+    Id(String),
+    /// `REPOSITORY@sha256:…`, matched against `RepoDigests`.
+    Digest(String),
+    /// `REPOSITORY:TAG`, matched against `RepoTags`.
+    Tag(String),
+}
+
+impl ImageRef {
+    /// As written in the spec; this is what containers are created from.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn is_id(&self) -> bool {
+        self.kind == ImageRefKind::Id
+    }
+
+    /// The repository as the engine lists it, `None` for an image ID.
+    pub fn repository(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Id => None,
+            ImageRefKind::Named { repository, .. } => Some(repository),
+        }
+    }
+
+    pub fn tag(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named { tag, .. } => tag.as_deref(),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named { digest, .. } => digest.as_deref(),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    /// The key a host's image list is searched by. A reference with a digest
+    /// names exactly that content, whatever its tag says.
+    pub fn key(&self) -> ImageKey {
+        match &self.kind {
+            ImageRefKind::Id => ImageKey::Id(self.text.clone()),
+            ImageRefKind::Named {
+                repository,
+                digest: Some(digest),
+                ..
+            } => ImageKey::Digest(format!("{repository}@{digest}")),
+            ImageRefKind::Named {
+                repository, tag, ..
+            } => ImageKey::Tag(format!(
+                "{repository}:{}",
+                tag.as_deref().unwrap_or("latest")
+            )),
+        }
+    }
+
+    /// The same repository with another tag (and no digest).
+    pub fn with_tag(&self, tag: &str) -> Option<ImageRef> {
+        let repository = self.written_repository()?;
+        format!("{repository}:{tag}").parse().ok()
+    }
+
+    /// The repository part exactly as written (`docker.io/library/x` stays so).
+    pub fn written_repository(&self) -> Option<&str> {
+        if self.is_id() {
+            return None;
+        }
+        let without_digest = self.text.split('@').next().unwrap_or(&self.text);
+        let last_slash = without_digest.rfind('/').map_or(0, |i| i + 1);
+        Some(match without_digest[last_slash..].find(':') {
+            Some(colon) => &without_digest[..last_slash + colon],
+            None => without_digest,
+        })
+    }
+}
+
+impl fmt::Display for ImageRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl FromStr for ImageRef {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let invalid = |why: &str| {
+            format!("invalid image reference {text:?}: {why} (expected [REGISTRY/]NAME[:TAG][@sha256:DIGEST], or an image ID sha256:<64 hex digits>)")
+        };
+        if text.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if let Some(hex) = text.strip_prefix("sha256:") {
+            if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                return Ok(ImageRef {
+                    text: text.to_ascii_lowercase(),
+                    kind: ImageRefKind::Id,
+                });
+            }
+            return Err(invalid("an image ID has 64 hex digits after sha256:"));
+        }
+        let (rest, digest) = match text.split_once('@') {
+            Some((rest, digest)) => {
+                check_digest(digest).map_err(|why| invalid(&why))?;
+                (rest, Some(digest.to_string()))
+            }
+            None => (text, None),
+        };
+        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
+        let (name, tag) = match rest[last_slash..].find(':') {
+            Some(colon) => (
+                &rest[..last_slash + colon],
+                Some(&rest[last_slash + colon + 1..]),
+            ),
+            None => (rest, None),
+        };
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(|why| invalid(&why))?;
+        }
+        if name.len() > 255 {
+            return Err(invalid("the name is longer than 255 characters"));
+        }
+        let mut components: Vec<&str> = name.split('/').collect();
+        let domain = match components.first() {
+            Some(first)
+                if components.len() > 1
+                    && (first.contains('.') || first.contains(':') || *first == "localhost") =>
+            {
+                check_domain(first).map_err(|why| invalid(&why))?;
+                Some(components.remove(0))
+            }
+            _ => None,
+        };
+        for component in &components {
+            check_path_component(component).map_err(|why| invalid(&why))?;
+        }
+        let path = components.join("/");
+        let repository = match domain {
+            None | Some("docker.io" | "index.docker.io") => {
+                path.strip_prefix("library/").unwrap_or(&path).to_string()
+            }
+            Some(domain) => format!("{domain}/{path}"),
+        };
+        Ok(ImageRef {
+            text: text.to_string(),
+            kind: ImageRefKind::Named {
+                repository,
+                tag: tag.map(str::to_string),
+                digest,
+            },
+        })
+    }
+}
+
+fn check_digest(digest: &str) -> Result<(), String> {
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return Err(format!("digest {digest:?} has no algorithm"));
+    };
+    let hex_ok = hex.chars().all(|c| c.is_ascii_hexdigit());
+    let ok = match algorithm {
+        "sha256" => hex.len() == 64 && hex_ok,
+        "sha512" => hex.len() == 128 && hex_ok,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "digest {digest:?} is not sha256:<64 hex> or sha512:<128 hex>"
+        ))
+    }
+}
+
+fn check_tag(tag: &str) -> Result<(), String> {
+    let mut chars = tag.chars();
+    let ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && tag.len() <= 128;
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("tag {tag:?} must be up to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'"))
+    }
+}
+
+fn check_domain(domain: &str) -> Result<(), String> {
+    let (host, port) = match domain.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => (host, Some(port)),
+        _ => (domain, None),
+    };
+    if let Some(port) = port {
+        if port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+            return Err(format!("registry {domain:?} has an invalid port"));
+        }
+    }
+    let ok = !host.is_empty()
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("registry {domain:?} is not a valid host name"))
+    }
+}
+
+/// `[a-z0-9]+` joined by `.`, `_`, `__` or runs of `-`.
+fn check_path_component(component: &str) -> Result<(), String> {
+    let bad = || {
+        format!("name part {component:?} must be lowercase letters and digits, joined by '.', '_', '__' or '-'")
+    };
+    if component.is_empty() {
+        return Err("the name has an empty part".to_string());
+    }
+    let bytes = component.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return Err(bad());
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if alnum(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && !alnum(bytes[i]) {
+            i += 1;
+        }
+        let separator = &component[start..i];
+        let ok = matches!(separator, "." | "_" | "__") || separator.chars().all(|c| c == '-');
+        if !ok {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_have_no_dots() {
+        assert!(check_name("job", "web-1_a").is_ok());
+        for bad in ["", "x.w", "-a", "a b", "é", &"a".repeat(64)] {
+            assert!(check_name("job", bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn restart_policies_normalize_as_the_engine_reports() {
+        assert_eq!(
+            "on-failure:0".parse::<RestartPolicy>().unwrap().to_string(),
+            "on-failure"
+        );
+        assert_eq!(
+            "on-failure:3".parse::<RestartPolicy>().unwrap().to_string(),
+            "on-failure:3"
+        );
+        for good in ["no", "always", "unless-stopped", "on-failure"] {
+            assert_eq!(good.parse::<RestartPolicy>().unwrap().to_string(), good);
+        }
+        for bad in ["never", "on-failure:", "on-failure:x", "", "on-failure:-1"] {
+            assert!(bad.parse::<RestartPolicy>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn docker_addresses() {
+        assert_eq!(
+            "unix:///var/run/docker.sock".parse(),
+            Ok(DockerAddress::Unix("/var/run/docker.sock".into()))
+        );
+        assert_eq!(
+            "tcp://10.0.0.12:2376".parse(),
+            Ok(DockerAddress::Tcp {
+                host: "10.0.0.12".into(),
+                port: 2376
+            })
+        );
+        assert_eq!(
+            "tcp://[::1]:2376"
+                .parse::<DockerAddress>()
+                .unwrap()
+                .to_string(),
+            "tcp://[::1]:2376"
+        );
+        assert_eq!(
+            "ssh://ops@app1:2222".parse(),
+            Ok(DockerAddress::Ssh {
+                user: Some("ops".into()),
+                host: "app1".into(),
+                port: 2222
+            })
+        );
+        assert_eq!(
+            "ssh://app1".parse::<DockerAddress>().unwrap().to_string(),
+            "ssh://app1:22"
+        );
+        for bad in [
+            "/var/run/docker.sock",
+            "unix://relative",
+            "tcp://host",
+            "tcp://host:99999",
+            "tcp://host:0",
+            "http://x:1",
+            "ssh://@h",
+            "ssh://h/x",
+            "tcp://a b:1",
+        ] {
+            assert!(bad.parse::<DockerAddress>().is_err(), "{bad:?}");
+        }
+        assert!("tcp://127.0.0.1:1"
+            .parse::<DockerAddress>()
+            .unwrap()
+            .is_loopback());
+        assert!(!"tcp://10.0.0.1:1"
+            .parse::<DockerAddress>()
+            .unwrap()
+            .is_loopback());
+    }
+
+    #[test]
+    fn volumes() {
+        assert_eq!(
+            "/data/x:/data".parse(),
+            Ok(Volume {
+                host: "/data/x".into(),
+                container: "/data".into(),
+                read_only: false
+            })
+        );
+        assert!("/a:/b:ro".parse::<Volume>().unwrap().read_only);
+        for bad in [
+            "data:/data",
+            "/a",
+            "/a:b",
+            "/a:/b:rx",
+            "/a:/b:ro:x",
+            "named:/data",
+            "/a:/",
+            "/a:/b/",
+            "/a:/b/../c",
+            "/a//b:/c",
+        ] {
+            assert!(bad.parse::<Volume>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn image_references() {
+        let r: ImageRef = "127.0.0.1:5000/team/app:20151030".parse().unwrap();
+        assert_eq!(r.repository(), Some("127.0.0.1:5000/team/app"));
+        assert_eq!(r.tag(), Some("20151030"));
+        assert_eq!(
+            r.key(),
+            ImageKey::Tag("127.0.0.1:5000/team/app:20151030".into())
+        );
+        assert_eq!(
+            r.with_tag("2").unwrap().as_str(),
+            "127.0.0.1:5000/team/app:2"
+        );
+
+        let r: ImageRef = "busybox".parse().unwrap();
+        assert_eq!(r.key(), ImageKey::Tag("busybox:latest".into()));
+        let r: ImageRef = "docker.io/library/busybox:1".parse().unwrap();
+        assert_eq!(r.key(), ImageKey::Tag("busybox:1".into()));
+        assert_eq!(r.written_repository(), Some("docker.io/library/busybox"));
+        let r: ImageRef = "localhost/x".parse().unwrap();
+        assert_eq!(r.repository(), Some("localhost/x"));
+
+        let digest = format!("sha256:{}", "a".repeat(64));
+        let r: ImageRef = format!("app:1@{digest}").parse().unwrap();
+        assert_eq!(r.key(), ImageKey::Digest(format!("app@{digest}")));
+        let r: ImageRef = digest.parse().unwrap();
+        assert!(r.is_id());
+        assert_eq!(r.key(), ImageKey::Id(digest.clone()));
+        assert_eq!(r.repository(), None);
+
+        for bad in [
+            "",
+            "UPPER/case",
+            "a b",
+            "app:",
+            "app:-x",
+            "app@sha256:abc",
+            "sha256:abc",
+            "reg:x/app",
+            "-app",
+            "app//x",
+            "app:1:2",
+            "a..b",
+        ] {
+            assert!(
+                bad.parse::<ImageRef>().is_err(),
+                "{bad:?} should be rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn log_drivers() {
+        assert_eq!("local".parse(), Ok(LogDriver::Local));
+        assert!("json-file".parse::<LogDriver>().unwrap().rotates());
+        assert!(!"syslog".parse::<LogDriver>().unwrap().rotates());
+        assert!("none"
+            .parse::<LogDriver>()
+            .unwrap_err()
+            .contains("discards"));
+        assert!("bogus".parse::<LogDriver>().unwrap_err().contains("local"));
+    }
+
+    #[test]
+    fn networks() {
+        assert_eq!("host".parse(), Ok(Network::Host));
+        assert!("mynet".parse::<Network>().is_err());
+    }
+}
