@@ -1,5 +1,5 @@
 //! diff / up / down / status through the real binary, against the suite's
-//! real Docker engines h1 and h2 (see `support/hosts.rs` and `scripts/test`).
+//! real Docker engines h1 and h2 (see `scripts/test-hosts`).
 //!
 //! Tests run in parallel on the same engines: each has its own environment
 //! name and its own ports (hosts share a network namespace across tests).
@@ -7,7 +7,7 @@
 mod support;
 
 use serde_json::Value;
-use support::hosts::Cluster;
+use support::{cluster, Cluster, Output};
 
 const IMAGE1: &str = "drover-test/busybox:1";
 
@@ -37,7 +37,8 @@ fn sleeper(hosts: &str) -> String {
     )
 }
 
-fn changes(run: &support::Run) -> Vec<(String, String, i64, String)> {
+/// `(job, host, task, action)` of every change in `diff --json`, sorted.
+fn changes(run: &Output) -> Vec<(String, String, i64, String)> {
     let json = run.json();
     let mut list: Vec<_> = json["changes"]
         .as_array()
@@ -60,18 +61,32 @@ fn change(job: &str, host: &str, task: i64, action: &str) -> (String, String, i6
     (job.to_string(), host.to_string(), task, action.to_string())
 }
 
+fn ids(c: &Cluster, host: &str) -> String {
+    c.docker(
+        host,
+        &[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("label=drover.env={}", c.env),
+        ],
+    )
+}
+
 #[test]
 fn up_converges_and_a_second_up_changes_nothing() {
-    let c = Cluster::new("t-converge", "")
+    let c = cluster("t-converge", "")
         .job("web", &web("\"h1\", \"h2\"", 2, 21000))
         .job("worker", &sleeper("\"h1\""));
 
     c.drover(&["diff"])
         .status(2)
-        .stdout_has("Plan: 5 to create; 0 task(s) unchanged.");
+        .stdout_has("Plan: 5 to create; 0 task(s) unchanged.")
+        .run();
     c.drover(&["up", "--yes"])
-        .status(0)
-        .stdout_has("Done: 5 step(s) applied.");
+        .stdout_has("Done: 5 step(s) applied.")
+        .run();
 
     assert_eq!(
         c.containers("h1"),
@@ -92,47 +107,36 @@ fn up_converges_and_a_second_up_changes_nothing() {
     );
     assert!(c.http_get("h2", 21000).is_some());
 
-    let ids_before = c.docker(
-        "h1",
-        &[
-            "ps",
-            "-aq",
-            "--no-trunc",
-            "--filter",
-            "label=drover.env=t-converge",
-        ],
-    );
+    let before = ids(&c, "h1");
     c.drover(&["up", "--yes"])
-        .status(0)
-        .stdout("No changes: 5 task(s) as specified.\n");
+        .stdout("No changes: 5 task(s) as specified.\n")
+        .run();
     c.drover(&["diff"])
-        .status(0)
-        .stdout("No changes: 5 task(s) as specified.\n");
-    let ids_after = c.docker(
-        "h1",
-        &[
-            "ps",
-            "-aq",
-            "--no-trunc",
-            "--filter",
-            "label=drover.env=t-converge",
-        ],
-    );
-    assert_eq!(ids_before, ids_after, "a second up recreates nothing");
+        .stdout("No changes: 5 task(s) as specified.\n")
+        .run();
+    assert_eq!(before, ids(&c, "h1"), "a second up recreates nothing");
 }
 
 #[test]
 fn containers_carry_labels_and_the_pitfall_guards() {
-    let c = Cluster::new("t-guards", "").job("web", &web("\"h2\"", 1, 21100));
-    c.drover(&["up", "--yes"]).status(0);
+    let c = cluster("t-guards", "").job("web", &web("\"h2\"", 1, 21100));
+    c.drover(&["up", "--yes"]).run();
     let name = "t-guards.web.h2.0";
-    let labels = c.inspect("h2", name, "{{json .Config.Labels}}");
-    let labels: Value = serde_json::from_str(&labels).unwrap();
+    let labels: Value =
+        serde_json::from_str(&c.inspect("h2", name, "{{json .Config.Labels}}")).unwrap();
     assert_eq!(labels["drover.env"], "t-guards");
     assert_eq!(labels["drover.job"], "web");
     assert_eq!(labels["drover.host"], "h2");
     assert_eq!(labels["drover.task"], "0");
     assert_eq!(labels["drover.spec"].as_str().map(str::len), Some(12));
+    assert_eq!(labels["drover.command"], "up");
+    assert!(
+        labels["drover.deployed_by"]
+            .as_str()
+            .unwrap_or_default()
+            .contains('@'),
+        "{labels}"
+    );
 
     assert_eq!(c.inspect("h2", name, "{{.HostConfig.NetworkMode}}"), "host");
     assert_eq!(c.inspect("h2", name, "{{.HostConfig.Init}}"), "true");
@@ -158,8 +162,13 @@ fn containers_carry_labels_and_the_pitfall_guards() {
     );
     assert_eq!(c.inspect("h2", name, "{{.Config.StopTimeout}}"), "5");
     assert_eq!(
-        c.inspect("h2", name, "{{.HostConfig.Memory}}"),
-        (64 << 20).to_string()
+        c.inspect(
+            "h2",
+            name,
+            "{{.HostConfig.Memory}} {{.HostConfig.MemorySwap}}"
+        ),
+        format!("{0} {0}", 64 << 20),
+        "memory, and no swap beyond it"
     );
     let env = c.inspect("h2", name, "{{json .Config.Env}}");
     for var in [
@@ -181,10 +190,10 @@ fn containers_carry_labels_and_the_pitfall_guards() {
 
 #[test]
 fn diff_sees_changes_made_by_hand_and_up_repairs_them() {
-    let c = Cluster::new("t-drift", "")
+    let c = cluster("t-drift", "")
         .job("web", &web("\"h1\"", 3, 21200))
         .job("worker", &sleeper("\"h2\""));
-    c.drover(&["up", "--yes"]).status(0);
+    c.drover(&["up", "--yes"]).run();
 
     c.docker("h1", &["stop", "-t", "1", "t-drift.web.h1.0"]);
     c.docker(
@@ -221,15 +230,14 @@ fn diff_sees_changes_made_by_hand_and_up_repairs_them() {
         ],
     );
 
-    let run = c.drover(&["diff", "--json"]);
-    run.status(2);
+    let run = c.drover(&["diff", "--json"]).status(2).run();
     assert_eq!(
         changes(&run),
         [
             change("ghost", "h2", 0, "remove"),
             change("web", "h1", 0, "start"),
             change("web", "h1", 1, "replace"),
-            change("web", "h1", 2, "create"),
+            change("web", "h1", 2, "create")
         ]
     );
     let json = run.json();
@@ -241,24 +249,26 @@ fn diff_sees_changes_made_by_hand_and_up_repairs_them() {
         .unwrap();
     assert_eq!(
         replaced["fields"],
-        serde_json::json!([{"path": "memory", "old": "128m", "new": "64m"}])
+        serde_json::json!([{"path": "memory", "old": "128m", "new": "64m"}, {"path": "memory_swap", "old": "256m", "new": "64m"}])
     );
 
-    let text = c.drover(&["diff"]);
-    text.status(2)
+    c.drover(&["diff"])
+        .status(2)
         .stdout_has("~ replace web h1/1  (")
-        .stdout_has(", changed on the host)\n    memory: \"128m\" => \"64m\"\n")
+        .stdout_has(", changed on the host)\n    memory: \"128m\" => \"64m\"\n    memory_swap: \"256m\" => \"64m\"\n")
         .stdout_has("> start   web h1/0  (")
         .stdout_has(", exited (code 143)")
-        .stdout_has("- remove  ghost h2/0  (");
+        .stdout_has("- remove  ghost h2/0  (")
+        .run();
 
     // Scoped to a job, other jobs' leftovers are not touched.
-    let scoped = c.drover(&["diff", "--json", "worker"]);
-    scoped.status(0);
+    let scoped = c.drover(&["diff", "--json", "worker"]).run();
     assert_eq!(changes(&scoped), []);
 
-    c.drover(&["up", "--yes"]).status(0);
-    c.drover(&["diff"]).status(0);
+    c.drover(&["up", "--yes"]).any_stderr().run();
+    c.drover(&["diff"])
+        .stdout("No changes: 4 task(s) as specified.\n")
+        .run();
     assert_eq!(c.containers("h2"), ["t-drift.worker.h2.0"]);
     assert_eq!(
         c.inspect("h1", "t-drift.web.h1.1", "{{.HostConfig.Memory}}"),
@@ -272,7 +282,7 @@ fn diff_sees_changes_made_by_hand_and_up_repairs_them() {
 
 #[test]
 fn a_tag_that_moved_to_another_image_is_replaced() {
-    let c = Cluster::new("t-tagmove", "").job(
+    let c = cluster("t-tagmove", "").job(
         "app",
         r#"
         image = "drover-test/tagmove:live"
@@ -285,7 +295,7 @@ fn a_tag_that_moved_to_another_image_is_replaced() {
         "h1",
         &["tag", "drover-test/busybox:1", "drover-test/tagmove:live"],
     );
-    c.drover(&["up", "--yes"]).status(0);
+    c.drover(&["up", "--yes"]).run();
     let v1 = c.docker(
         "h1",
         &["image", "inspect", "-f", "{{.Id}}", "drover-test/busybox:1"],
@@ -300,22 +310,23 @@ fn a_tag_that_moved_to_another_image_is_replaced() {
         "h1",
         &["tag", "drover-test/busybox:2", "drover-test/tagmove:live"],
     );
-    let run = c.drover(&["diff"]);
-    run.status(2)
+    c.drover(&["diff"])
+        .status(2)
         .stdout_has("tag now names another image")
         .stdout_has(&format!(
             "image_id: \"{}\" => \"{}\"",
             &v1[7..19],
             &v2[7..19]
-        ));
-    c.drover(&["up", "--yes"]).status(0);
+        ))
+        .run();
+    c.drover(&["up", "--yes"]).run();
     assert_eq!(c.inspect("h1", "t-tagmove.app.h1.0", "{{.Image}}"), v2);
-    c.drover(&["diff"]).status(0);
+    c.drover(&["diff"]).stdout_has("No changes").run();
 }
 
 #[test]
 fn up_pulls_missing_images_from_the_registry_first() {
-    let c = Cluster::new("t-pull", "");
+    let c = cluster("t-pull", "");
     // A tag no host has: pushed from the root engine to the registry just now.
     let reference = format!(
         "{}/drover-test/busybox:pull-{}",
@@ -337,23 +348,16 @@ fn up_pulls_missing_images_from_the_registry_first() {
     local(&["push", &reference]);
     local(&["rmi", &reference]);
 
-    let c = c.job(
-        "app",
-        &format!(
-            r#"
-            image = "{reference}"
-            hosts = ["h1", "h2"]
-            command = ["sleep", "3600"]
-            stop_timeout = "1s"
-            "#
-        ),
-    );
-    c.drover(&["diff"]).status(2).stdout_has(&format!(
-        "↓ pull    {reference} on h1\n↓ pull    {reference} on h2\n"
-    ));
+    let c = c.job("app", &format!("image = \"{reference}\"\nhosts = [\"h1\", \"h2\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n"));
+    c.drover(&["diff"])
+        .status(2)
+        .stdout_has(&format!(
+            "↓ pull    {reference} on h1\n↓ pull    {reference} on h2\n"
+        ))
+        .run();
     c.drover(&["up", "--yes"])
-        .status(0)
-        .stdout_has(&format!("h1         pull     {reference}: pulled"));
+        .stdout_has(&format!(" h1: pulled {reference}\n"))
+        .run();
     for host in ["h1", "h2"] {
         assert_eq!(
             c.inspect(host, &format!("t-pull.app.{host}.0"), "{{.State.Status}}"),
@@ -368,22 +372,22 @@ fn up_pulls_missing_images_from_the_registry_first() {
 fn down_removes_containers_and_keeps_host_directories() {
     let data = tempfile::tempdir().unwrap();
     let host_dir = data.path().join("created-by-up");
-    let c = Cluster::new("t-down", "")
+    let c = cluster("t-down", "")
         .job(
             "store",
             &format!(
                 r#"
-            image = "{IMAGE1}"
-            hosts = ["h1", "h2"]
-            volumes = ["{}:/data"]
-            command = ["sh", "-c", "echo kept > /data/$DROVER_HOST && exec sleep 3600"]
-            stop_timeout = "1s"
-            "#,
+                image = "{IMAGE1}"
+                hosts = ["h1", "h2"]
+                volumes = ["{}:/data"]
+                command = ["sh", "-c", "echo kept > /data/$DROVER_HOST && exec sleep 3600"]
+                stop_timeout = "1s"
+                "#,
                 host_dir.display()
             ),
         )
         .job("other", &sleeper("\"h1\""));
-    c.drover(&["up", "--yes"]).status(0);
+    c.drover(&["up", "--yes"]).run();
     for _ in 0..50 {
         if host_dir.join("h1").exists() && host_dir.join("h2").exists() {
             break;
@@ -397,8 +401,8 @@ fn down_removes_containers_and_keeps_host_directories() {
     );
 
     c.drover(&["down", "store", "--yes"])
-        .status(0)
-        .stdout_has("Done: 2 step(s) applied.");
+        .stdout_has("Done: 2 step(s) applied.")
+        .run();
     assert_eq!(c.containers("h1"), ["t-down.other.h1.0"]);
     assert_eq!(c.containers("h2"), Vec::<String>::new());
     assert_eq!(
@@ -408,29 +412,29 @@ fn down_removes_containers_and_keeps_host_directories() {
     );
     // down again: nothing to do, still success
     c.drover(&["down", "store", "--yes"])
-        .status(0)
-        .stdout_has("No changes");
+        .stdout_has("No changes")
+        .run();
 }
 
 #[test]
 fn an_unreachable_host_is_named_and_the_others_still_get_their_work() {
-    let c = Cluster::new(
+    let c = cluster(
         "t-unreach",
         "[hosts.dead]\ndocker = \"unix:///tmp/drover-no-such-engine.sock\"\n",
     )
     .job("app", &sleeper("\"h1\", \"dead\""));
-    let run = c.drover(&["up", "--yes"]);
-    run.status(1)
-        .stdout_has("! host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable: ");
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stdout_has("! host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable: no socket at /tmp/drover-no-such-engine.sock\n")
+        .stderr("0 of 1 step(s) failed; 1 host(s) unreachable\n")
+        .run();
     assert_eq!(c.containers("h1"), ["t-unreach.app.h1.0"]);
 
     c.drover(&["diff"])
         .status(1)
-        .stdout_has("host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable");
-    let status = c.drover(&["status", "--json"]);
-    status
-        .status(1)
-        .stderr_has("host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable");
+        .stdout_has("host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable")
+        .run();
+    let status = c.drover(&["status", "--json"]).status(1).stderr("host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable: no socket at /tmp/drover-no-such-engine.sock\n").run();
     let rows = status.json();
     let states: Vec<(&str, &str)> = rows
         .as_array()
@@ -443,12 +447,11 @@ fn an_unreachable_host_is_named_and_the_others_still_get_their_work() {
 
 #[test]
 fn status_shows_every_task_with_memory_and_cpu() {
-    let c = Cluster::new("t-status", "").job("web", &web("\"h1\", \"h2\"", 1, 21300));
-    c.drover(&["up", "--yes"]).status(0);
+    let c = cluster("t-status", "").job("web", &web("\"h1\", \"h2\"", 1, 21300));
+    c.drover(&["up", "--yes"]).run();
     c.docker("h2", &["rm", "-f", "t-status.web.h2.0"]);
 
-    let run = c.drover(&["status", "--json"]);
-    run.status(0);
+    let run = c.drover(&["status", "--json"]).run();
     let rows = run.json();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -465,6 +468,9 @@ fn status_shows_every_task_with_memory_and_cpu() {
         "restarts",
         "memory_bytes",
         "cpu_percent",
+        "exit_code",
+        "oom_killed",
+        "restart_loop",
     ] {
         assert!(h1.get(key).is_some(), "status row lacks {key}: {h1}");
     }
@@ -479,15 +485,15 @@ fn status_shows_every_task_with_memory_and_cpu() {
     assert_eq!(rows[1]["state"], "missing");
     assert_eq!(rows[1]["host"], "h2");
 
-    let text = c.drover(&["status"]);
-    text.status(0)
+    c.drover(&["status"])
         .stdout_has("TASK      CONTAINER     IMAGE                  STATE    HEALTH  UPTIME  RESTARTS  MEMORY")
-        .stdout_has("\nweb h2/0  -             -                      missing  -       -       -         -         -\n");
+        .stdout_has("\nweb h2/0  -             -                      missing  -       -       -         -         -\n")
+        .run();
 }
 
 #[test]
 fn secrets_come_from_the_operator_and_are_never_printed() {
-    let c = Cluster::new("t-secret", "").job(
+    let c = cluster("t-secret", "").job(
         "app",
         r#"
         image = "drover-test/busybox:1"
@@ -499,55 +505,57 @@ fn secrets_come_from_the_operator_and_are_never_printed() {
     );
     c.drover(&["up", "--yes"])
         .status(1)
-        .stderr_has("jobs/app.toml: secret DB_PASSWORD has no value: export DB_PASSWORD=... or put it in the secrets file");
+        .stderr("error: jobs/app.toml: secret DB_PASSWORD has no value: export DB_PASSWORD=... or put it in the secrets file (secrets.env beside drover.toml, or DROVER_SECRETS_FILE)\n")
+        .run();
     assert_eq!(c.containers("h1"), Vec::<String>::new());
 
-    let create = c.drover_env(&["diff"], &[("DB_PASSWORD", "hunter2")]);
-    create.status(2).stdout_has("env.DB_PASSWORD: \"***\"");
-    assert!(!create.stdout.contains("hunter2"));
-    c.drover_env(&["up", "--yes"], &[("DB_PASSWORD", "hunter2")])
-        .status(0);
+    c.drover(&["diff"])
+        .env("DB_PASSWORD", "hunter2")
+        .status(2)
+        .stdout_has("env.DB_PASSWORD: \"***\"")
+        .stdout_lacks("hunter2")
+        .run();
+    c.drover(&["up", "--yes"])
+        .env("DB_PASSWORD", "hunter2")
+        .stdout_lacks("hunter2")
+        .run();
     assert!(c
         .inspect("h1", "t-secret.app.h1.0", "{{json .Config.Env}}")
         .contains("DB_PASSWORD=hunter2"));
 
     // From the secrets file beside drover.toml, when the environment lacks it.
-    std::fs::write(
-        c.test.path().join("secrets.env"),
-        "DB_PASSWORD=correct-horse\n",
-    )
-    .unwrap();
+    std::fs::write(c.path().join("secrets.env"), "DB_PASSWORD=correct-horse\n").unwrap();
     for args in [&["diff"][..], &["diff", "--json"][..]] {
-        let run = c.drover(args);
-        run.status(2);
-        assert!(
-            !run.stdout.contains("hunter2") && !run.stdout.contains("correct-horse"),
-            "{}",
-            run.stdout
-        );
-        assert!(run.stdout.contains("\"***\""), "{}", run.stdout);
+        c.drover(args)
+            .status(2)
+            .stdout_lacks("hunter2")
+            .stdout_lacks("correct-horse")
+            .stdout_has("\"***\"")
+            .run();
     }
     c.drover(&["diff"])
-        .stdout_has("env.DB_PASSWORD: \"***\" => \"***\"");
-    c.drover(&["up", "--yes"]).status(0);
+        .status(2)
+        .stdout_has("env.DB_PASSWORD: \"***\" => \"***\"")
+        .run();
+    c.drover(&["up", "--yes"])
+        .stdout_lacks("correct-horse")
+        .run();
     assert!(c
         .inspect("h1", "t-secret.app.h1.0", "{{json .Config.Env}}")
         .contains("DB_PASSWORD=correct-horse"));
 
     // A secret dropped from the spec stays masked while its container still has it.
-    let c = c.job(
-        "app",
-        "image = \"drover-test/busybox:1\"\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n",
-    );
-    let run = c.drover(&["diff"]);
-    run.status(2)
-        .stdout_has("env.DB_PASSWORD: \"***\" => (none)");
-    assert!(!run.stdout.contains("correct-horse"), "{}", run.stdout);
+    c.set_job("app", "image = \"drover-test/busybox:1\"\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n");
+    c.drover(&["diff"])
+        .status(2)
+        .stdout_has("env.DB_PASSWORD: \"***\" => (none)")
+        .stdout_lacks("correct-horse")
+        .run();
 }
 
 #[test]
 fn a_missing_host_file_names_host_and_path() {
-    let c = Cluster::new("t-hostfile", "").job(
+    let c = cluster("t-hostfile", "").job(
         "app",
         r#"
         image = "drover-test/busybox:1"
@@ -556,11 +564,10 @@ fn a_missing_host_file_names_host_and_path() {
         host_files = ["/etc/localtime", "/etc/drover-test-no-such-file"]
         "#,
     );
-    let run = c.drover(&["up", "--yes"]);
-    run.status(1).stderr_has(&format!(
-        "app h1/0: FAILED: host file /etc/drover-test-no-such-file does not exist on host h1 ({})",
-        c.hosts.h1
-    ));
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stderr_has(&format!("FAILED app h1/0 (create): host file /etc/drover-test-no-such-file does not exist on host h1 ({}): create it there or drop it from host_files\n", c.hosts.h1))
+        .run();
     assert_eq!(
         c.containers("h1"),
         Vec::<String>::new(),
@@ -570,19 +577,23 @@ fn a_missing_host_file_names_host_and_path() {
 
 #[test]
 fn a_replacement_that_cannot_start_leaves_the_previous_version_running() {
-    let c = Cluster::new("t-rollback", "").job("web", &web("\"h1\"", 1, 21400));
-    c.drover(&["up", "--yes"]).status(0);
+    let c = cluster("t-rollback", "").job("web", &web("\"h1\"", 1, 21400));
+    c.drover(&["up", "--yes"]).run();
     let old_id = c.inspect("h1", "t-rollback.web.h1.0", "{{.Id}}");
 
-    let broken = web("\"h1\"", 1, 21400).replace(
-        "command = [\"sh\", \"-c\"",
-        "command = [\"/no/such/binary\", \"-c\"",
+    c.set_job(
+        "web",
+        &web("\"h1\"", 1, 21400).replace(
+            "command = [\"sh\", \"-c\"",
+            "command = [\"/no/such/binary\", \"-c\"",
+        ),
     );
-    let c = c.job("web", &broken);
-    let run = c.drover(&["up", "--yes"]);
-    run.status(1)
-        .stderr_has("web h1/0: FAILED: the new container could not start: ")
-        .stderr_has("the previous container is running again");
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stderr_has("FAILED web h1/0 (replace): the new container failed: ")
+        .stderr_has("; the previous container runs again\n  its last log lines:\n")
+        .stderr_has("/no/such/binary")
+        .run();
     assert_eq!(
         c.containers("h1"),
         ["t-rollback.web.h1.0"],
@@ -599,38 +610,39 @@ fn a_replacement_that_cannot_start_leaves_the_previous_version_running() {
     );
     c.drover(&["diff"])
         .status(2)
-        .stdout_has("~ replace web h1/0");
+        .stdout_has("~ replace web h1/0")
+        .run();
 }
 
 #[test]
 fn without_a_terminal_changes_need_yes() {
-    let c = Cluster::new("t-confirm", "").job("app", &sleeper("\"h1\""));
-    c.drover(&["up"])
-        .status(1)
-        .stderr_has("error: not changing anything without confirmation: there is no terminal to ask on, pass --yes");
+    let c = cluster("t-confirm", "").job("app", &sleeper("\"h1\""));
+    c.drover(&["up"]).status(1).stderr("error: not changing anything without confirmation: there is no terminal to ask on; pass --yes\n").run();
     assert_eq!(c.containers("h1"), Vec::<String>::new());
 }
 
 #[test]
 fn host_flag_restricts_the_work() {
-    let c = Cluster::new("t-hostflag", "").job("app", &sleeper("\"h1\", \"h2\""));
-    c.drover(&["--host", "h2", "up", "--yes"]).status(0);
+    let c = cluster("t-hostflag", "").job("app", &sleeper("\"h1\", \"h2\""));
+    c.drover(&["--host", "h2", "up", "--yes"]).run();
     assert_eq!(c.containers("h1"), Vec::<String>::new());
     assert_eq!(c.containers("h2"), ["t-hostflag.app.h2.0"]);
-    c.drover(&["--host", "h2", "diff"]).status(0);
-    c.drover(&["diff"]).status(2);
+    c.drover(&["--host", "h2", "diff"])
+        .stdout_has("No changes")
+        .run();
+    c.drover(&["diff"]).status(2).run();
 }
 
 #[test]
 fn fewer_instances_and_removed_jobs_are_removed() {
-    let c = Cluster::new("t-shrink", "")
+    let c = cluster("t-shrink", "")
         .job("web", &web("\"h1\"", 2, 21500))
         .job("old", &sleeper("\"h2\""));
-    c.drover(&["up", "--yes"]).status(0);
+    c.drover(&["up", "--yes"]).run();
 
-    let c = c.remove_job("old").job("web", &web("\"h1\"", 1, 21500));
-    let run = c.drover(&["diff", "--json"]);
-    run.status(2);
+    c.remove_job("old");
+    c.set_job("web", &web("\"h1\"", 1, 21500));
+    let run = c.drover(&["diff", "--json"]).status(2).run();
     assert_eq!(
         changes(&run),
         [
@@ -638,7 +650,7 @@ fn fewer_instances_and_removed_jobs_are_removed() {
             change("web", "h1", 1, "remove")
         ]
     );
-    c.drover(&["up", "--yes"]).status(0);
+    c.drover(&["up", "--yes"]).run();
     assert_eq!(c.containers("h1"), ["t-shrink.web.h1.0"]);
     assert_eq!(c.containers("h2"), Vec::<String>::new());
 }
@@ -646,7 +658,7 @@ fn fewer_instances_and_removed_jobs_are_removed() {
 #[test]
 fn hosts_over_plain_tcp() {
     // h1's engine, also offered on a loopback TCP port (as `dockerd -H tcp://…` would).
-    let hosts = support::hosts::Hosts::get();
+    let hosts = drover_testkit::hosts::Hosts::get();
     let socket = hosts.h1.trim_start_matches("unix://").to_string();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -671,34 +683,43 @@ fn hosts_over_plain_tcp() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 
-    let extra = format!("[hosts.tcp1]\ndocker = \"tcp://127.0.0.1:{port}\"\n[hosts.refused]\ndocker = \"tcp://127.0.0.1:1\"\n");
-    let c = Cluster::new("t-tcp", &extra).job("app", &sleeper("\"tcp1\""));
-    // Only the job's hosts are asked: the refusing one is not involved.
-    c.drover(&["up", "--yes", "app"]).status(0);
+    let extra = format!("[hosts.tcp1]\ndocker = \"tcp://127.0.0.1:{port}\"\n");
+    let c = cluster("t-tcp", &extra).job("app", &sleeper("\"tcp1\""));
+    c.drover(&["up", "--yes", "app"]).run();
     assert_eq!(
         c.containers("h1"),
         ["t-tcp.app.tcp1.0"],
         "tcp1 is h1's engine"
     );
-    c.drover(&["diff", "app"]).status(0);
-    let status = c.drover(&["status", "--json", "app"]);
-    status.status(0);
+    c.drover(&["diff", "app"]).stdout_has("No changes").run();
+    let status = c.drover(&["status", "--json", "app"]).run();
     assert_eq!(status.json()[0]["state"], "running");
 
-    // The whole environment includes the refusing host: named, with its address.
+    // A host that refuses connections is named, with its address.
+    c.file("drover.toml", &format!("name = \"t-tcp\"\n[hosts.tcp1]\ndocker = \"tcp://127.0.0.1:{port}\"\n[hosts.refused]\ndocker = \"tcp://127.0.0.1:1\"\n"))
+        .drover(&["diff"])
+        .status(1)
+        .stdout("! host refused (tcp://127.0.0.1:1) is unreachable: Connection refused\nNo changes: 1 task(s) as specified.\n")
+        .run();
+}
+
+#[test]
+fn plain_tcp_to_another_machine_is_refused_without_insecure() {
+    let c = cluster(
+        "t-insecure",
+        "[hosts.far]\ndocker = \"tcp://192.0.2.1:2375\"\n",
+    )
+    .job("app", &sleeper("\"far\""));
     c.drover(&["diff"])
         .status(1)
-        .stdout("! host refused (tcp://127.0.0.1:1) is unreachable: Connection refused (os error 111)\nNo changes: 1 task(s) as specified.\n");
+        .stdout_has("! host far (tcp://192.0.2.1:2375) is unreachable: plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = { ca = ..., cert = ..., key = ... }` to [hosts.far], or `insecure = true` if the network is trusted\n")
+        .run();
 }
 
 /// Runs drover on a pseudo-terminal (util-linux `script`), answering `answer`.
-fn drover_on_terminal(c: &Cluster, args: &str, answer: &str) -> support::Run {
+fn drover_on_terminal(c: &Cluster, args: &str, answer: &str) -> (i32, String) {
     use std::io::Write;
-    let command = format!(
-        "{} -C {} {args}",
-        env!("CARGO_BIN_EXE_drover"),
-        c.test.path().display()
-    );
+    let command = format!("{} -C {} {args}", support::BIN, c.path().display());
     let mut child = std::process::Command::new("script")
         .args(["-qec", &command, "/dev/null"])
         .env("NO_COLOR", "1")
@@ -713,22 +734,29 @@ fn drover_on_terminal(c: &Cluster, args: &str, answer: &str) -> support::Run {
         .unwrap()
         .write_all(answer.as_bytes())
         .unwrap();
-    support::Run::from(child.wait_with_output().unwrap())
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
 fn on_a_terminal_up_asks_first() {
-    let c = Cluster::new("t-ask", "").job("app", &sleeper("\"h2\""));
-    drover_on_terminal(&c, "up", "n\n")
-        .status(1)
-        .stdout_has("Apply these changes? [y/N] nothing changed");
+    let c = cluster("t-ask", "").job("app", &sleeper("\"h2\""));
+    let (status, out) = drover_on_terminal(&c, "up", "n\n");
+    assert_eq!(status, 1, "{out}");
+    assert!(
+        out.contains("Apply these changes? [y/N] nothing changed"),
+        "{out}"
+    );
     assert_eq!(c.containers("h2"), Vec::<String>::new());
-    drover_on_terminal(&c, "up", "y\n")
-        .status(0)
-        .stdout_has("Done: 1 step(s) applied.");
+    let (status, out) = drover_on_terminal(&c, "up", "y\n");
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("Done: 1 step(s) applied."), "{out}");
     assert_eq!(c.containers("h2"), ["t-ask.app.h2.0"]);
-    drover_on_terminal(&c, "down app", "y\n")
-        .status(0)
-        .stdout_has("Remove these containers? [y/N] ");
+    let (status, out) = drover_on_terminal(&c, "down app", "y\n");
+    assert_eq!(status, 0, "{out}");
+    assert!(out.contains("Remove these containers? [y/N] "), "{out}");
     assert_eq!(c.containers("h2"), Vec::<String>::new());
 }

@@ -123,6 +123,11 @@ const MAX_MESSAGE: usize = 200;
 /// page; only its title (or first text) is worth repeating.
 pub fn short_message(message: &str) -> String {
     let text = message.trim();
+    // Rust's I/O errors end in "(os error 111)": the words before say it all.
+    let text = match text.find(" (os error ") {
+        Some(i) if text.ends_with(')') => &text[..i],
+        _ => text,
+    };
     let text = if text.contains("<html") || text.contains("<HTML") || text.starts_with("<!") {
         let title = text
             .split_once("<title>")

@@ -68,6 +68,8 @@ pub struct FakeState {
     pub calls: Vec<String>,
     /// Calls that fail: a line prefix (`start web.0`) and the error.
     pub failures: Vec<(String, EngineError)>,
+    /// Calls that fail once, then succeed: a line prefix and the error.
+    pub failures_once: Vec<(String, EngineError)>,
     next: u64,
 }
 
@@ -117,6 +119,13 @@ impl FakeEngine {
         self.lock().failures.push((prefix.to_string(), error));
     }
 
+    /// Makes the next call whose line starts with `prefix` fail with
+    /// `error`; later ones succeed (a start that fails for the new container
+    /// but not for the old one put back under the same name).
+    pub fn fail_once(&self, prefix: &str, error: EngineError) {
+        self.lock().failures_once.push((prefix.to_string(), error));
+    }
+
     pub fn calls(&self) -> Vec<String> {
         self.lock().calls.clone()
     }
@@ -154,8 +163,7 @@ impl FakeEngine {
         state: &str,
     ) -> String {
         let mut s = self.lock();
-        s.next += 1;
-        let id = format!("{:064x}", s.next);
+        let id = s.new_id();
         let image_id = s
             .images
             .get(&config.image)
@@ -188,9 +196,23 @@ impl FakeEngine {
 }
 
 impl FakeState {
+    /// A new container ID. Like Docker's, IDs differ in their first 12
+    /// digits, so short IDs (and the kept names made of them) never collide.
+    fn new_id(&mut self) -> String {
+        self.next += 1;
+        format!("{:016x}", self.next.wrapping_mul(0x9e37_79b9_7f4a_7c15)).repeat(4)
+    }
+
     /// Records `line`; fails if a failure was set for it.
     fn call(&mut self, line: String) -> Result<(), EngineError> {
         self.calls.push(line.clone());
+        if let Some(i) = self
+            .failures_once
+            .iter()
+            .position(|(prefix, _)| line.starts_with(prefix.as_str()))
+        {
+            return Err(self.failures_once.remove(i).1);
+        }
         match self
             .failures
             .iter()
@@ -324,8 +346,7 @@ impl Containers for FakeEngine {
                 config.image
             )));
         };
-        s.next += 1;
-        let id = format!("{:064x}", s.next);
+        let id = s.new_id();
         let created = format!("2026-01-01T00:01:{:02}Z", s.next % 60);
         s.containers.insert(
             id.clone(),

@@ -196,7 +196,7 @@ fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>) -> TaskStatus {
             None
         },
         restarts: Some(c.restarts),
-        exit_code: (!running && c.state != "created").then_some(c.exit_code),
+        exit_code: (c.state != "running" && c.state != "created").then_some(c.exit_code),
         oom_killed: c.oom_killed,
         restart_loop: c.is_restart_loop(),
         memory_bytes: usage.map(|u| u.0),

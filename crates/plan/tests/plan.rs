@@ -2,267 +2,49 @@
 //! for each way a host can differ from the spec. No Docker: every container
 //! here is built the way the engine reads one back after creating it.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod support;
+
+use std::collections::BTreeSet;
 
 use drover_plan::{
-    labels, normalize_image_ref, plan, render_job, Action, Change, DesiredTask, FieldChange,
-    HostObservation, HostState, Observed, ObservedContainer, Plan, Pull, Scope, Secrets,
+    labels, Action, DesiredTask, HostState, ImageIndex, ObservedContainer, Pull, Secrets, Step,
     UnreachableHost,
 };
-use drover_spec::Environment;
 use serde_json::{json, Value};
 
-const ENV_NAME: &str = "prod";
-const IMAGE_ID: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-const OTHER_IMAGE_ID: &str =
-    "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
-const OLD_PASSWORD: &str = "hunter2-old-password";
-const NEW_PASSWORD: &str = "s3cr3t-new-password";
-
-const DROVER_TOML: &str = r#"
-name = "prod"
-[hosts.app1]
-docker = "unix:///var/run/docker.sock"
-[hosts.app2]
-docker = "tcp://10.0.0.12:2376"
-
-[defaults]
-host_files = ["/etc/localtime"]
-stop_timeout = "30s"
-log = { driver = "local", max_size = "20m", max_files = 5 }
-"#;
-
-const WEB_TOML: &str = r#"
-image = "busybox:1.36"
-hosts = ["app1", "app2"]
-instances = 2
-command = ["httpd", "-f", "-p", "8080"]
-env = { MODE = "prod" }
-secret_env = ["DB_PASSWORD"]
-memory = "64m"
-"#;
-
-const WORKER_TOML: &str = r#"
-image = "busybox:1.36"
-hosts = ["app1"]
-"#;
-
-/// Loads an environment written into a temporary directory.
-fn load_env(files: &[(&str, &str)]) -> Environment {
-    let dir = tempfile::tempdir().unwrap();
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    drover_spec::load(dir.path(), None).unwrap()
-}
-
-/// `web` (2 tasks on app1 and app2, with a command and a secret) and `worker`
-/// (1 task on app1, the image's own command); `web`'s file can be swapped.
-fn env_with_web(web: &str) -> Environment {
-    load_env(&[
-        ("drover.toml", DROVER_TOML),
-        ("jobs/web.toml", web),
-        ("jobs/worker.toml", WORKER_TOML),
-    ])
-}
-
-fn secrets(password: &str) -> Secrets {
-    BTreeMap::from([("DB_PASSWORD".to_string(), password.to_string())])
-}
-
-/// Every task of every job.
-fn desired_tasks(env: &Environment, secrets: &Secrets) -> Vec<DesiredTask> {
-    env.jobs
-        .values()
-        .flat_map(|job| render_job(env, job, secrets).unwrap())
-        .collect()
-}
-
-fn standard() -> Vec<DesiredTask> {
-    desired_tasks(&env_with_web(WEB_TOML), &secrets(OLD_PASSWORD))
-}
-
-fn find<'a>(tasks: &'a [DesiredTask], job: &str, host: &str, task: u32) -> &'a DesiredTask {
-    tasks
-        .iter()
-        .find(|t| t.job == job && t.host == host && t.task == task)
-        .unwrap_or_else(|| panic!("no desired task {job} {host}/{task}"))
-}
-
-/// A stable, container-ID-like hex string for a name.
-fn fake_id(name: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes() {
-        hash = (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("{hash:016x}").repeat(4)
-}
-
-/// The container the engine reads back after creating `desired`: same config
-/// and labels, the image's own env merged in, and Docker's `Cmd` filled from
-/// the image when the job has no command.
-fn observed_from(desired: &DesiredTask, env_name: &str) -> ObservedContainer {
-    let image_env = BTreeMap::from([("PATH".to_string(), "/bin".to_string())]);
-    let image_cmd = Some(vec!["sh".to_string()]);
-    let mut config = desired.config.clone();
-    // Inspect knows which variables were secrets only from the drover.secrets label.
-    config.secret_keys = desired
-        .labels(env_name)
-        .get(labels::SECRETS)
-        .map(|names| names.split(',').map(str::to_string).collect())
-        .unwrap_or_default();
-    let mut env = image_env.clone();
-    env.extend(desired.config.env.clone());
-    config.env = env;
-    if config.command.is_none() {
-        config.command.clone_from(&image_cmd);
-    }
-    let name = desired.container_name(env_name);
-    ObservedContainer {
-        id: fake_id(&name),
-        name,
-        labels: desired.labels(env_name),
-        state: "running".to_string(),
-        exit_code: 0,
-        health: String::new(),
-        started_at: "2024-05-01T10:00:00Z".to_string(),
-        created: "2024-05-01T10:00:00Z".to_string(),
-        restarts: 0,
-        image_id: IMAGE_ID.to_string(),
-        config,
-        image_env,
-        image_cmd,
-    }
-}
-
-/// The images a host has: `busybox:1.36` as [`IMAGE_ID`].
-fn busybox_present() -> BTreeMap<String, String> {
-    BTreeMap::from([(normalize_image_ref("busybox:1.36"), IMAGE_ID.to_string())])
-}
-
-/// A host running exactly the desired tasks placed on it.
-fn converged(desired: &[DesiredTask], host: &str) -> HostState {
-    HostState {
-        containers: desired
-            .iter()
-            .filter(|d| d.host == host)
-            .map(|d| observed_from(d, ENV_NAME))
-            .collect(),
-        images: busybox_present(),
-    }
-}
-
-fn observed(hosts: Vec<(&str, HostState)>) -> Observed {
-    Observed {
-        hosts: hosts
-            .into_iter()
-            .map(|(host, state)| (host.to_string(), HostObservation::Reachable(state)))
-            .collect(),
-    }
-}
-
-fn known_hosts() -> BTreeSet<String> {
-    ["app1", "app2"].into_iter().map(String::from).collect()
-}
-
-fn plan_all(desired: &[DesiredTask], observed: &Observed) -> Plan {
-    plan(desired, observed, &Scope::All, &known_hosts())
-}
-
-/// `(job, host/task, action, reason)` of every change, in plan order.
-fn summary(plan: &Plan) -> Vec<(String, String, Action, String)> {
-    plan.changes
-        .iter()
-        .map(|c| {
-            let task = c.task.map_or("?".to_string(), |t| t.to_string());
-            (
-                c.job.clone(),
-                format!("{}/{task}", c.host),
-                c.action,
-                c.reason.clone(),
-            )
-        })
-        .collect()
-}
-
-fn row(job: &str, task: &str, action: Action, reason: &str) -> (String, String, Action, String) {
-    (
-        job.to_string(),
-        task.to_string(),
-        action,
-        reason.to_string(),
-    )
-}
-
-fn only_change(plan: &Plan) -> &Change {
-    assert_eq!(plan.changes.len(), 1, "expected one change:\n{plan}");
-    &plan.changes[0]
-}
-
-fn field(path: &str, old: Value, new: Value) -> FieldChange {
-    FieldChange {
-        path: path.to_string(),
-        old,
-        new,
-    }
-}
-
-/// `desired` as if rendered for `host`: what a host since dropped from
-/// drover.toml left running (its env and so its spec hash name that host).
-fn task_for_host(desired: &DesiredTask, host: &str) -> DesiredTask {
-    let mut task = desired.clone();
-    task.host = host.to_string();
-    task.config
-        .env
-        .insert("DROVER_HOST".to_string(), host.to_string());
-    task.spec_hash = task.config.hash();
-    task
-}
-
-/// Relabels a container as another task's (name follows the label).
-fn relabel(mut container: ObservedContainer, key: &str, value: &str) -> ObservedContainer {
-    container.labels.insert(key.to_string(), value.to_string());
-    let label = |k: &str| container.labels.get(k).cloned().unwrap_or_default();
-    container.name = format!(
-        "{ENV_NAME}.{}.{}.{}",
-        label("drover.job"),
-        label("drover.host"),
-        label("drover.task")
-    );
-    container.id = fake_id(&container.name);
-    container
-}
+use support::*;
 
 #[test]
-fn empty_host_creates_every_task_and_pulls_the_missing_image() {
+fn an_empty_host_gets_every_task_created_and_the_missing_image_pulled() {
     let desired = standard();
     let plan = plan_all(&desired, &observed(vec![("app1", HostState::default())]));
 
     assert_eq!(
         summary(&plan),
-        vec![
-            row("web", "app1/0", Action::Create, "missing"),
-            row("web", "app1/1", Action::Create, "missing"),
-            row("worker", "app1/0", Action::Create, "missing"),
+        [
+            "web app1/0 create (missing)",
+            "web app1/1 create (missing)",
+            "worker app1/0 create (missing)",
         ]
     );
     assert_eq!(
         plan.pulls,
-        vec![Pull {
+        [Pull {
             host: "app1".to_string(),
             image: "busybox:1.36".to_string(),
+            pullable: true,
         }],
         "one pull per image and host, however many tasks need it"
     );
     assert_eq!(plan.unchanged, 0);
     let create = &plan.changes[0];
-    assert!(create.container.is_none());
-    assert_eq!(
-        create.desired.as_ref().map(|d| d.container_name(ENV_NAME)),
-        Some("prod.web.app1.0".to_string())
-    );
+    assert_eq!(target_id(create), None, "nothing exists to act on");
+    match &create.step {
+        Step::Create { desired } => {
+            assert_eq!(desired.container_name(ENV_NAME), "prod.web.app1.0")
+        }
+        other => panic!("expected a create, got {other:?}"),
+    }
     assert!(
         create
             .fields
@@ -276,15 +58,15 @@ fn empty_host_creates_every_task_and_pulls_the_missing_image() {
 }
 
 #[test]
-fn no_pull_when_the_host_has_the_image() {
+fn a_host_that_has_the_image_pulls_nothing() {
     let desired = standard();
     let host = HostState {
         containers: Vec::new(),
-        images: busybox_present(),
+        images: images(&["busybox:1.36"]),
     };
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert_eq!(plan.count(Action::Create), 3);
-    assert_eq!(plan.pulls, Vec::new());
+    assert_eq!(plan.pulls, []);
 }
 
 #[test]
@@ -303,27 +85,39 @@ fn a_host_as_specified_has_no_changes() {
 }
 
 #[test]
-fn an_exited_container_is_started_again() {
+fn an_exited_container_is_started_again_with_its_exit_code_as_the_reason() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    host.containers[0].state = "exited".to_string();
-    host.containers[0].exit_code = 137;
+    host.containers[0] = exited(host.containers[0].clone(), 137);
     let id = host.containers[0].id.clone();
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
-    assert_eq!(
-        (change.job.as_str(), change.host.as_str(), change.task),
-        ("web", "app1", Some(0))
-    );
-    assert_eq!(change.action, Action::Start);
+    assert_eq!(change.name(), "web app1/0");
+    assert_eq!(change.action(), Action::Start);
+    assert!(matches!(change.step, Step::Start { .. }), "{change:?}");
     assert_eq!(change.reason, "exited (code 137)");
-    assert_eq!(
-        change.container.as_ref().map(|c| c.id.as_str()),
-        Some(id.as_str())
-    );
-    assert_eq!(change.fields, Vec::new());
+    assert_eq!(target_id(change), Some(id.as_str()));
+    assert_eq!(change.fields, []);
     assert_eq!(plan.unchanged, 2);
+}
+
+#[test]
+fn a_container_killed_for_memory_is_started_again_saying_so() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    host.containers[0] = exited(host.containers[0].clone(), 137);
+    host.containers[0].oom_killed = true;
+    host.containers[1].state = "created".to_string();
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    assert_eq!(
+        summary(&plan),
+        [
+            "web app1/0 start (killed for memory (exit code 137))",
+            "web app1/1 start (created but never started)",
+        ]
+    );
 }
 
 #[test]
@@ -334,11 +128,9 @@ fn a_paused_container_is_started_again() {
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
-    assert_eq!(
-        (change.action, change.reason.as_str()),
-        (Action::Start, "paused")
-    );
-    assert_eq!(change.task, Some(1));
+    assert_eq!(change.name(), "web app1/1");
+    assert!(matches!(change.step, Step::Start { .. }), "{change:?}");
+    assert_eq!(change.reason, "paused");
 }
 
 #[test]
@@ -349,32 +141,35 @@ fn a_dead_container_is_replaced() {
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
-    assert_eq!(
-        (change.action, change.reason.as_str()),
-        (Action::Replace, "dead")
-    );
+    assert!(matches!(change.step, Step::Replace { .. }), "{change:?}");
+    assert_eq!(change.reason, "dead");
 }
 
 #[test]
-fn a_field_changed_by_hand_replaces_the_container() {
+fn a_field_changed_by_hand_replaces_the_container_and_shows_the_field() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    // `docker update --memory 128m`: the label still carries the spec's hash.
+    // `docker update --memory 128m --memory-swap 128m`: the label still carries the spec's hash.
     host.containers[0].config.memory = Some(128 << 20);
+    host.containers[0].config.resources.memory_swap = 128 << 20;
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
-    assert_eq!(change.action, Action::Replace);
     assert_eq!(change.reason, "changed on the host");
     assert_eq!(
         change.fields,
-        vec![field("memory", json!("128m"), json!("64m"))]
+        [
+            field("memory", json!("128m"), json!("64m")),
+            field("memory_swap", json!("128m"), json!("64m")),
+        ]
     );
-    assert_eq!(
-        change.desired.as_ref().map(|d| d.spec_hash.as_str()),
-        Some(find(&desired, "web", "app1", 0).spec_hash.as_str())
-    );
-    assert!(plan.pulls.is_empty(), "the image is on the host already");
+    match &change.step {
+        Step::Replace { desired: want, .. } => {
+            assert_eq!(want, find(&desired, "web", "app1", 0))
+        }
+        other => panic!("expected a replace, got {other:?}"),
+    }
+    assert_eq!(plan.pulls, [], "the image is on the host already");
 }
 
 #[test]
@@ -390,21 +185,22 @@ fn a_changed_image_in_the_spec_replaces_and_pulls() {
     let plan = plan_all(&after, &observed(vec![("app1", host)]));
     assert_eq!(
         summary(&plan),
-        vec![
-            row("web", "app1/0", Action::Replace, "spec changed"),
-            row("web", "app1/1", Action::Replace, "spec changed"),
-            row("worker", "app1/0", Action::Create, "missing"),
+        [
+            "web app1/0 replace (spec changed)",
+            "web app1/1 replace (spec changed)",
+            "worker app1/0 create (missing)",
         ]
     );
     assert_eq!(
         plan.changes[0].fields,
-        vec![field("image", json!("busybox:1.36"), json!("busybox:1.37"))]
+        [field("image", json!("busybox:1.36"), json!("busybox:1.37"))]
     );
     assert_eq!(
         plan.pulls,
-        vec![Pull {
+        [Pull {
             host: "app1".to_string(),
             image: "busybox:1.37".to_string(),
+            pullable: true,
         }]
     );
 }
@@ -414,10 +210,9 @@ fn a_tag_that_now_names_another_image_replaces() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
     // `busybox:1.36` was pulled again and moved; the containers still run the old image.
-    host.images = BTreeMap::from([(
-        normalize_image_ref("busybox:1.36"),
-        OTHER_IMAGE_ID.to_string(),
-    )]);
+    host.images = ImageIndex::default();
+    host.images
+        .add(OTHER_IMAGE_ID, &["busybox:1.36".to_string()], &[]);
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert_eq!(plan.count(Action::Replace), 3, "{plan}");
@@ -425,17 +220,17 @@ fn a_tag_that_now_names_another_image_replaces() {
     assert_eq!(change.reason, "tag now names another image");
     assert_eq!(
         change.fields,
-        vec![field(
+        [field(
             "image_id",
             json!("aaaaaaaaaaaa"),
             json!("bbbbbbbbbbbb")
         )]
     );
-    assert!(plan.pulls.is_empty(), "the new image is on the host");
+    assert_eq!(plan.pulls, [], "the new image is on the host");
 }
 
 #[test]
-fn a_changed_secret_is_masked_everywhere() {
+fn a_changed_secret_is_masked_in_the_text_and_the_json() {
     let before = standard();
     let after = desired_tasks(&env_with_web(WEB_TOML), &secrets(NEW_PASSWORD));
     let mut host = converged(&before, "app1");
@@ -444,26 +239,30 @@ fn a_changed_secret_is_masked_everywhere() {
 
     let plan = plan_all(&after, &observed(vec![("app1", host)]));
     let change = &plan.changes[0];
-    assert_eq!((change.action, change.task), (Action::Replace, Some(0)));
+    assert_eq!(change.name(), "web app1/0");
+    assert!(matches!(change.step, Step::Replace { .. }), "{change:?}");
     assert_eq!(change.reason, "spec changed");
     assert_eq!(
         change.fields,
-        vec![field("env.DB_PASSWORD", json!("***"), json!("***"))]
+        [field("env.DB_PASSWORD", json!("***"), json!("***"))]
     );
     let text = plan.to_string();
     assert!(
-        text.contains(r#"env.DB_PASSWORD: "***" => "***""#),
-        "{text}"
+        text.contains("    env.DB_PASSWORD: \"***\" => \"***\"\n"),
+        "the replace: {text}"
     );
     assert!(
-        text.contains("env.DB_PASSWORD: \"***\"\n"),
+        text.contains("    env.DB_PASSWORD: \"***\"\n"),
         "the create: {text}"
     );
-    let json = serde_json::to_string(&plan).unwrap();
+    let json = serde_json::to_value(&plan).expect("a plan serializes");
+    assert_eq!(
+        json["changes"][0]["fields"],
+        json!([{"path": "env.DB_PASSWORD", "old": "***", "new": "***"}])
+    );
+    let output = every_output(&plan);
     for secret in [OLD_PASSWORD, NEW_PASSWORD] {
-        assert!(!text.contains(secret), "secret in the text:\n{text}");
-        assert!(!plan.render(true).contains(secret));
-        assert!(!json.contains(secret), "secret in the JSON: {json}");
+        assert!(!output.contains(secret), "a secret is shown:\n{output}");
     }
 }
 
@@ -480,22 +279,17 @@ fn a_secret_dropped_from_the_spec_stays_masked() {
 
     let plan = plan_all(&after, &observed(vec![("app1", host)]));
     let change = &plan.changes[0];
-    assert_eq!(change.action, Action::Replace);
-    assert!(
-        change
-            .fields
-            .iter()
-            .any(|f| f.path == "env.DB_PASSWORD" && f.new == Value::Null),
-        "the variable goes away: {:?}",
-        change.fields
+    assert!(matches!(change.step, Step::Replace { .. }), "{change:?}");
+    assert_eq!(
+        change.fields,
+        [field("env.DB_PASSWORD", json!("***"), Value::Null)],
+        "the variable goes away, its value unseen"
     );
-    let text = plan.to_string();
-    let json = serde_json::to_string(&plan).unwrap();
+    let output = every_output(&plan);
     assert!(
-        !text.contains(OLD_PASSWORD),
-        "the running container's secret is printed:\n{text}"
+        !output.contains(OLD_PASSWORD),
+        "the running container's secret is shown:\n{output}"
     );
-    assert!(!json.contains(OLD_PASSWORD), "secret in the JSON: {json}");
 }
 
 #[test]
@@ -507,7 +301,7 @@ fn the_image_own_env_is_not_drift_but_an_extra_variable_is() {
             .config
             .env
             .get("PATH")
-            .map(String::as_str),
+            .map(|v| v.expose()),
         Some("/bin"),
         "the container carries its image's PATH"
     );
@@ -515,32 +309,29 @@ fn the_image_own_env_is_not_drift_but_an_extra_variable_is() {
     assert!(plan.is_empty(), "the image's env is not drift:\n{plan}");
 
     let mut host = host;
-    host.containers[0]
-        .config
-        .env
-        .insert("DEBUG".to_string(), "1".to_string());
+    host.containers[0].config.env.insert(
+        "DEBUG".to_string(),
+        drover_plan::EnvValue::Plain("1".to_string()),
+    );
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
-    assert_eq!(change.action, Action::Replace);
+    assert!(matches!(change.step, Step::Replace { .. }), "{change:?}");
     assert_eq!(change.reason, "changed on the host");
-    assert_eq!(
-        change.fields,
-        vec![field("env.DEBUG", json!("1"), Value::Null)]
-    );
+    assert_eq!(change.fields, [field("env.DEBUG", json!("1"), Value::Null)]);
 }
 
 #[test]
 fn an_image_variable_overridden_by_hand_is_drift() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    host.containers[0]
-        .config
-        .env
-        .insert("PATH".to_string(), "/opt/bin".to_string());
+    host.containers[0].config.env.insert(
+        "PATH".to_string(),
+        drover_plan::EnvValue::Plain("/opt/bin".to_string()),
+    );
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert_eq!(
         only_change(&plan).fields,
-        vec![field("env.PATH", json!("/opt/bin"), Value::Null)]
+        [field("env.PATH", json!("/opt/bin"), Value::Null)]
     );
 }
 
@@ -564,53 +355,41 @@ fn a_job_without_command_runs_the_image_command() {
         .iter()
         .find(|c| c.job == "worker")
         .expect("the worker differs");
-    assert_eq!(change.action, Action::Replace);
+    assert!(matches!(change.step, Step::Replace { .. }), "{change:?}");
     assert_eq!(
         change.fields,
-        vec![field("command", json!(["sleep", "1"]), json!(["sh"]))]
+        [field("command", json!(["sleep", "1"]), json!(["sh"]))]
     );
 }
 
 #[test]
-fn duplicates_of_a_task_keep_the_running_current_one() {
+fn duplicates_of_a_task_keep_the_running_current_one_and_remove_the_others() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    let keeper = host.containers[0].clone();
+    let keeper = host.containers.remove(0);
     assert_eq!(keeper.name, "prod.web.app1.0");
 
-    let mut stopped_copy = keeper.clone();
-    stopped_copy.id = fake_id("stopped copy");
-    stopped_copy.name = "prod.web.app1.0.new-0123456789ab".to_string();
-    stopped_copy.state = "exited".to_string();
+    let mut stopped_copy = exited(renamed(&keeper, "prod.web.app1.0.new-0123456789ab"), 0);
     stopped_copy.created = "2024-05-02T10:00:00Z".to_string();
-    let mut older_spec = keeper.clone();
-    older_spec.id = fake_id("older spec");
-    older_spec.name = "prod.web.app1.0.old".to_string();
+    let mut older_spec = renamed(&keeper, "prod.web.app1.0.old");
     older_spec
         .labels
-        .insert("drover.spec".to_string(), "0123456789ab".to_string());
+        .insert(labels::SPEC.to_string(), "0123456789ab".to_string());
     older_spec.created = "2024-05-03T10:00:00Z".to_string();
-    // Put the keeper last, so input order cannot be what picks it.
-    host.containers.remove(0);
+    // The keeper last, so input order cannot be what picks it.
     host.containers.push(stopped_copy.clone());
     host.containers.push(older_spec.clone());
-    host.containers.push(keeper.clone());
+    host.containers.push(keeper);
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
-    let removed: BTreeSet<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Remove)
-        .map(|c| c.container.as_ref().unwrap().id.as_str())
-        .collect();
     assert_eq!(
-        removed,
-        BTreeSet::from([stopped_copy.id.as_str(), older_spec.id.as_str()])
+        removed_ids(&plan),
+        BTreeSet::from([stopped_copy.id.clone(), older_spec.id.clone()])
     );
     assert_eq!(plan.changes.len(), 2, "nothing else changes:\n{plan}");
     for change in &plan.changes {
         assert_eq!(change.reason, "duplicate container for the task");
-        assert_eq!((change.job.as_str(), change.task), ("web", Some(0)));
+        assert_eq!(change.name(), "web app1/0");
     }
     assert_eq!(plan.unchanged, 3, "the kept container is as specified");
 }
@@ -619,24 +398,19 @@ fn duplicates_of_a_task_keep_the_running_current_one() {
 fn containers_of_a_job_gone_from_the_spec_are_removed_only_in_full_scope() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    let orphan = relabel(host.containers[0].clone(), "drover.job", "legacy");
+    let orphan = relabel(host.containers[0].clone(), labels::JOB, "legacy");
     host.containers.push(orphan.clone());
     let observed = observed(vec![("app1", host)]);
 
     let plan_everything = plan_all(&desired, &observed);
     let change = only_change(&plan_everything);
     assert_eq!(
-        (change.job.as_str(), change.action, change.reason.as_str()),
-        ("legacy", Action::Remove, "not in the spec")
+        summary(&plan_everything),
+        ["legacy app1/0 remove (not in the spec)"]
     );
-    assert_eq!(
-        change.container.as_ref().map(|c| c.id.as_str()),
-        Some(orphan.id.as_str())
-    );
+    assert_eq!(target_id(change), Some(orphan.id.as_str()));
 
-    let web_only: Vec<DesiredTask> = desired.iter().filter(|d| d.job == "web").cloned().collect();
-    let scope = Scope::Jobs(BTreeSet::from(["web".to_string()]));
-    let plan_web = plan(&web_only, &observed, &scope, &known_hosts());
+    let plan_web = plan_jobs(&desired, &["web"], &observed);
     assert!(
         plan_web.is_empty(),
         "`up web` leaves other jobs alone:\n{plan_web}"
@@ -648,19 +422,49 @@ fn containers_of_a_job_gone_from_the_spec_are_removed_only_in_full_scope() {
 fn a_task_past_the_instance_count_is_removed() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    let extra = relabel(host.containers[1].clone(), "drover.task", "2");
+    let extra = relabel(host.containers[1].clone(), labels::TASK, "2");
     host.containers.push(extra.clone());
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
     assert_eq!(
-        (change.job.as_str(), change.task, change.action),
-        ("web", Some(2), Action::Remove)
+        summary(&plan),
+        ["web app1/2 remove (task beyond the job's instances)"]
     );
-    assert_eq!(change.reason, "not in the spec");
+    assert_eq!(target_id(change), Some(extra.id.as_str()));
+}
+
+#[test]
+fn a_container_without_a_readable_task_is_removed_when_its_job_is_in_scope() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    let mut no_task = renamed(&host.containers[0], "prod.web.app1.x");
+    no_task
+        .labels
+        .insert(labels::TASK.to_string(), "x".to_string());
+    let mut no_job = renamed(&host.containers[0], "prod.nothing");
+    no_job.labels.remove(labels::JOB);
+    host.containers.extend([no_task.clone(), no_job.clone()]);
+    let observed = observed(vec![("app1", host)]);
+
+    let plan = plan_all(&desired, &observed);
     assert_eq!(
-        change.container.as_ref().map(|c| c.id.as_str()),
-        Some(extra.id.as_str())
+        summary(&plan),
+        [
+            "? app1/? remove (no task label)",
+            "web app1/? remove (no task label)"
+        ]
+    );
+    assert_eq!(
+        removed_ids(&plan),
+        BTreeSet::from([no_task.id.clone(), no_job.id])
+    );
+
+    let plan_web = plan_jobs(&desired, &["web"], &observed);
+    assert_eq!(
+        removed_ids(&plan_web),
+        BTreeSet::from([no_task.id]),
+        "a container of no job is left to a full `up`"
     );
 }
 
@@ -668,90 +472,92 @@ fn a_task_past_the_instance_count_is_removed() {
 fn a_container_of_another_known_host_on_the_same_engine_is_left_alone() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    let neighbour = observed_from(find(&desired, "web", "app2", 0), ENV_NAME);
-    host.containers.push(neighbour);
+    host.containers
+        .push(observed_from(find(&desired, "web", "app2", 0)));
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert!(plan.is_empty(), "app2's task belongs to app2:\n{plan}");
     assert_eq!(plan.unchanged, 3);
 }
 
 #[test]
-fn a_container_of_an_unknown_host_is_removed() {
+fn a_container_of_an_unknown_host_is_removed_through_the_engine_it_is_on() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    let stray = observed_from(
-        &task_for_host(find(&desired, "web", "app1", 0), "app9"),
-        ENV_NAME,
-    );
+    let stray = observed_from(&task_for_host(find(&desired, "web", "app1", 0), "app9"));
     assert_eq!(stray.name, "prod.web.app9.0");
     host.containers.push(stray.clone());
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
-    assert_eq!(change.action, Action::Remove);
-    assert_eq!(change.host, "app1", "removed through the engine it is on");
+    assert_eq!(change.action(), Action::Remove);
+    assert_eq!(change.host, "app1");
+    assert_eq!(target_id(change), Some(stray.id.as_str()));
+}
+
+/// Regression: a host renamed in drover.toml (`app0` → `app1`) leaves its
+/// old container beside the new one, and the engine lists `prod.web.app0.0`
+/// first. The task's own container must stay; the leftover must go.
+#[test]
+fn a_leftover_of_an_unknown_host_never_displaces_the_task_own_container() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    let own = host.containers[0].clone();
+    let leftover = observed_from(&task_for_host(find(&desired, "web", "app1", 0), "app0"));
+    assert_eq!(leftover.name, "prod.web.app0.0");
+    host.containers.sort_by(|a, b| a.name.cmp(&b.name));
+    host.containers.insert(0, leftover.clone());
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert_eq!(
-        change.container.as_ref().map(|c| c.id.as_str()),
-        Some(stray.id.as_str())
+        removed_ids(&plan),
+        BTreeSet::from([leftover.id.clone()]),
+        "the leftover goes:\n{plan}"
     );
+    assert!(
+        plan.changes.iter().all(|c| target_id(c) != Some(&own.id)),
+        "the task's own container, as specified, is left alone:\n{plan}"
+    );
+    assert_eq!(plan.changes.len(), 1, "{plan}");
+    assert_eq!(plan.unchanged, 3, "{plan}");
 }
 
 #[test]
 fn hosts_sharing_an_engine_each_keep_their_own_tasks_and_remove_a_stray_once() {
     let desired = standard();
-    let mut containers: Vec<ObservedContainer> =
-        desired.iter().map(|d| observed_from(d, ENV_NAME)).collect();
-    let stray = observed_from(
-        &task_for_host(find(&desired, "web", "app1", 0), "app9"),
-        ENV_NAME,
-    );
+    let mut containers: Vec<ObservedContainer> = desired.iter().map(observed_from).collect();
+    let stray = observed_from(&task_for_host(find(&desired, "web", "app1", 0), "app9"));
     containers.push(stray.clone());
     // app1 and app2 are two entries for one engine: both list every container.
     let shared = HostState {
         containers,
-        images: busybox_present(),
+        images: images(&["busybox:1.36"]),
     };
     let plan = plan_all(
         &desired,
         &observed(vec![("app1", shared.clone()), ("app2", shared)]),
     );
     assert_eq!(plan.unchanged, 5, "{plan}");
-    let removals: Vec<&str> = plan
-        .changes
-        .iter()
-        .filter(|c| c.action == Action::Remove)
-        .map(|c| c.container.as_ref().unwrap().id.as_str())
-        .collect();
-    assert_eq!(
-        removals,
-        vec![stray.id.as_str()],
-        "one container, one removal:\n{plan}"
-    );
+    assert_eq!(plan.changes.len(), 1, "one container, one removal:\n{plan}");
+    assert_eq!(removed_ids(&plan), BTreeSet::from([stray.id]));
 }
 
 #[test]
-fn nothing_is_planned_for_an_unreachable_host() {
+fn nothing_is_planned_for_an_unreachable_host_and_it_is_reported() {
     let desired = standard();
     let mut observed = observed(vec![("app1", converged(&desired, "app1"))]);
-    observed.hosts.insert(
-        "app2".to_string(),
-        HostObservation::Unreachable {
-            address: "tcp://10.0.0.12:2376".to_string(),
-            error: "connection refused".to_string(),
-        },
-    );
+    unreachable(&mut observed, "app2");
 
     let plan = plan_all(&desired, &observed);
     assert_eq!(
         plan.unreachable,
-        vec![UnreachableHost {
+        [UnreachableHost {
             host: "app2".to_string(),
             address: "tcp://10.0.0.12:2376".to_string(),
             error: "connection refused".to_string(),
         }]
     );
     assert!(plan.changes.is_empty(), "{plan}");
-    assert!(plan.pulls.is_empty());
+    assert_eq!(plan.pulls, []);
     assert_eq!(
         plan.to_string(),
         "! host app2 (tcp://10.0.0.12:2376) is unreachable: connection refused\n\
@@ -760,7 +566,7 @@ fn nothing_is_planned_for_an_unreachable_host() {
 }
 
 #[test]
-fn changes_are_ordered_by_job_host_and_task() {
+fn changes_are_ordered_by_job_host_and_task_whatever_the_engine_order() {
     let env = load_env(&[
         ("drover.toml", DROVER_TOML),
         ("jobs/web.toml", WEB_TOML),
@@ -772,13 +578,13 @@ fn changes_are_ordered_by_job_host_and_task() {
     ]);
     let desired = desired_tasks(&env, &secrets(OLD_PASSWORD));
     let legacy = relabel(
-        observed_from(find(&desired, "web", "app2", 1), ENV_NAME),
-        "drover.job",
+        observed_from(find(&desired, "web", "app2", 1)),
+        labels::JOB,
         "aaa-legacy",
     );
     let mut app2 = converged(&desired, "app2");
     app2.containers.retain(|c| c.job() == Some("web"));
-    app2.containers[0].state = "exited".to_string();
+    app2.containers[0] = exited(app2.containers[0].clone(), 0);
     app2.containers.push(legacy);
     let app1 = HostState::default();
 
@@ -789,7 +595,7 @@ fn changes_are_ordered_by_job_host_and_task() {
     let order: Vec<String> = plan
         .changes
         .iter()
-        .map(|c| format!("{} {}/{} {}", c.job, c.host, c.task.unwrap(), c.action))
+        .map(|c| format!("{} {}", c.name(), c.action()))
         .collect();
     let mut expected = vec!["aaa-legacy app2/1 remove".to_string()];
     expected.extend((0..11).map(|t| format!("batch app1/{t} create")));
@@ -802,10 +608,15 @@ fn changes_are_ordered_by_job_host_and_task() {
     ]);
     assert_eq!(order, expected);
 
-    // The order the engine lists containers in does not matter.
     app2.containers.reverse();
     let again = plan_all(&desired, &observed(vec![("app1", app1), ("app2", app2)]));
     assert_eq!(again, plan);
+}
+
+/// Gives a container a readable ID, so the text's short IDs can be written out.
+fn with_id(mut container: ObservedContainer, prefix: &str) -> ObservedContainer {
+    container.id = format!("{prefix:0<64}");
+    container
 }
 
 #[test]
@@ -822,19 +633,24 @@ fn the_plan_reads_as_one_line_per_change_and_a_summary() {
         ),
     ]);
     let desired = desired_tasks(&env, &Secrets::new());
-    let mut host = converged(&desired, "app1");
-    host.containers.retain(|c| c.job() == Some("web"));
-    host.containers[0].id = format!("{:0<64}", "0a0a0a0a0a0a");
-    host.containers[0].config.memory = Some(128 << 20);
-    host.containers[1].id = format!("{:0<64}", "1b1b1b1b1b1b");
-    host.containers[1].state = "exited".to_string();
-    host.containers[1].exit_code = 137;
-    let mut orphan = relabel(host.containers[2].clone(), "drover.job", "old");
-    orphan.id = format!("{:0<64}", "2c2c2c2c2c2c");
-    orphan
-        .labels
-        .insert("drover.task".to_string(), "0".to_string());
-    host.containers.push(orphan);
+    let web: Vec<DesiredTask> = of_job(&desired, "web");
+    let mut containers: Vec<ObservedContainer> = web.iter().map(observed_from).collect();
+    containers[0] = with_id(containers[0].clone(), "0a0a0a0a0a0a");
+    containers[0].config.memory = Some(128 << 20);
+    containers[1] = with_id(exited(containers[1].clone(), 137), "1b1b1b1b1b1b");
+    let orphan = with_id(
+        relabel(
+            relabel(containers[2].clone(), labels::JOB, "old"),
+            labels::TASK,
+            "0",
+        ),
+        "2c2c2c2c2c2c",
+    );
+    containers.push(orphan);
+    let host = HostState {
+        containers,
+        images: images(&["busybox:1.36"]),
+    };
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert_eq!(
@@ -857,6 +673,7 @@ fn the_plan_reads_as_one_line_per_change_and_a_summary() {
 Plan: 1 to create, 1 to replace, 1 to start, 1 to remove; 1 task(s) unchanged.
 "#
     );
+    assert_eq!(plan.render(false), plan.to_string());
     let colored = plan.render(true);
     assert!(colored.contains("\x1b["), "a terminal gets colors");
     assert!(!plan.to_string().contains('\x1b'), "Display has none");
@@ -864,11 +681,11 @@ Plan: 1 to create, 1 to replace, 1 to start, 1 to remove; 1 task(s) unchanged.
     let actions: Vec<Value> = plan
         .changes
         .iter()
-        .map(|c| serde_json::to_value(c).unwrap()["action"].clone())
+        .map(|c| serde_json::to_value(c).expect("a change serializes")["action"].clone())
         .collect();
     assert_eq!(
         actions,
-        vec![
+        [
             json!("remove"),
             json!("replace"),
             json!("start"),
@@ -884,7 +701,7 @@ fn a_change_serializes_with_the_documented_keys() {
     host.containers[0].config.memory = Some(128 << 20);
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
 
-    let value = serde_json::to_value(only_change(&plan)).unwrap();
+    let value = serde_json::to_value(only_change(&plan)).expect("a change serializes");
     let object = value.as_object().expect("a change is an object");
     for key in ["job", "host", "task", "action", "fields"] {
         assert!(object.contains_key(key), "missing {key:?} in {value}");
@@ -898,6 +715,498 @@ fn a_change_serializes_with_the_documented_keys() {
         json!([{"path": "memory", "old": "128m", "new": "64m"}])
     );
 
-    let whole = serde_json::to_value(&plan).unwrap();
+    let whole = serde_json::to_value(&plan).expect("a plan serializes");
     assert_eq!(whole["changes"].as_array().map(Vec::len), Some(1));
+}
+
+// Container names: `ENV.JOB.HOST.TASK`, and what is under another name.
+
+#[test]
+fn containers_are_named_env_job_host_task_and_markers_after_the_job_and_host() {
+    let key = drover_plan::TaskKey::new("web", "app1", 0);
+    assert_eq!(key.container_name(ENV_NAME), "prod.web.app1.0");
+    assert_eq!(
+        key.kept_name(ENV_NAME, &fake_id("x")),
+        format!("prod.web.app1.0.kept-{}", &fake_id("x")[..12])
+    );
+    assert_eq!(
+        drover_plan::lock_name(ENV_NAME, "web", "app1"),
+        "prod.web.app1.lock"
+    );
+    assert_eq!(
+        drover_plan::stop_mark_name(ENV_NAME, "web", "app1"),
+        "prod.web.app1.stopped"
+    );
+}
+
+#[test]
+fn a_task_container_renamed_by_hand_is_renamed_back() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    host.containers[0] = with_id(renamed(&host.containers[0], "my-web"), "3d3d3d3d3d3d");
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    let change = only_change(&plan);
+    match &change.step {
+        Step::Rename { current, to, start } => {
+            assert_eq!(current.short_id(), "3d3d3d3d3d3d");
+            assert_eq!(to, "prod.web.app1.0");
+            assert!(!start, "it runs already");
+        }
+        other => panic!("expected a rename, got {other:?}"),
+    }
+    assert_eq!(
+        change.fields,
+        [field("name", json!("my-web"), json!("prod.web.app1.0"))]
+    );
+    assert_eq!(change.action(), Action::Replace);
+    assert_eq!(
+        plan.to_string(),
+        r#"~ rename  web app1/0  (3d3d3d3d3d3d, renamed)
+    name: "my-web" => "prod.web.app1.0"
+Plan: 1 to replace; 2 task(s) unchanged.
+"#
+    );
+    let json = serde_json::to_value(change).expect("a change serializes");
+    assert_eq!(json["action"], json!("replace"));
+    assert_eq!(json["step"], json!("rename"));
+}
+
+#[test]
+fn a_leftover_under_another_name_that_exited_is_renamed_back_and_started() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    let leftover = exited(
+        renamed(&host.containers[0], "prod.web.app1.0.new-abc123"),
+        0,
+    );
+    host.containers[0] = leftover.clone();
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    let change = only_change(&plan);
+    match &change.step {
+        Step::Rename { current, to, start } => {
+            assert_eq!(current.id, leftover.id);
+            assert_eq!(to, "prod.web.app1.0");
+            assert!(start, "a stopped task is started too");
+        }
+        other => panic!("expected a rename, got {other:?}"),
+    }
+    assert_eq!(change.step.verb(), "rename");
+    assert_eq!(
+        change.fields,
+        [field(
+            "name",
+            json!("prod.web.app1.0.new-abc123"),
+            json!("prod.web.app1.0")
+        )]
+    );
+}
+
+#[test]
+fn a_task_of_a_job_stopped_by_drover_is_renamed_back_but_not_started() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    host.containers[0] = exited(
+        renamed(&host.containers[0], "prod.web.app1.0.new-abc123"),
+        143,
+    );
+    host.containers[1] = exited(host.containers[1].clone(), 143);
+    host.containers.push(stop_mark("web", "app1"));
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    match &only_change(&plan).step {
+        Step::Rename { to, start, .. } => {
+            assert_eq!(to, "prod.web.app1.0");
+            assert!(!start, "`drover stop` stopped it: it stays stopped");
+        }
+        other => panic!("expected a rename, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_misnamed_container_that_also_differs_from_the_spec_is_replaced() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    let mut misnamed = renamed(&host.containers[0], "my-web");
+    misnamed.config.memory = Some(128 << 20);
+    misnamed.config.resources.memory_swap = 128 << 20;
+    host.containers[0] = misnamed.clone();
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    let change = only_change(&plan);
+    assert!(matches!(change.step, Step::Replace { .. }), "{change:?}");
+    assert_eq!(target_id(change), Some(misnamed.id.as_str()));
+    assert_eq!(change.reason, "changed on the host");
+    assert_eq!(
+        change.fields,
+        [
+            field("memory", json!("128m"), json!("64m")),
+            field("memory_swap", json!("128m"), json!("64m")),
+            field("name", json!("my-web"), json!("prod.web.app1.0")),
+        ]
+    );
+}
+
+#[test]
+fn a_stray_beside_the_own_named_container_is_removed_as_a_duplicate() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    let stray = renamed(&host.containers[0], "prod.web.app1.0.new-abc123");
+    host.containers.push(stray.clone());
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    let change = only_change(&plan);
+    assert_eq!(
+        summary(&plan),
+        ["web app1/0 remove (duplicate container for the task)"]
+    );
+    assert_eq!(target_id(change), Some(stray.id.as_str()));
+}
+
+// Kept generations: what rollouts set aside for `rollback`.
+
+#[test]
+fn kept_generations_are_never_changed_or_removed() {
+    let desired = standard();
+    let old_spec = desired_tasks(
+        &env_with_web(&WEB_TOML.replace("64m", "32m")),
+        &secrets(OLD_PASSWORD),
+    );
+    let mut host = converged(&desired, "app1");
+    // Of a task in the spec, of a task past the instance count, and of a job gone from the spec.
+    let mut beyond = find(&old_spec, "web", "app1", 1).clone();
+    beyond.key.task = 5;
+    let mut gone = find(&old_spec, "worker", "app1", 0).clone();
+    gone.key.job = "legacy".to_string();
+    let kept_generations = [
+        kept(find(&old_spec, "web", "app1", 0), "2024-04-01T10:00:00Z"),
+        kept(&beyond, "2024-04-01T10:00:00Z"),
+        kept(&gone, "2024-04-01T10:00:00Z"),
+    ];
+    assert!(kept_generations[0]
+        .name
+        .starts_with("prod.web.app1.0.kept-"));
+    host.containers.extend(kept_generations);
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host.clone())]));
+    assert!(plan.is_empty(), "kept generations stay:\n{plan}");
+    assert_eq!(plan.unchanged, 3);
+
+    let plan_web = plan_jobs(&desired, &["web"], &observed(vec![("app1", host)]));
+    assert!(plan_web.is_empty(), "kept generations stay:\n{plan_web}");
+}
+
+#[test]
+fn a_missing_task_gets_its_kept_generation_of_the_same_spec_back_by_rename() {
+    let desired = standard();
+    let want = find(&desired, "web", "app1", 0);
+    let other_spec = desired_tasks(
+        &env_with_web(&WEB_TOML.replace("64m", "32m")),
+        &secrets(OLD_PASSWORD),
+    );
+    let mut host = converged(&desired, "app1");
+    host.containers.retain(|c| c.name != "prod.web.app1.0");
+    let older = kept(want, "2024-04-01T10:00:00Z");
+    let newest_of_the_spec = kept(want, "2024-04-20T10:00:00Z");
+    let of_another_spec = kept(find(&other_spec, "web", "app1", 0), "2024-04-30T10:00:00Z");
+    host.containers.extend([
+        older.clone(),
+        newest_of_the_spec.clone(),
+        of_another_spec.clone(),
+    ]);
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    let change = only_change(&plan);
+    match &change.step {
+        Step::Rename { current, to, start } => {
+            assert_eq!(current.id, newest_of_the_spec.id);
+            assert_eq!(to, "prod.web.app1.0");
+            assert!(start, "a kept generation is stopped: it is started");
+        }
+        other => panic!("expected a rename, got {other:?}"),
+    }
+    assert_eq!(change.reason, "kept generation of this spec");
+    assert_eq!(plan.pulls, []);
+}
+
+#[test]
+fn a_kept_generation_of_another_spec_does_not_stand_in_for_a_missing_task() {
+    let desired = standard();
+    let other_spec = desired_tasks(
+        &env_with_web(&WEB_TOML.replace("64m", "32m")),
+        &secrets(OLD_PASSWORD),
+    );
+    let mut host = converged(&desired, "app1");
+    host.containers.retain(|c| c.name != "prod.web.app1.0");
+    host.containers.push(kept(
+        find(&other_spec, "web", "app1", 0),
+        "2024-04-30T10:00:00Z",
+    ));
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    assert_eq!(summary(&plan), ["web app1/0 create (missing)"]);
+}
+
+// drover's marker containers: locks and stop marks.
+
+#[test]
+fn locks_and_stop_marks_are_never_removed_even_in_full_scope() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    host.containers.extend([
+        lock("web", "app1", "deploy freeze"),
+        lock("legacy", "app1", "migrating"),
+        stop_mark("legacy", "app1"),
+        lock("web", "app9", "a host since dropped"),
+    ]);
+    let observed = observed(vec![("app1", host)]);
+
+    let plan = plan_all(&desired, &observed);
+    assert!(plan.is_empty(), "markers are not tasks:\n{plan}");
+    assert_eq!(plan.unchanged, 3);
+    let plan_web = plan_jobs(&desired, &["web"], &observed);
+    assert!(plan_web.is_empty(), "markers are not tasks:\n{plan_web}");
+}
+
+#[test]
+fn a_job_stopped_by_drover_stop_stays_stopped_only_where_it_was_stopped() {
+    let desired = standard();
+    let mut app1 = converged(&desired, "app1");
+    for c in app1
+        .containers
+        .iter_mut()
+        .filter(|c| c.job() == Some("web"))
+    {
+        *c = exited(c.clone(), 143);
+    }
+    app1.containers.push(stop_mark("web", "app1"));
+    let mut app2 = converged(&desired, "app2");
+    app2.containers[0] = with_id(exited(app2.containers[0].clone(), 143), "4e4e4e4e4e4e");
+
+    let plan = plan_all(&desired, &observed(vec![("app1", app1), ("app2", app2)]));
+    assert_eq!(plan.stopped, 2);
+    assert_eq!(plan.unchanged, 4);
+    assert_eq!(
+        plan.to_string(),
+        r#"> start   web app2/0  (4e4e4e4e4e4e, exited (code 143))
+Plan: 1 to start; 4 task(s) unchanged (2 stopped by `drover stop`).
+"#
+    );
+}
+
+// Images: found by tag, by digest and by ID.
+
+const DIGEST: &str = "sha256:dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd";
+
+/// The tasks of a `web` job whose image is `image`.
+fn web_with_image(image: &str) -> Vec<DesiredTask> {
+    of_job(
+        &desired_tasks(
+            &env_with_web(&WEB_TOML.replace("busybox:1.36", image)),
+            &secrets(OLD_PASSWORD),
+        ),
+        "web",
+    )
+}
+
+fn host_with(index: ImageIndex) -> HostState {
+    HostState {
+        containers: Vec::new(),
+        images: index,
+    }
+}
+
+#[test]
+fn an_image_named_by_digest_is_found_by_its_repo_digest() {
+    let desired = web_with_image(&format!("busybox:1.36@{DIGEST}"));
+    let mut present = ImageIndex::default();
+    present.add(
+        IMAGE_ID,
+        &["busybox:1.36".to_string()],
+        &[format!("busybox@{DIGEST}")],
+    );
+    let plan = plan_jobs(
+        &desired,
+        &["web"],
+        &observed(vec![("app1", host_with(present))]),
+    );
+    assert_eq!(plan.count(Action::Create), 2);
+    assert_eq!(plan.pulls, [], "the digest is on the host");
+
+    // The tag alone is not the content the digest names.
+    let plan = plan_jobs(
+        &desired,
+        &["web"],
+        &observed(vec![("app1", host_with(images(&["busybox:1.36"])))]),
+    );
+    assert_eq!(
+        plan.pulls,
+        [Pull {
+            host: "app1".to_string(),
+            image: format!("busybox:1.36@{DIGEST}"),
+            pullable: true,
+        }]
+    );
+}
+
+#[test]
+fn an_image_named_by_id_is_found_by_its_id() {
+    let desired = web_with_image(IMAGE_ID);
+    let mut present = ImageIndex::default();
+    present.add(IMAGE_ID, &[], &[]);
+    let plan = plan_jobs(
+        &desired,
+        &["web"],
+        &observed(vec![("app1", host_with(present))]),
+    );
+    assert_eq!(plan.count(Action::Create), 2);
+    assert_eq!(plan.pulls, [], "the image ID is on the host");
+}
+
+#[test]
+fn an_absent_image_id_is_a_pull_that_cannot_be_made() {
+    let desired = web_with_image(OTHER_IMAGE_ID);
+    let plan = plan_jobs(
+        &desired,
+        &["web"],
+        &observed(vec![("app1", host_with(images(&["busybox:1.36"])))]),
+    );
+    assert_eq!(
+        plan.pulls,
+        [Pull {
+            host: "app1".to_string(),
+            image: OTHER_IMAGE_ID.to_string(),
+            pullable: false,
+        }]
+    );
+    let first_line = plan.to_string().lines().next().map(str::to_string);
+    assert_eq!(
+        first_line.as_deref(),
+        Some(
+            "↓ pull    sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb on app1 \
+             (an image ID cannot be pulled: load the image on the host, or name it by tag)"
+        )
+    );
+}
+
+// Resources set by hand with `docker update`.
+
+#[test]
+fn resources_set_by_hand_are_drift() {
+    type Edit = fn(&mut ObservedContainer);
+    let cases: [(&str, Edit, Vec<drover_plan::FieldChange>); 5] = [
+        (
+            "docker update --cpus 1.5",
+            |c| c.config.resources.nano_cpus = 1_500_000_000,
+            vec![field("cpus", json!(1.5), Value::Null)],
+        ),
+        (
+            "docker update --memory-reservation 32m",
+            |c| c.config.resources.memory_reservation = 32 << 20,
+            vec![field("memory_reservation", json!(32 << 20), Value::Null)],
+        ),
+        (
+            "docker update --pids-limit 100",
+            |c| c.config.resources.pids_limit = 100,
+            vec![field("pids_limit", json!(100), Value::Null)],
+        ),
+        (
+            "docker update --memory-swap 128m",
+            |c| c.config.resources.memory_swap = 128 << 20,
+            vec![field("memory_swap", json!("128m"), json!("64m"))],
+        ),
+        (
+            "docker update --restart always",
+            |c| c.config.restart = "always".to_string(),
+            vec![field("restart", json!("always"), json!("unless-stopped"))],
+        ),
+    ];
+    let desired = standard();
+    for (command, edit, fields) in cases {
+        let mut host = converged(&desired, "app1");
+        edit(&mut host.containers[0]);
+        let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+        assert_eq!(plan.changes.len(), 1, "`{command}`:\n{plan}");
+        let change = &plan.changes[0];
+        assert!(
+            matches!(change.step, Step::Replace { .. }),
+            "`{command}`: {change:?}"
+        );
+        assert_eq!(change.reason, "changed on the host", "`{command}`");
+        assert_eq!(change.fields, fields, "`{command}`");
+    }
+}
+
+#[test]
+fn a_memory_swap_of_minus_one_from_a_host_without_swap_accounting_is_not_drift() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    for c in &mut host.containers {
+        c.config.resources.memory_swap = -1;
+    }
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    assert!(plan.is_empty(), "{plan}");
+    assert_eq!(plan.unchanged, 3);
+}
+
+// Scope.
+
+#[test]
+fn up_of_one_job_removes_it_from_a_host_it_no_longer_lists_and_nothing_else() {
+    let before = standard();
+    let after = desired_tasks(
+        &env_with_web(&WEB_TOML.replace(r#"["app1", "app2"]"#, r#"["app1"]"#)),
+        &secrets(OLD_PASSWORD),
+    );
+    let mut app1 = converged(&after, "app1");
+    app1.containers[2] = exited(app1.containers[2].clone(), 1);
+    assert_eq!(app1.containers[2].job(), Some("worker"));
+    let mut app2 = converged(&before, "app2");
+    let orphan = relabel(app2.containers[0].clone(), labels::JOB, "legacy");
+    app2.containers.push(orphan);
+    let web_on_app2: BTreeSet<String> = app2
+        .containers
+        .iter()
+        .filter(|c| c.job() == Some("web"))
+        .map(|c| c.id.clone())
+        .collect();
+
+    let plan = plan_jobs(
+        &after,
+        &["web"],
+        &observed(vec![("app1", app1), ("app2", app2)]),
+    );
+    assert_eq!(
+        summary(&plan),
+        [
+            "web app2/0 remove (job web no longer runs on host app2)",
+            "web app2/1 remove (job web no longer runs on host app2)",
+        ]
+    );
+    assert_eq!(removed_ids(&plan), web_on_app2);
+    assert_eq!(plan.unchanged, 2);
+}
+
+#[test]
+fn restart_on_failure_0_matches_what_the_engine_reports_back() {
+    let desired = desired_tasks(
+        &env_with_web(&format!("{WEB_TOML}restart = \"on-failure:0\"\n")),
+        &secrets(OLD_PASSWORD),
+    );
+    let want = find(&desired, "web", "app1", 0);
+    assert_eq!(want.config.restart, "on-failure");
+
+    let mut host = converged(&desired, "app1");
+    // The engine keeps the name "on-failure" and MaximumRetryCount 0, and
+    // drover reads that back as plain "on-failure".
+    for c in host
+        .containers
+        .iter_mut()
+        .filter(|c| c.job() == Some("web"))
+    {
+        c.config.restart = "on-failure".to_string();
+    }
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    assert!(plan.is_empty(), "{plan}");
 }

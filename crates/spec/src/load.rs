@@ -309,11 +309,6 @@ impl Loader {
                 }
             };
             let insecure = host.insecure.as_ref().is_some_and(|i| *i.get_ref());
-            if let (DockerAddress::Tcp { .. }, None, false) = (&docker, &host.tls, insecure) {
-                if !docker.is_loopback() {
-                    self.error(&docker_loc, format!("host {name:?}: plain tcp:// to a host other than this machine sends everything unencrypted and unauthenticated: add `tls = {{ ca = ..., cert = ..., key = ... }}`, or `insecure = true` if the network is trusted"));
-                }
-            }
             let tls = host.tls.map(|tls| {
                 let tls_loc = Loc {
                     file,
@@ -354,6 +349,26 @@ impl Loader {
                 }
                 None => DEFAULT_HOST_TIMEOUT,
             };
+            let pull_stall = match &host.pull_stall {
+                Some(t) => {
+                    let loc = Loc {
+                        file,
+                        span: t.span(),
+                    };
+                    match parse_duration(t.get_ref()) {
+                        Ok(d) if d >= Duration::from_secs(1) => d,
+                        Ok(_) => {
+                            self.error(&loc, "pull_stall must be at least 1s");
+                            DEFAULT_PULL_STALL
+                        }
+                        Err(message) => {
+                            self.error(&loc, message);
+                            DEFAULT_PULL_STALL
+                        }
+                    }
+                }
+                None => DEFAULT_PULL_STALL,
+            };
             hosts.insert(
                 name.clone(),
                 Host {
@@ -361,6 +376,8 @@ impl Loader {
                     docker,
                     tls,
                     timeout,
+                    insecure,
+                    pull_stall,
                 },
             );
         }

@@ -30,7 +30,14 @@ pub struct Host {
     pub tls: Option<TlsFiles>,
     /// Deadline of one ordinary engine request (list, inspect, create…).
     pub timeout: Duration,
+    /// Plain tcp:// to an address other than loopback is allowed.
+    pub insecure: bool,
+    /// A pull fails when no progress arrives for this long.
+    pub pull_stall: Duration,
 }
+
+/// Default time a pull may go without progress.
+pub const DEFAULT_PULL_STALL: Duration = Duration::from_secs(60);
 
 /// Default deadline of an ordinary engine request.
 pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(10);

@@ -40,6 +40,8 @@ pub struct RawHost {
     pub timeout: Option<Spanned<String>>,
     /// Allows plain tcp:// to an address that is not loopback.
     pub insecure: Option<Spanned<bool>>,
+    /// A pull fails when no progress arrives for this long.
+    pub pull_stall: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

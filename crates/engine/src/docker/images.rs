@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use bollard::query_parameters::{CreateImageOptions, ListImagesOptions, RemoveImageOptions};
 use futures::StreamExt;
 
-use super::{DockerEngine, PULL_STALL};
+use super::DockerEngine;
 use crate::{EngineError, ImageDetails, ImageSummary, Images, PullProgress};
 
 #[async_trait]
@@ -58,7 +58,7 @@ impl Images for DockerEngine {
     }
 
     /// A pull may take long on a slow link; it fails only when no progress
-    /// arrives for [`PULL_STALL`].
+    /// arrives for the host's `pull_stall`.
     async fn pull_image(
         &self,
         reference: &str,
@@ -76,9 +76,14 @@ impl Images for DockerEngine {
         let _permit = self.limits.acquire().await;
         let mut events = self.docker.create_image(Some(options), None, None);
         loop {
-            let next = match tokio::time::timeout(PULL_STALL, events.next()).await {
+            let next = match tokio::time::timeout(self.pull_stall, events.next()).await {
                 Ok(next) => next,
-                Err(_) => return Err(failed(format!("no progress for {}s", PULL_STALL.as_secs()))),
+                Err(_) => {
+                    return Err(failed(format!(
+                        "no progress for {}s (the host's pull_stall)",
+                        self.pull_stall.as_secs()
+                    )))
+                }
             };
             let Some(event) = next else { return Ok(()) };
             let event = event.map_err(|e| match self.err(e) {

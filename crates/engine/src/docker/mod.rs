@@ -26,8 +26,6 @@ use crate::{EngineError, Named};
 const NO_TIMEOUT: u64 = 365 * 24 * 3600;
 /// Extra time a stop request gets beyond the container's stop timeout.
 pub(crate) const STOP_MARGIN: Duration = Duration::from_secs(15);
-/// A pull fails when no progress arrives for this long.
-pub(crate) const PULL_STALL: Duration = Duration::from_secs(60);
 
 pub struct DockerEngine {
     host: String,
@@ -37,6 +35,8 @@ pub struct DockerEngine {
     base: String,
     /// Deadline of an ordinary request.
     timeout: Duration,
+    /// A pull fails when no progress arrives for this long.
+    pull_stall: Duration,
     limits: HostLimits,
     /// The engine's API version, e.g. `1.41`.
     api: (u64, u64),
@@ -69,6 +69,12 @@ pub async fn connect(host: &Host, limits: &Limits) -> Result<DockerEngine, Engin
                     .map_err(|e| unreachable(e.to_string()))?,
                 None,
             ),
+            None if !host.insecure && !host.docker.is_loopback() => {
+                return Err(unreachable(format!(
+                    "plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = {{ ca = ..., cert = ..., key = ... }}` to [hosts.{}], or `insecure = true` if the network is trusted",
+                    host.name
+                )))
+            }
             None => (transport::tcp(tcp_host, *port, NO_TIMEOUT, version), None),
         },
         DockerAddress::Ssh {
@@ -112,6 +118,7 @@ pub async fn connect(host: &Host, limits: &Limits) -> Result<DockerEngine, Engin
         raw: connection.raw,
         base: connection.base,
         timeout: host.timeout,
+        pull_stall: host.pull_stall,
         limits: limits.for_host(),
         api,
         _keepalive: keepalive,
