@@ -97,6 +97,9 @@ pub struct Executor<'a> {
     pub events: &'a (dyn Fn(&Event) + Sync),
     /// How long a container without a health check must stay up.
     pub settle: Duration,
+    /// Steps whose success was already shown (a rollout shows each as it
+    /// passes its gate, and reports them all once it is over).
+    announced: Mutex<BTreeSet<(String, String, Option<u32>)>>,
 }
 
 /// What a disruptive step did, so a rollback can undo it.
@@ -133,6 +136,7 @@ impl<'a> Executor<'a> {
             cancel,
             events,
             settle: SETTLE,
+            announced: Mutex::new(BTreeSet::new()),
         }
     }
 
@@ -149,6 +153,8 @@ impl<'a> Executor<'a> {
         self.emit(&change.job, &change.host, change.task, phase);
     }
 
+    // StepError is large, but this is no hot path: one lookup per step.
+    #[allow(clippy::result_large_err)]
     fn engine(&self, host: &str) -> Result<&dyn Engine, StepError> {
         self.engines.get(host).map(AsRef::as_ref).ok_or_else(|| {
             StepError::Engine(EngineError::Other(format!("host {host} is not connected")))
@@ -163,7 +169,10 @@ impl<'a> Executor<'a> {
     pub async fn run(&self, plan: &Plan) -> Report {
         let outcomes = Mutex::new(Vec::new());
         let record = |outcome: Outcome| {
+            let key = (outcome.job.clone(), outcome.host.clone(), outcome.task);
+            let shown = self.announced.lock().is_ok_and(|a| a.contains(&key));
             match &outcome.result {
+                Ok(_) if shown => {}
                 Ok(detail) => self.emit(
                     &outcome.job,
                     &outcome.host,
@@ -232,23 +241,30 @@ impl<'a> Executor<'a> {
             stream::iter(pulls)
                 .map(|pull| async move {
                     let result = self.pull(pull).await;
+                    // Cut short by an interruption, a pull has not failed:
+                    // the jobs that need it are simply not started.
+                    let interrupted = result.is_err() && self.cancel.is_cancelled();
                     let outcome = Outcome {
                         job: String::new(),
                         host: pull.host.clone(),
                         task: None,
                         step: format!("pull {}", pull.image),
-                        result: result
-                            .clone()
-                            .map(|()| format!("pulled {}", pull.image))
-                            .map_err(|e| StepError::Pull {
+                        result: match &result {
+                            Ok(()) => Ok(format!("pulled {}", pull.image)),
+                            Err(_) if interrupted => Err(StepError::NotStarted {
+                                why: "interrupted".to_string(),
+                            }),
+                            Err(e) => Err(StepError::Pull {
                                 image: pull.image.clone(),
                                 host: pull.host.clone(),
                                 error: e.clone(),
                             }),
+                        },
                     };
                     record(outcome);
                     result
                         .err()
+                        .filter(|_| !interrupted)
                         .map(|e| ((host.to_string(), pull.image.clone()), e))
                 })
                 .buffer_unordered(PULLS_PER_HOST)
@@ -358,7 +374,7 @@ impl<'a> Executor<'a> {
         if has_creates {
             self.run_unordered(&removes, &outcome, record).await;
         }
-        if !disruptive.is_empty() {
+        if !disruptive.is_empty() && !self.cancel.is_cancelled() {
             self.prune(job, &disruptive, policy.keep, record).await;
         }
     }
@@ -608,9 +624,24 @@ impl<'a> Executor<'a> {
             let results = join_all(batch.iter().map(|c| self.disrupt(c))).await;
             for (c, result) in batch.iter().zip(results) {
                 match result {
-                    Ok((swapped, detail)) => done.push((c, swapped, detail)),
+                    Ok((swapped, detail)) => {
+                        self.emit_for(
+                            c,
+                            Phase::Done {
+                                detail: detail.clone(),
+                            },
+                        );
+                        if let Ok(mut announced) = self.announced.lock() {
+                            announced.insert((c.job.clone(), c.host.clone(), c.task));
+                        }
+                        done.push((c, swapped, detail));
+                    }
                     Err(e) => {
-                        if failed.is_none() && !matches!(e, StepError::Interrupted { .. }) {
+                        let counts = !matches!(
+                            e,
+                            StepError::Interrupted { .. } | StepError::NotStarted { .. }
+                        );
+                        if failed.is_none() && counts {
                             failed = Some(format!("{} failed", c.name()));
                         }
                         record(outcome(c, Err(e)));
@@ -625,14 +656,16 @@ impl<'a> Executor<'a> {
                 for batch in done.chunks(batch_size) {
                     let results =
                         join_all(batch.iter().map(|(c, swapped, _)| self.undo(c, swapped))).await;
-                    for ((c, _, _), restored) in batch.iter().zip(results) {
-                        record(outcome(
-                            c,
-                            Err(StepError::RolledBack {
+                    for ((c, swapped, detail), restored) in batch.iter().zip(results) {
+                        // A restart has nothing to undo: it stands.
+                        let result = match swapped {
+                            Swapped::Restarted => Ok(detail.clone()),
+                            _ => Err(StepError::RolledBack {
                                 because: because.clone(),
                                 restored,
                             }),
-                        ));
+                        };
+                        record(outcome(c, result));
                     }
                 }
             }

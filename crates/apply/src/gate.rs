@@ -3,7 +3,9 @@
 //! restart. An exit, a restart, `unhealthy`, or the deadline fails it; so
 //! does an interruption, which the caller then undoes.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use drover_engine::Engine;
 use drover_plan::HealthConfig;

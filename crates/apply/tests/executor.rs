@@ -1213,7 +1213,7 @@ async fn a_restarted_task_that_exits_fails_with_its_last_words() {
 // ---------------------------------------------------------------- prune
 
 #[tokio::test(start_paused = true)]
-async fn after_a_replace_kept_generations_beyond_keep_are_removed_oldest_first() {
+async fn after_a_replace_the_oldest_kept_generations_beyond_keep_are_removed() {
     let h1 = host("h1", &[]);
     let oldest = kept(&h1, "web", 0, OLD, "2026-01-01T00:00:00Z");
     let older = kept(&h1, "web", 0, OLD, "2026-01-10T00:00:00Z");

@@ -69,4 +69,51 @@ pub enum Command {
         /// Jobs to show (default: all)
         jobs: Vec<String>,
     },
+    /// The tags of the job's image repository, from the registry and each host, newest first
+    Images { job: String },
+    /// Pick a tag of the job's image, write it into the job's file, and roll it out
+    Update {
+        job: String,
+        /// The image to roll out (default: pick one on a terminal)
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+    },
+    /// Replace the job's tasks batch by batch, gated on health; roll back on failure
+    RollingUpdate {
+        job: String,
+        /// Roll out this image instead of the file's (the file is not changed)
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+        /// Tasks replaced at once (default: the job's [update] parallel)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        parallel: Option<u32>,
+    },
+    /// Return every task of the job to its previous deployed generation
+    Rollback { job: String },
+    /// The job's deployed generations: when, by whom, which image
+    History { job: String },
+    /// Restart every task in place, batch by batch, gated on health
+    Restart {
+        job: String,
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        parallel: Option<u32>,
+    },
+    /// Stop every task without removing it; it stays stopped through `up` until `start`
+    Stop {
+        #[arg(required = true)]
+        jobs: Vec<String>,
+    },
+    /// Start the tasks `stop` stopped
+    Start {
+        #[arg(required = true)]
+        jobs: Vec<String>,
+    },
+    /// Hold the job against changes by others
+    Lock {
+        job: String,
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
+    /// Release a job's lock, whoever holds it
+    Unlock { job: String },
 }

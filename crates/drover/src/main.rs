@@ -50,6 +50,24 @@ fn main() -> ExitCode {
             Command::Up { jobs } => commands::up::run(global, jobs).await,
             Command::Down { jobs } => commands::down::run(global, jobs).await,
             Command::Status { jobs } => commands::status::run(global, jobs).await,
+            Command::Images { job } => commands::images::run(global, job).await,
+            Command::Update { job, image } => {
+                commands::update::run(global, job, image.as_deref()).await
+            }
+            Command::RollingUpdate {
+                job,
+                image,
+                parallel,
+            } => commands::rolling_update::run(global, job, image.as_deref(), *parallel).await,
+            Command::Rollback { job } => commands::rollback::run(global, job).await,
+            Command::History { job } => commands::history::run(global, job).await,
+            Command::Restart { job, parallel } => {
+                commands::restart::run(global, job, *parallel).await
+            }
+            Command::Stop { jobs } => commands::stop::run(global, jobs, true).await,
+            Command::Start { jobs } => commands::stop::run(global, jobs, false).await,
+            Command::Lock { job, reason } => commands::lock::lock(global, job, reason).await,
+            Command::Unlock { job } => commands::lock::unlock(global, job).await,
         }
     });
     // Let SSH masters and other children go before the process does.

@@ -149,7 +149,7 @@ fn wait(child: Child, within: Duration) -> (i32, String) {
     }
 }
 
-/// 1. Ctrl-C a moment into an `up` that replaces many tasks took most of
+/// Defect 1: Ctrl-C a moment into an `up` that replaces many tasks took most of
 /// the job down and left `….new-<hash>` containers created but never started.
 #[test]
 fn ctrl_c_mid_up_leaves_every_task_running_and_the_next_up_finishes() {
@@ -184,7 +184,7 @@ fn ctrl_c_mid_up_leaves_every_task_running_and_the_next_up_finishes() {
     }
 }
 
-/// 1. A second Ctrl-C aborts at once; whatever is left, the next `up` repairs.
+/// Defect 1: A second Ctrl-C aborts at once; whatever is left, the next `up` repairs.
 #[test]
 fn a_second_ctrl_c_aborts_and_the_next_up_repairs_everything() {
     let c = cluster("r-abort", "").job("web", &web("\"h1\"", 3, 24100, "one"));
@@ -209,7 +209,7 @@ fn a_second_ctrl_c_aborts_and_the_next_up_repairs_everything() {
     c.drover(&["status"]).stdout_lacks("is locked").run();
 }
 
-/// 1. `drover up --yes | head -1`: a closed pipe did what Ctrl-C did.
+/// Defect 1: `drover up --yes | head -1`: a closed pipe did what Ctrl-C did.
 #[test]
 fn a_closed_stdout_mid_up_is_an_interruption_not_an_outage() {
     let c = cluster("r-pipe", "").job("web", &web("\"h1\"", 3, 24200, "one"));
@@ -229,7 +229,7 @@ fn a_closed_stdout_mid_up_is_an_interruption_not_an_outage() {
         .run();
 }
 
-/// 1. A container under a name that is not its task's own (renamed by hand,
+/// Defect 1: A container under a name that is not its task's own (renamed by hand,
 /// or left by an interrupted run) was invisible to `diff`.
 #[test]
 fn a_task_under_another_name_is_drift_that_up_renames_back() {
@@ -272,7 +272,7 @@ fn a_task_under_another_name_is_drift_that_up_renames_back() {
     c.drover(&["diff"]).stdout_has("No changes").run();
 }
 
-/// 2. A wedged dockerd (answers /_ping, hangs on the rest) held every
+/// Defect 2: A wedged dockerd (answers /_ping, hangs on the rest) held every
 /// command for 120 s and then said "timed out after 0s".
 #[test]
 fn status_with_a_wedged_host_returns_in_time_and_names_it() {
@@ -306,7 +306,7 @@ fn status_with_a_wedged_host_returns_in_time_and_names_it() {
     assert_eq!(states, [("h1", "running"), ("stuck", "unreachable")]);
 }
 
-/// 2. The host's `timeout` sets the deadline of its ordinary requests.
+/// Defect 2: The host's `timeout` sets the deadline of its ordinary requests.
 #[test]
 fn a_host_timeout_is_the_deadline_of_its_requests() {
     let wedged = Wedged::start();
@@ -333,7 +333,7 @@ fn a_host_timeout_is_the_deadline_of_its_requests() {
     );
 }
 
-/// 2. A pull that stalled hung `up` forever.
+/// Defect 2: A pull that stalled hung `up` forever.
 #[test]
 fn a_stalled_pull_fails_after_the_hosts_pull_stall() {
     // A "registry" inside h1's network namespace that accepts and never answers.
@@ -376,7 +376,7 @@ fn a_stalled_pull_fails_after_the_hosts_pull_stall() {
     assert_eq!(c.containers("h1"), Vec::<String>::new());
 }
 
-/// 3. An image pinned by ID was pulled on every create, failing without a registry.
+/// Defect 3: An image pinned by ID was pulled on every create, failing without a registry.
 #[test]
 fn an_image_pinned_by_id_or_digest_is_never_pulled_when_present() {
     let c = cluster("r-byid", "");
@@ -433,7 +433,7 @@ fn an_image_pinned_by_id_or_digest_is_never_pulled_when_present() {
     c.drover(&["up", "--yes"]).stdout_lacks("pull").run();
 }
 
-/// 4. A task left on a host the job no longer lists was invisible to
+/// Defect 4: A task left on a host the job no longer lists was invisible to
 /// `diff JOB`, `up JOB` and `status JOB`.
 #[test]
 fn per_job_commands_see_the_job_on_every_host() {
@@ -459,7 +459,7 @@ fn per_job_commands_see_the_job_on_every_host() {
     assert_eq!(c.containers("h2"), Vec::<String>::new());
 }
 
-/// 5. Env `a` + job `x.w` and env `a.x` + job `w` made the same container name.
+/// Defect 5: Env `a` + job `x.w` and env `a.x` + job `w` made the same container name.
 #[test]
 fn names_that_could_collide_are_refused_at_validate() {
     env()
@@ -486,7 +486,7 @@ fn names_that_could_collide_are_refused_at_validate() {
         .run();
 }
 
-/// 6. Valid specs that never converged: `on-failure:0` was replaced on every
+/// Defect 6: Valid specs that never converged: `on-failure:0` was replaced on every
 /// `up`, a huge memory differed forever, `1500ms` silently became 1 s.
 #[test]
 fn what_validate_accepts_converges() {
@@ -544,7 +544,7 @@ fn what_cannot_be_honoured_is_refused_with_its_place() {
         .run();
 }
 
-/// 7. A command that exits at once: `up` said `created` and exited 0, and
+/// Defect 7: A command that exits at once: `up` said `created` and exited 0, and
 /// `status` showed nothing wrong.
 #[test]
 fn a_crash_looping_task_fails_up_and_shows_in_status() {
@@ -596,7 +596,7 @@ fn an_exited_task_and_an_oom_kill_are_named() {
         .run();
 }
 
-/// 8. `validate` passed what `up` then rejected with an engine message and no place.
+/// Defect 8: `validate` passed what `up` then rejected with an engine message and no place.
 #[test]
 fn validate_rejects_what_the_engine_would() {
     env()
@@ -635,7 +635,7 @@ fn validate_rejects_what_the_engine_would() {
         .run();
 }
 
-/// 9. A non-UTF-8 file repeated its error without a place; a job file that
+/// Defect 9: A non-UTF-8 file repeated its error without a place; a job file that
 /// is a directory or an editor's lock link broke every command.
 #[test]
 fn file_hygiene() {
@@ -698,7 +698,7 @@ fn a_web_server_in_place_of_an_engine_gets_a_short_message() {
     assert!(line.len() < 400 && !line.contains("<p>"), "{line}");
 }
 
-/// 10. A wrong `-C` (no `jobs/`) planned to remove every container of the
+/// Defect 10: A wrong `-C` (no `jobs/`) planned to remove every container of the
 /// environment; `down typo` exited 0; `docker update --cpus` was not drift.
 #[test]
 fn dangerous_defaults() {
@@ -745,7 +745,7 @@ fn dangerous_defaults() {
     );
 }
 
-/// 11. Observe, apply and status opened up to 32 requests per host with no
+/// Defect 11: Observe, apply and status opened up to 32 requests per host with no
 /// bound on the total: with a few hundred hosts, thousands of sockets.
 #[test]
 fn requests_in_flight_to_one_host_are_bounded() {

@@ -4,6 +4,8 @@
 //! re-derives any of it.
 
 mod connect;
+mod images;
+mod marks;
 mod secrets;
 mod status;
 
@@ -19,6 +21,8 @@ use drover_spec::{Environment, Job, SpecError};
 use tokio_util::sync::CancellationToken;
 
 pub use connect::Connections;
+pub use images::{ImageRow, ImagesReport};
+pub use marks::Written;
 pub use secrets::load_secrets;
 pub use status::{human_bytes, human_duration, StatusReport, TaskStatus};
 
@@ -44,7 +48,17 @@ pub enum FleetError {
     #[error("{0}")]
     Secrets(String),
     #[error(transparent)]
-    Lock(#[from] LockError),
+    Lock(Box<LockError>),
+    #[error(transparent)]
+    Edit(#[from] drover_spec::edit::EditError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<LockError> for FleetError {
+    fn from(e: LockError) -> Self {
+        FleetError::Lock(Box::new(e))
+    }
 }
 
 /// The environment as loaded, and which of its hosts this run may touch.
@@ -187,7 +201,28 @@ impl Fleet {
         connections: &Connections,
         names: &[String],
     ) -> Result<(Plan, Observed), FleetError> {
-        let jobs = self.jobs(names)?;
+        self.plan_with(connections, names, &BTreeMap::new()).await
+    }
+
+    /// Like [`Fleet::plan_up`], with some jobs' images replaced (`rolling-update --image`).
+    pub async fn plan_with(
+        &self,
+        connections: &Connections,
+        names: &[String],
+        images: &BTreeMap<String, drover_spec::ImageRef>,
+    ) -> Result<(Plan, Observed), FleetError> {
+        let jobs: Vec<Job> = self
+            .jobs(names)?
+            .into_iter()
+            .map(|job| {
+                let mut job = job.clone();
+                if let Some(image) = images.get(&job.name) {
+                    job.image = image.clone();
+                }
+                job
+            })
+            .collect();
+        let jobs: Vec<&Job> = jobs.iter().collect();
         let secrets = self.secrets(&jobs)?;
         let desired = self.desired(&jobs, &secrets)?;
         let scope = Fleet::scope(names);

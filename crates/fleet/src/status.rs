@@ -89,7 +89,7 @@ impl Fleet {
         Ok(StatusReport {
             tasks,
             unreachable: unreachable(&observed),
-            locks: locks(&observed, &self.env.name),
+            locks: locks(&observed, &self.env.name, &self.known_hosts()),
         })
     }
 }

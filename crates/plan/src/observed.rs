@@ -207,8 +207,5 @@ pub fn belongs_to(
     host: &str,
     known_hosts: &BTreeSet<String>,
 ) -> bool {
-    match container.host_label() {
-        Some(label) if label != host && known_hosts.contains(label) => false,
-        _ => true,
-    }
+    !matches!(container.host_label(), Some(label) if label != host && known_hosts.contains(label))
 }

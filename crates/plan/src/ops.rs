@@ -69,7 +69,12 @@ pub fn plan_down(
         unreachable: unreachable(observed),
         ..Plan::default()
     };
+    // Two host entries sharing an engine see the same containers: each goes once.
+    let mut seen = BTreeSet::new();
     for (host, c, role) in containers_of(env, jobs, observed, known_hosts) {
+        if !seen.insert(c.id.clone()) {
+            continue;
+        }
         let reason = match role {
             Role::Lock { .. } => continue,
             Role::Kept(_) => "kept generation",
@@ -105,10 +110,8 @@ fn current_tasks<'a>(
 ) -> BTreeMap<TaskKey, &'a ObservedContainer> {
     containers_of(env, jobs, observed, known_hosts)
         .filter_map(|(host, c, role)| match role {
-            Role::Current(mut key) => {
-                key.host = host.clone();
-                Some((key, c))
-            }
+            // A leftover labelled for a host no longer in the environment is not a task here.
+            Role::Current(key) if &key.host == host => Some((key, c)),
             _ => None,
         })
         .collect()
@@ -232,12 +235,10 @@ pub fn plan_rollback(
     let mut current: BTreeMap<TaskKey, &ObservedContainer> = BTreeMap::new();
     for (host, c, role) in containers_of(env, &jobs, observed, known_hosts) {
         match role {
-            Role::Current(mut key) => {
-                key.host = host.clone();
+            Role::Current(key) if &key.host == host => {
                 current.insert(key, c);
             }
-            Role::Kept(mut key) => {
-                key.host = host.clone();
+            Role::Kept(key) if &key.host == host => {
                 kept.entry(key).or_default().push(c);
             }
             _ => {}

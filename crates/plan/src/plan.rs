@@ -327,7 +327,14 @@ fn classify<'a>(
             }
             continue;
         }
-        match container.role(env) {
+        // A container labelled for a host no longer in the environment is
+        // accounted to the host it was found on, as a stray: it can never
+        // stand in for the task's own container there.
+        let role = match container.role(env) {
+            Role::Current(key) | Role::Kept(key) if key.host != host => Role::Stray(key),
+            role => role,
+        };
+        match role {
             Role::Current(key) => {
                 let entry = by.tasks.entry(relabel(key, host)).or_default();
                 // Two host entries sharing an engine cannot both hold a name; keep the first.
@@ -400,6 +407,16 @@ pub fn plan(
         for want in desired.iter().filter(|d| &d.key.host == host) {
             let found = by.tasks.remove(&want.key).unwrap_or_default();
             let stopped = by.stopped_jobs.contains(&want.key.job);
+            if stopped && !found.current.is_some_and(|c| c.is_running()) {
+                // `drover stop` left the job stopped here: `up` leaves it
+                // alone (no create, replace or start) until `drover start`.
+                let misnamed = found.current.is_none() && !found.strays.is_empty();
+                if !misnamed {
+                    result.unchanged += 1;
+                    result.stopped += 1;
+                    continue;
+                }
+            }
             let image_id = state.images.find(&image_key(&want.config.image));
             let (changes, unchanged) = plan_task(env, want, &found, image_id, stopped);
             for change in changes {

@@ -219,11 +219,20 @@ impl LockInfo {
     }
 }
 
-/// The locks held on the observed hosts, by job.
-pub fn locks(observed: &Observed, env: &str) -> BTreeMap<String, Vec<LockInfo>> {
+/// The locks held on the observed hosts, by job; each once, even where
+/// two host entries share an engine.
+pub fn locks(
+    observed: &Observed,
+    env: &str,
+    known_hosts: &BTreeSet<String>,
+) -> BTreeMap<String, Vec<LockInfo>> {
     let mut held: BTreeMap<String, Vec<LockInfo>> = BTreeMap::new();
-    for (_, state) in observed.reachable() {
+    let mut seen = BTreeSet::new();
+    for (host, state) in observed.reachable() {
         for c in &state.containers {
+            if !belongs_to(c, host, known_hosts) || !seen.insert(c.id.clone()) {
+                continue;
+            }
             if let Role::Lock { job, host } = c.role(env) {
                 let info = LockInfo::from_container(c, &job, &host);
                 held.entry(job).or_default().push(info);

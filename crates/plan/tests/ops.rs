@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use drover_plan::ops::{plan_down, plan_restart, plan_rollback, plan_start, plan_stop, NoPrevious};
 use drover_plan::{
-    labels, Action, ContainerRef, EnvValue, Observed, ObservedContainer, Plan, Secret, Secrets,
-    Step, TaskKey,
+    labels, Action, ContainerRef, DesiredTask, EnvValue, HostState, Observed, ObservedContainer,
+    Plan, Secret, Secrets, Step, TaskKey,
 };
 
 use support::*;
@@ -114,7 +114,7 @@ fn rollback(observed: &Observed, secrets: &Secrets) -> (Plan, Vec<NoPrevious>) {
 }
 
 /// The web tasks of the spec with `image`.
-fn web_at(image: &str) -> Vec<drover_plan::DesiredTask> {
+fn web_at(image: &str) -> Vec<DesiredTask> {
     of_job(
         &desired_tasks(
             &env_with_web(&WEB_TOML.replace("busybox:1.36", image)),
@@ -141,7 +141,7 @@ fn rollback_restores_the_newest_kept_generation_older_than_the_current_one() {
         find(&web_at("busybox:1.37"), "web", "app1", 0),
         "2024-05-10T10:00:00Z",
     );
-    let app1 = drover_plan::HostState {
+    let app1 = HostState {
         containers: vec![oldest, rolled_back_from, current.clone(), previous.clone()],
         images: images(&["busybox:1.36"]),
     };
@@ -172,7 +172,7 @@ fn rollback_of_a_task_without_a_current_container_restores_its_newest_kept_one()
         find(&web_at("busybox:1.35"), "web", "app1", 0),
         "2024-04-01T10:00:00Z",
     );
-    let app1 = drover_plan::HostState {
+    let app1 = HostState {
         containers: vec![newest.clone(), older],
         images: images(&["busybox:1.36"]),
     };
@@ -206,7 +206,7 @@ fn rollback_without_a_kept_generation_recreates_the_recorded_previous_one() {
     let old_task = find(&old, "web", "app1", 0);
     let previous = deployed_at(observed_from(old_task), "2024-04-01T10:00:00Z");
     let current = deployed_over(&previous);
-    let app1 = drover_plan::HostState {
+    let app1 = HostState {
         containers: vec![current.clone()],
         images: images(&["busybox:1.36"]),
     };
@@ -251,7 +251,7 @@ fn rollback_without_a_kept_generation_recreates_the_recorded_previous_one() {
 #[test]
 fn rollback_reports_a_recorded_secret_without_a_value() {
     let previous = observed_from(find(&web_at("busybox:1.35"), "web", "app1", 0));
-    let app1 = drover_plan::HostState {
+    let app1 = HostState {
         containers: vec![deployed_over(&previous)],
         images: images(&["busybox:1.36"]),
     };

@@ -7,8 +7,8 @@ mod support;
 use std::collections::BTreeSet;
 
 use drover_plan::{
-    labels, Action, DesiredTask, HostState, ImageIndex, ObservedContainer, Pull, Secrets, Step,
-    UnreachableHost,
+    labels, lock_name, stop_mark_name, Action, DesiredTask, EnvValue, FieldChange, HostState,
+    ImageIndex, ObservedContainer, Pull, Secrets, Step, TaskKey, UnreachableHost,
 };
 use serde_json::{json, Value};
 
@@ -309,10 +309,10 @@ fn the_image_own_env_is_not_drift_but_an_extra_variable_is() {
     assert!(plan.is_empty(), "the image's env is not drift:\n{plan}");
 
     let mut host = host;
-    host.containers[0].config.env.insert(
-        "DEBUG".to_string(),
-        drover_plan::EnvValue::Plain("1".to_string()),
-    );
+    host.containers[0]
+        .config
+        .env
+        .insert("DEBUG".to_string(), EnvValue::Plain("1".to_string()));
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
     assert!(matches!(change.step, Step::Replace { .. }), "{change:?}");
@@ -324,10 +324,10 @@ fn the_image_own_env_is_not_drift_but_an_extra_variable_is() {
 fn an_image_variable_overridden_by_hand_is_drift() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    host.containers[0].config.env.insert(
-        "PATH".to_string(),
-        drover_plan::EnvValue::Plain("/opt/bin".to_string()),
-    );
+    host.containers[0]
+        .config
+        .env
+        .insert("PATH".to_string(), EnvValue::Plain("/opt/bin".to_string()));
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert_eq!(
         only_change(&plan).fields,
@@ -723,18 +723,15 @@ fn a_change_serializes_with_the_documented_keys() {
 
 #[test]
 fn containers_are_named_env_job_host_task_and_markers_after_the_job_and_host() {
-    let key = drover_plan::TaskKey::new("web", "app1", 0);
+    let key = TaskKey::new("web", "app1", 0);
     assert_eq!(key.container_name(ENV_NAME), "prod.web.app1.0");
     assert_eq!(
         key.kept_name(ENV_NAME, &fake_id("x")),
         format!("prod.web.app1.0.kept-{}", &fake_id("x")[..12])
     );
+    assert_eq!(lock_name(ENV_NAME, "web", "app1"), "prod.web.app1.lock");
     assert_eq!(
-        drover_plan::lock_name(ENV_NAME, "web", "app1"),
-        "prod.web.app1.lock"
-    );
-    assert_eq!(
-        drover_plan::stop_mark_name(ENV_NAME, "web", "app1"),
+        stop_mark_name(ENV_NAME, "web", "app1"),
         "prod.web.app1.stopped"
     );
 }
@@ -1095,7 +1092,7 @@ fn an_absent_image_id_is_a_pull_that_cannot_be_made() {
 #[test]
 fn resources_set_by_hand_are_drift() {
     type Edit = fn(&mut ObservedContainer);
-    let cases: [(&str, Edit, Vec<drover_plan::FieldChange>); 5] = [
+    let cases: [(&str, Edit, Vec<FieldChange>); 5] = [
         (
             "docker update --cpus 1.5",
             |c| c.config.resources.nano_cpus = 1_500_000_000,

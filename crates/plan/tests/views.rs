@@ -5,11 +5,11 @@
 mod support;
 
 use drover_plan::views::{history, locks, status_rows, LockInfo, Presence, TaskRow};
-use drover_plan::{labels, Observed, Scope, TaskKey};
+use drover_plan::{labels, DesiredTask, Observed, Scope, TaskKey};
 
 use support::*;
 
-fn keys(desired: &[drover_plan::DesiredTask]) -> Vec<TaskKey> {
+fn keys(desired: &[DesiredTask]) -> Vec<TaskKey> {
     desired.iter().map(|d| d.key.clone()).collect()
 }
 
@@ -280,7 +280,7 @@ fn locks_lists_each_held_lock_by_job_with_its_record() {
     app2.containers.push(lock("web", "app2", "deploy freeze"));
     let observed = observed(vec![("app1", app1), ("app2", app2)]);
 
-    let held = locks(&observed, ENV_NAME);
+    let held = locks(&observed, ENV_NAME, &support::known_hosts());
     let web_lock = |host: &str| LockInfo {
         job: "web".to_string(),
         host: host.to_string(),
@@ -317,7 +317,7 @@ fn a_lock_on_an_engine_two_hosts_share_is_listed_once() {
     shared.containers.push(lock("web", "app1", "deploy freeze"));
     let observed = observed(vec![("app1", shared.clone()), ("app2", shared)]);
 
-    let held = locks(&observed, ENV_NAME);
+    let held = locks(&observed, ENV_NAME, &support::known_hosts());
     let hosts: Vec<&str> = held
         .get("web")
         .map(|l| l.iter().map(|i| i.host.as_str()).collect())

@@ -23,6 +23,29 @@ pub struct Change<'a> {
     pub question: &'a str,
     /// Overrides every job's `[update] parallel`.
     pub parallel: Option<u32>,
+    /// Stop marks to set or clear once the locks are held.
+    pub marks: Marks,
+    /// Called when the operator declines.
+    pub on_decline: Option<&'a dyn Fn()>,
+}
+
+impl<'a> Change<'a> {
+    pub fn new(command: String, question: &'a str) -> Self {
+        Change {
+            command,
+            question,
+            parallel: None,
+            marks: Marks::None,
+            on_decline: None,
+        }
+    }
+}
+
+/// `drover stop` marks its jobs stopped; `drover start` clears the marks.
+pub enum Marks {
+    None,
+    Stop(Vec<String>),
+    Start(Vec<String>),
 }
 
 /// Shows `plan`, confirms, locks, re-plans with `replan`, applies, reports.
@@ -38,21 +61,51 @@ pub async fn execute(
     if !global.json {
         out!("{}", plan.render(color));
     }
-    if plan.is_empty() {
+    if plan.is_empty() && matches!(change.marks, Marks::None) {
         return Ok(finish(global, &plan, &Report::default()));
     }
     if !terminal::confirm(global, change.question)? {
+        if let Some(on_decline) = change.on_decline {
+            on_decline();
+        }
         eprintln!("nothing changed");
         return Ok(super::failure());
     }
     interrupt::changing();
-    let jobs = plan.jobs().into_iter().map(str::to_string).collect();
+    let mut jobs: std::collections::BTreeSet<String> =
+        plan.jobs().into_iter().map(str::to_string).collect();
+    if let Marks::Stop(names) | Marks::Start(names) = &change.marks {
+        jobs.extend(names.iter().cloned());
+    }
     let holder = drover_fleet::holder(&change.command, "", true);
     let guards = fleet.lock(connections, &jobs, Some(&plan), &holder).await?;
 
     // Now that nobody else can change these jobs, look again: apply what is
     // needed now, not what was needed before the lock.
     let result = async {
+        match &change.marks {
+            Marks::Stop(names) => {
+                for job in names {
+                    if let Some((host, e)) = fleet
+                        .mark_stopped(&fleet.lock_hosts(connections, job, Some(&plan)), job)
+                        .await
+                        .first()
+                    {
+                        anyhow::bail!("cannot mark job {job} stopped on host {host}: {e}");
+                    }
+                }
+            }
+            Marks::Start(names) => {
+                for job in names {
+                    if let Some((host, e)) = fleet.unmark_stopped(connections, job).await.first() {
+                        anyhow::bail!(
+                            "cannot clear the stop mark of job {job} on host {host}: {e}"
+                        );
+                    }
+                }
+            }
+            Marks::None => {}
+        }
         let fresh = replan().await?;
         if fresh.changes != plan.changes || fresh.pulls != plan.pulls {
             eprintln!(

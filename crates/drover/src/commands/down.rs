@@ -40,10 +40,9 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     for name in names.iter().filter(|n| !fleet.env.jobs.contains_key(*n)) {
         eprintln!("note: job {name:?} is not in the spec; removing the containers it left");
     }
-    let change = Change {
-        command: format!("down {}", names.join(" ")),
-        question: "Remove these containers?",
-        parallel: None,
-    };
+    let change = Change::new(
+        format!("down {}", names.join(" ")),
+        "Remove these containers?",
+    );
     execute(global, &fleet, &connections, plan, change, replan).await
 }

@@ -3,8 +3,16 @@
 pub mod change;
 pub mod diff;
 pub mod down;
+pub mod history;
+pub mod images;
+pub mod lock;
+pub mod restart;
+pub mod rollback;
+pub mod rolling_update;
 pub mod status;
+pub mod stop;
 pub mod up;
+pub mod update;
 pub mod validate;
 
 use std::process::ExitCode;

@@ -14,11 +14,7 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
         .chain(names.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(" ");
-    let change = Change {
-        command,
-        question: "Apply these changes?",
-        parallel: None,
-    };
+    let change = Change::new(command, "Apply these changes?");
     execute(global, &fleet, &connections, plan, change, async || {
         Ok(fleet.plan_up(&connections, names).await?.0)
     })

@@ -1,0 +1,131 @@
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+use drover_fleet::Fleet;
+use drover_spec::ImageRef;
+
+use super::change::{execute, Change};
+use crate::cli::Global;
+use crate::outln;
+
+/// Pick a tag (or take `--image`), write it where the job's `image` is set,
+/// show the diff, confirm, and roll it out.
+pub async fn run(global: &Global, job: &str, image: Option<&str>) -> Result<ExitCode> {
+    let fleet = super::load(global)?;
+    fleet.job(job)?;
+    let image: ImageRef = match image {
+        Some(image) => image
+            .parse()
+            .map_err(anyhow::Error::msg)
+            .context("--image")?,
+        None => pick(global, &fleet, job).await?,
+    };
+
+    let written = fleet.write_image(job, &image)?;
+    if written.old == written.new {
+        outln!(
+            "{} already says image = {:?}",
+            written.origin.describe(),
+            written.new
+        );
+    } else if written.moved_to_job_file {
+        outln!("wrote image = {:?} into {} (the image {:?} came from a place other jobs share, so only this job changes)", written.new, written.origin.describe(), written.old);
+    } else {
+        outln!(
+            "wrote image = {:?} into {} (was {:?})",
+            written.new,
+            written.origin.describe(),
+            written.old
+        );
+    }
+
+    // The files changed: read them again.
+    let fleet = super::load(global)?;
+    let names = [job.to_string()];
+    let connections = fleet.connect_all().await;
+    let (plan, _) = fleet.plan_up(&connections, &names).await?;
+    let put_back = || match fleet.unwrite(&written) {
+        Ok(()) => eprintln!("{} is back as it was", written.origin.file),
+        Err(e) => eprintln!("warning: could not put {} back: {e}", written.origin.file),
+    };
+    let mut change = Change::new(
+        format!("update {job} --image {image}"),
+        "Roll out this update?",
+    );
+    change.on_decline = Some(&put_back);
+    let code = execute(global, &fleet, &connections, plan, change, async || {
+        Ok(fleet.plan_up(&connections, &names).await?.0)
+    })
+    .await?;
+    if code != super::SUCCESS && written.old != written.new {
+        eprintln!(
+            "{} still says image = {:?}; to put the file back: drover update {job} --image {}",
+            written.origin.describe(),
+            written.new,
+            written.old
+        );
+    }
+    Ok(code)
+}
+
+/// The interactive picker over `drover images JOB`, filtered as you type.
+async fn pick(global: &Global, fleet: &Fleet, job: &str) -> Result<ImageRef> {
+    if !std::io::stdin().is_terminal() || global.json {
+        bail!(
+            "no terminal to pick an image on: pass --image REF (`drover images {job}` lists them)"
+        );
+    }
+    let connections = fleet.connect_all().await;
+    let report = fleet.images(&connections, job).await?;
+    if let Some(error) = &report.registry_error {
+        eprintln!("the registry could not be read: {error} (offering the hosts' own tags)");
+    }
+    if report.rows.is_empty() {
+        bail!(
+            "no tags of {} in the registry or on any host",
+            report.repository
+        );
+    }
+    let options: Vec<String> = report
+        .rows
+        .iter()
+        .map(|r| {
+            let mut line = format!(
+                "{:<24} {}",
+                r.tag,
+                super::images::when(r.created.as_deref())
+            );
+            if !r.running.is_empty() {
+                line.push_str(&format!("  running on {}", r.running.join(",")));
+            } else if !r.hosts.is_empty() {
+                line.push_str(&format!("  on {}", r.hosts.join(",")));
+            }
+            if r.in_spec {
+                line.push_str("  (spec)");
+            }
+            line
+        })
+        .collect();
+    // Filter on the tag as typed (a substring), not fuzzily across the whole line.
+    let tags: Vec<String> = report.rows.iter().map(|r| r.tag.to_lowercase()).collect();
+    let scorer = |input: &str, _: &String, _: &str, index: usize| -> Option<i64> {
+        let input = input.trim().to_lowercase();
+        let tag = tags.get(index)?;
+        match tag.find(&input) {
+            Some(at) => Some(-(at as i64) - (index as i64) * 1000),
+            None => None,
+        }
+    };
+    let chosen = inquire::Select::new(
+        &format!("Image for {job} ({}):", report.repository),
+        options,
+    )
+    .with_page_size(15)
+    .with_scorer(&scorer)
+    .with_help_message("type to filter, ↑↓ to move, enter to pick, esc to cancel")
+    .raw_prompt()
+    .context("no image picked")?;
+    let row = &report.rows[chosen.index];
+    row.reference.parse().map_err(anyhow::Error::msg)
+}
