@@ -116,4 +116,63 @@ pub enum Command {
     },
     /// Release a job's lock, whoever holds it
     Unlock { job: String },
+    /// Logs of all the job's tasks, each line prefixed by host/task
+    Logs {
+        job: String,
+        /// Only this task (HOST/N)
+        #[arg(long, value_name = "HOST/N")]
+        task: Option<String>,
+        /// Keep following, across replacements and host outages
+        #[arg(short, long)]
+        follow: bool,
+        /// Lines per task from the end (default: all)
+        #[arg(long, value_name = "N")]
+        tail: Option<usize>,
+        /// Only lines since this time: a duration ago (10m, 2h) or an RFC 3339 time
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+    },
+    /// Run a command in a task; with no command, an interactive shell
+    Exec {
+        job: String,
+        /// The task (HOST/N); default: the first healthy one
+        #[arg(long, value_name = "HOST/N")]
+        task: Option<String>,
+        /// Run on every task of the job, output prefixed like logs
+        #[arg(long, conflicts_with = "task")]
+        all: bool,
+        /// The command (after --)
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Remove what drover left behind: old generations, orphans, dangling images and volumes
+    Gc {
+        /// List what would be removed, change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Each host: reachable, engine version, disk use, and known daemon pitfalls
+    Doctor,
+    /// The dashboard: status, live logs, a remote shell
+    Web {
+        /// Address to listen on
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
+        listen: String,
+        /// Serve HTTPS with this certificate (PEM)
+        #[arg(long, value_name = "FILE", requires = "tls_key")]
+        tls_cert: Option<std::path::PathBuf>,
+        /// The certificate's private key (PEM)
+        #[arg(long, value_name = "FILE", requires = "tls_cert")]
+        tls_key: Option<std::path::PathBuf>,
+    },
+    /// Build the job's image from `base` + an artifact + `command`, and push it
+    Package {
+        job: String,
+        /// A file or a directory to put at the job's artifact_path
+        #[arg(long, value_name = "PATH")]
+        artifact: std::path::PathBuf,
+        /// The tag (default: UTC time and the git commit of the environment)
+        #[arg(long, value_name = "TAG")]
+        tag: Option<String>,
+    },
 }

@@ -68,6 +68,39 @@ fn main() -> ExitCode {
             Command::Start { jobs } => commands::stop::run(global, jobs, false).await,
             Command::Lock { job, reason } => commands::lock::lock(global, job, reason).await,
             Command::Unlock { job } => commands::lock::unlock(global, job).await,
+            Command::Logs {
+                job,
+                task,
+                follow,
+                tail,
+                since,
+            } => {
+                commands::logs::run(
+                    global,
+                    job,
+                    task.as_deref(),
+                    *follow,
+                    *tail,
+                    since.as_deref(),
+                )
+                .await
+            }
+            Command::Exec {
+                job,
+                task,
+                all,
+                command,
+            } => commands::exec::run(global, job, task.as_deref(), *all, command).await,
+            Command::Gc { dry_run } => commands::gc::run(global, *dry_run).await,
+            Command::Doctor => commands::doctor::run(global).await,
+            Command::Web {
+                listen,
+                tls_cert,
+                tls_key,
+            } => commands::web::run(global, listen, tls_cert.as_deref(), tls_key.as_deref()).await,
+            Command::Package { job, artifact, tag } => {
+                commands::package::run(global, job, artifact, tag.as_deref()).await
+            }
         }
     });
     // Let SSH masters and other children go before the process does.

@@ -2,10 +2,15 @@
 
 pub mod change;
 pub mod diff;
+pub mod doctor;
 pub mod down;
+pub mod exec;
+pub mod gc;
 pub mod history;
 pub mod images;
 pub mod lock;
+pub mod logs;
+pub mod package;
 pub mod restart;
 pub mod rollback;
 pub mod rolling_update;
@@ -14,6 +19,7 @@ pub mod stop;
 pub mod up;
 pub mod update;
 pub mod validate;
+pub mod web;
 
 use std::process::ExitCode;
 
