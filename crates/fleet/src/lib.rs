@@ -4,7 +4,9 @@
 //! re-derives any of it.
 
 mod connect;
+mod exec;
 mod images;
+pub mod logs;
 mod marks;
 mod secrets;
 mod status;
@@ -21,6 +23,7 @@ use drover_spec::{Environment, Job, SpecError};
 use tokio_util::sync::CancellationToken;
 
 pub use connect::Connections;
+pub use exec::{parse_task, Picked, Shell};
 pub use images::{ImageRow, ImagesReport};
 pub use marks::Written;
 pub use secrets::load_secrets;

@@ -1,10 +1,21 @@
+use std::collections::BTreeSet;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Context as _, Result};
+use drover_engine::StreamKind;
+use futures::future::join_all;
+use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
 
 use crate::cli::Global;
+use crate::terminal::{interrupt, raw};
+use crate::{out, outln};
 
-#[allow(unused_variables)]
+/// With no command an interactive shell (bash where the image has it).
+const SHELL: &str = "command -v bash >/dev/null 2>&1 && exec bash || exec sh";
+
+/// Runs a command in a task (or every task with `--all`); the exit code is the command's.
 pub async fn run(
     global: &Global,
     job: &str,
@@ -12,5 +23,169 @@ pub async fn run(
     all: bool,
     command: &[String],
 ) -> Result<ExitCode> {
-    anyhow::bail!("drover exec is being built")
+    let fleet = super::load(global)?;
+    let spec = fleet.job(job)?;
+    let hosts: BTreeSet<String> = spec
+        .hosts
+        .iter()
+        .filter(|h| fleet.hosts().contains(*h))
+        .cloned()
+        .collect();
+    let connections = fleet.connect(&hosts).await;
+    for error in connections.unreachable.values() {
+        eprintln!("{error}");
+    }
+    if all {
+        if command.is_empty() {
+            bail!("--all runs one command on every task: give it after --, e.g. `drover exec {job} --all -- uptime`");
+        }
+        return run_all(&fleet, &connections, job, command).await;
+    }
+    let interactive = command.is_empty();
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    if interactive && !tty {
+        bail!("an interactive shell needs a terminal: give a command after --, e.g. `drover exec {job} -- ls /`");
+    }
+    let cmd: Vec<String> = if interactive {
+        vec!["sh".to_string(), "-c".to_string(), SHELL.to_string()]
+    } else {
+        command.to_vec()
+    };
+    let picked_note = fleet.pick_task(&connections, job, task).await?.note;
+    let mut shell = fleet.open_exec(&connections, job, task, &cmd, tty).await?;
+    if let Some(note) = picked_note {
+        eprintln!("drover: running {note}");
+    }
+
+    // The terminal is ours until the command ends: raw, and restored on every way out.
+    let _raw = if tty {
+        Some(raw::RawMode::enter().context("cannot put the terminal in raw mode")?)
+    } else {
+        None
+    };
+    if tty {
+        if let Some((rows, cols)) = raw::window_size() {
+            let _ = shell.resize(rows, cols).await;
+        }
+    }
+    let mut input = std::mem::replace(&mut shell.session.input, Box::pin(tokio::io::sink()));
+    let stdin_task = tokio::spawn(async move {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+        // A thread, not the runtime: a read blocked on the terminal must not hold up the exit.
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let mut stdin = std::io::stdin();
+            loop {
+                match std::io::Read::read(&mut stdin, &mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        while let Some(bytes) = rx.recv().await {
+            if input.write_all(&bytes).await.is_err() {
+                break;
+            }
+            let _ = input.flush().await;
+        }
+        let _ = input.shutdown().await;
+    });
+    let mut resize =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+    let cancel = interrupt::token();
+    loop {
+        tokio::select! {
+            chunk = shell.session.output.next() => match chunk {
+                Some(Ok(chunk)) => {
+                    if chunk.stream == StreamKind::Stderr && !tty {
+                        let mut err = std::io::stderr().lock();
+                        let _ = err.write_all(&chunk.bytes);
+                        let _ = err.flush();
+                    } else {
+                        out!("{}", String::from_utf8_lossy(&chunk.bytes));
+                    }
+                }
+                Some(Err(e)) => {
+                    drop(_raw);
+                    bail!("the session with {} broke off: {e}", shell.task);
+                }
+                None => break,
+            },
+            Some(()) = async { match resize.as_mut() { Some(r) => r.recv().await, None => std::future::pending().await } } => {
+                if let Some((rows, cols)) = raw::window_size() {
+                    let _ = shell.resize(rows, cols).await;
+                }
+            }
+            () = cancel.cancelled() => break,
+        }
+    }
+    stdin_task.abort();
+    drop(_raw);
+    let code = match shell.exit_code().await {
+        Ok(Some(code)) => code,
+        Ok(None) => {
+            eprintln!(
+                "drover: the command in {} is still running; it was left to end on its own",
+                shell.task
+            );
+            1
+        }
+        Err(e) => {
+            eprintln!("drover: cannot read the exit code: {e}");
+            1
+        }
+    };
+    Ok(ExitCode::from(
+        u8::try_from(code.clamp(0, 255)).unwrap_or(1),
+    ))
+}
+
+/// `--all`: the command on every running task at once, output prefixed like logs; the worst exit code.
+async fn run_all(
+    fleet: &drover_fleet::Fleet,
+    connections: &drover_fleet::Connections,
+    job: &str,
+    command: &[String],
+) -> Result<ExitCode> {
+    let tasks = fleet.running_tasks(connections, job).await?;
+    if tasks.is_empty() {
+        bail!("job {job} has no running task (see `drover status {job}`)");
+    }
+    let width = tasks
+        .iter()
+        .map(|p| format!("{}/{}", p.task.host, p.task.task).len())
+        .max()
+        .unwrap_or(4);
+    let runs = tasks
+        .iter()
+        .map(|p| async move { (p, p.engine.exec_output(&p.container, command).await) });
+    let mut worst = 0i64;
+    for (p, result) in join_all(runs).await {
+        let name = format!("{}/{}", p.task.host, p.task.task);
+        match result {
+            Ok(output) => {
+                for line in String::from_utf8_lossy(&output.stdout).lines() {
+                    outln!("{name:<width$} | {line}");
+                }
+                for line in String::from_utf8_lossy(&output.stderr).lines() {
+                    outln!("{name:<width$} ! {line}");
+                }
+                if output.exit_code != 0 {
+                    eprintln!("drover: {name}: exit code {}", output.exit_code);
+                }
+                worst = worst.max(output.exit_code);
+            }
+            Err(e) => {
+                eprintln!("drover: {name}: {e}");
+                worst = worst.max(1);
+            }
+        }
+    }
+    Ok(ExitCode::from(
+        u8::try_from(worst.clamp(0, 255)).unwrap_or(1),
+    ))
 }

@@ -1,10 +1,21 @@
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use drover_fleet::logs::{parse_since, LogEvent, LogQuery};
+use drover_fleet::parse_task;
 
 use crate::cli::Global;
+use crate::outln;
+use crate::terminal::{self, interrupt, output};
 
-#[allow(unused_variables)]
+/// Colours for task prefixes on a terminal, in turn.
+const PALETTE: [&str; 6] = [
+    "\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[33m", "\x1b[96m",
+];
+
+/// Every task's lines, merged by time, each prefixed `host/task` (`|` for
+/// stdout, `!` for stderr); `-f` keeps following.
 pub async fn run(
     global: &Global,
     job: &str,
@@ -13,5 +24,78 @@ pub async fn run(
     tail: Option<usize>,
     since: Option<&str>,
 ) -> Result<ExitCode> {
-    anyhow::bail!("drover logs is being built")
+    let fleet = super::load(global)?;
+    let spec = fleet.job(job)?;
+    let task = task.map(parse_task).transpose()?;
+    if let Some((host, n)) = &task {
+        if !spec.tasks().any(|(h, t)| h == host && t == *n) {
+            let known: Vec<String> = spec.tasks().map(|(h, t)| format!("{h}/{t}")).collect();
+            bail!(
+                "job {job} has no task {host}/{n} (its tasks: {})",
+                drover_fleet::list(&known)
+            );
+        }
+    }
+    let since_ns = since
+        .map(parse_since)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let hosts: BTreeSet<String> = spec
+        .hosts
+        .iter()
+        .filter(|h| fleet.hosts().contains(*h))
+        .cloned()
+        .collect();
+    let connections = fleet.connect(&hosts).await;
+    for error in connections.unreachable.values() {
+        eprintln!("{error}; its tasks' logs are missing");
+    }
+    let color = terminal::color(global);
+    let tasks: Vec<String> = spec.tasks().map(|(h, t)| format!("{h}/{t}")).collect();
+    let width = tasks.iter().map(String::len).max().unwrap_or(4);
+    let query = LogQuery {
+        task,
+        tail,
+        since_ns,
+        follow,
+        stdout: true,
+        stderr: true,
+        grep: None,
+    };
+    let mut events = fleet.follow_logs(
+        connections.engines.clone(),
+        job,
+        query,
+        None,
+        interrupt::token(),
+    );
+    while let Some(event) = events.recv().await {
+        match event {
+            LogEvent::Line(line) => {
+                if global.json {
+                    outln!("{}", serde_json::to_string(&line)?);
+                } else {
+                    let name = format!("{}/{}", line.host, line.task);
+                    let mark = if line.stream == drover_engine::StreamKind::Stderr { '!' } else { '|' };
+                    let cut = if line.truncated { " …[cut]" } else { "" };
+                    if color {
+                        let i = tasks.iter().position(|t| *t == name).unwrap_or(0) % PALETTE.len();
+                        outln!("{}{name:<width$}{} {mark} {}{cut}", PALETTE[i], terminal::RESET, line.line);
+                    } else {
+                        outln!("{name:<width$} {mark} {}{cut}", line.line);
+                    }
+                }
+            }
+            LogEvent::Dropped { host, task, lines } => eprintln!("drover: {lines} line(s) of {host}/{task} dropped: they came faster than they could be written out"),
+            LogEvent::Note(note) => eprintln!("drover: {note}"),
+        }
+        if output::closed() {
+            break;
+        }
+    }
+    Ok(if connections.unreachable.is_empty() {
+        super::SUCCESS
+    } else {
+        super::failure()
+    })
 }

@@ -43,6 +43,7 @@ pub fn stdout_closed() {
 
 /// Exits at once, leaving no SSH process behind.
 fn abort(signal: i32) -> ! {
+    super::raw::restore();
     drover_engine::kill_ssh_masters();
     std::process::exit(128 + signal);
 }

@@ -4,6 +4,7 @@
 pub mod interrupt;
 pub mod output;
 pub mod progress;
+pub mod raw;
 pub mod table;
 
 use std::io::{IsTerminal, Write};
