@@ -572,6 +572,7 @@ impl<'a> Executor<'a> {
         };
         match gate(
             engine,
+            self.env,
             id,
             health,
             self.settle,

@@ -2,12 +2,19 @@
 //! by its health check, or, without one, up for the settle time without a
 //! restart. An exit, a restart, `unhealthy`, or the deadline fails it; so
 //! does an interruption, which the caller then undoes.
+//!
+//! The gate listens to the engine's events and looks at the container again
+//! the moment one concerns it (`health_status: healthy`, `die`), so a
+//! rollout moves on as soon as the engine knows, not at the next tick of a
+//! poll; a slow poll stays as a safety net, and takes over if the event
+//! stream breaks.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use drover_engine::Engine;
+use futures::StreamExt;
 use drover_plan::HealthConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -15,13 +22,17 @@ use crate::events::GateFailure;
 
 /// How long a container without a health check must stay up.
 pub const SETTLE: Duration = Duration::from_secs(2);
-/// How often the container is looked at while waiting.
+/// How often the container is looked at without events to wake the gate.
 const POLL: Duration = Duration::from_millis(150);
+/// How often it is looked at anyway while events flow.
+const SAFETY_POLL: Duration = Duration::from_millis(500);
 
 /// Waits until `id` proves itself. `restarts_before` is its restart count
 /// when it was started (a restarted container keeps its count).
+#[allow(clippy::too_many_arguments)]
 pub async fn gate(
     engine: &dyn Engine,
+    env: &str,
     id: &str,
     health: Option<&HealthConfig>,
     settle: Duration,
@@ -31,6 +42,7 @@ pub async fn gate(
 ) -> Result<(), GateFailure> {
     let limit = health.map_or(settle, HealthConfig::deadline);
     let started = Instant::now();
+    let mut events = Some(engine.events(env));
     loop {
         let elapsed = started.elapsed();
         let container = match engine.inspect_container(id).await {
@@ -74,10 +86,34 @@ pub async fn gate(
             });
         }
         progress(elapsed, limit);
-        let wait = POLL.min(limit.saturating_sub(elapsed) + Duration::from_millis(1));
-        tokio::select! {
-            () = cancel.cancelled() => return Err(GateFailure::Interrupted),
-            () = tokio::time::sleep(wait) => {}
+        let tick = if events.is_some() { SAFETY_POLL } else { POLL };
+        let mut wait = tick.min(limit.saturating_sub(elapsed) + Duration::from_millis(1));
+        if health.is_none() && elapsed < settle {
+            wait = wait.min(settle - elapsed + Duration::from_millis(1));
+        }
+        let deadline = tokio::time::sleep(wait);
+        tokio::pin!(deadline);
+        // Until the next look: an event about this container, or the tick.
+        loop {
+            let next = async {
+                match events.as_mut() {
+                    Some(stream) => stream.next().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = cancel.cancelled() => return Err(GateFailure::Interrupted),
+                () = &mut deadline => break,
+                event = next => match event {
+                    Some(Ok(event)) if event.container == id => break,
+                    Some(Ok(_)) => {}
+                    // The stream broke: poll instead, from a fresh look.
+                    Some(Err(_)) | None => {
+                        events = None;
+                        break;
+                    }
+                },
+            }
         }
     }
 }

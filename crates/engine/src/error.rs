@@ -40,6 +40,13 @@ pub enum EngineError {
         image: String,
         reason: String,
     },
+    /// A push the registry refused, or whose progress stalled.
+    #[error("host {host}: pushing {image} failed: {reason}")]
+    Push {
+        host: String,
+        image: String,
+        reason: String,
+    },
     /// Any other status the engine answered with.
     #[error("engine error {status}: {message}")]
     Api { status: u16, message: String },

@@ -21,8 +21,9 @@ use futures::StreamExt;
 
 use crate::{
     ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError, EngineEvent, EngineInfo,
-    EngineVersion, ExecOutput, ExecSession, ImageDetails, ImageSummary, Images, LogOptions,
-    LogStream, Named, PullProgress, Streams, System, UsageSample,
+    EngineVersion, ExecOutput, ExecSession, FilesystemSpace, HostContainer, ImageDetails,
+    ImageRemoval, ImageSummary, Images, LogOptions, LogStream, Named, PullProgress, Streams,
+    System, UsageSample, VolumeSummary, Volumes,
 };
 
 /// What a container of an image does once started.
@@ -53,6 +54,8 @@ pub struct FakeContainer {
     pub created: String,
     pub started_at: String,
     pub image_id: String,
+    /// Names of the volumes it mounts.
+    pub volumes: Vec<String>,
     looks: u32,
 }
 
@@ -63,6 +66,8 @@ pub struct FakeState {
     pub images: BTreeMap<String, String>,
     /// Images a pull can find, reference → image ID.
     pub registry: BTreeMap<String, String>,
+    /// Volumes on the host, name → size in bytes.
+    pub volumes: BTreeMap<String, u64>,
     pub behaviours: BTreeMap<String, Behaviour>,
     /// Every call, one line each.
     pub calls: Vec<String>,
@@ -188,6 +193,7 @@ impl FakeEngine {
                 created: created.clone(),
                 started_at: created,
                 image_id,
+                volumes: Vec::new(),
                 looks: 0,
             },
         );
@@ -362,6 +368,7 @@ impl Containers for FakeEngine {
                 created,
                 started_at: "0001-01-01T00:00:00Z".to_string(),
                 image_id,
+                volumes: Vec::new(),
                 looks: 0,
             },
         );
@@ -461,6 +468,22 @@ impl Containers for FakeEngine {
         s.call(format!("exec {name} {}", cmd.join(" ")))?;
         Ok(ExecOutput::default())
     }
+
+    async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError> {
+        let mut s = self.lock();
+        s.call("list-all".to_string())?;
+        Ok(s.containers
+            .values()
+            .map(|c| HostContainer {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                labels: c.labels.clone(),
+                state: c.state.clone(),
+                image_id: c.image_id.clone(),
+                volumes: c.volumes.clone(),
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -537,6 +560,99 @@ impl Images for FakeEngine {
         s.images.retain(|_, v| v != id);
         Ok(())
     }
+
+    async fn remove_image_reference(&self, reference: &str) -> Result<ImageRemoval, EngineError> {
+        let mut s = self.lock();
+        s.call(format!("remove-image {reference}"))?;
+        let id = match s.images.get(reference) {
+            Some(id) => id.clone(),
+            None if s.images.values().any(|id| id == reference) => reference.to_string(),
+            None => return Ok(ImageRemoval::default()),
+        };
+        if s.containers.values().any(|c| c.image_id == id) {
+            return Err(EngineError::Conflict(format!(
+                "unable to remove {reference} (must force): a container is using its image"
+            )));
+        }
+        let untagged = if reference == id {
+            let refs: Vec<String> = s
+                .images
+                .iter()
+                .filter(|(_, v)| **v == id)
+                .map(|(k, _)| k.clone())
+                .collect();
+            s.images.retain(|_, v| *v != id);
+            refs
+        } else {
+            s.images.remove(reference);
+            vec![reference.to_string()]
+        };
+        let deleted = if s.images.values().any(|v| *v == id) {
+            Vec::new()
+        } else {
+            vec![id]
+        };
+        Ok(ImageRemoval { untagged, deleted })
+    }
+
+    async fn export_image(
+        &self,
+        reference: &str,
+        _to: &std::path::Path,
+    ) -> Result<(), EngineError> {
+        self.lock().call(format!("export {reference}"))
+    }
+
+    async fn load_image(&self, _from: &std::path::Path) -> Result<(), EngineError> {
+        self.lock().call("load".to_string())
+    }
+
+    async fn push_image(
+        &self,
+        reference: &str,
+        _auth: Option<&crate::RegistryAuth>,
+        _progress: &(dyn for<'p> Fn(&'p PullProgress) + Sync),
+    ) -> Result<String, EngineError> {
+        self.lock().call(format!("push {reference}"))?;
+        Ok(format!("sha256:{:064x}", 1))
+    }
+}
+
+#[async_trait]
+impl Volumes for FakeEngine {
+    async fn list_volumes(&self) -> Result<Vec<VolumeSummary>, EngineError> {
+        let mut s = self.lock();
+        s.call("volumes".to_string())?;
+        Ok(s.volumes
+            .keys()
+            .map(|name| VolumeSummary {
+                name: name.clone(),
+                driver: "local".to_string(),
+                labels: BTreeMap::new(),
+            })
+            .collect())
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError> {
+        let mut s = self.lock();
+        s.call(format!("remove-volume {name}"))?;
+        if s.containers
+            .values()
+            .any(|c| c.volumes.iter().any(|v| v == name))
+        {
+            return Err(EngineError::Conflict(format!(
+                "remove {name}: volume is in use"
+            )));
+        }
+        s.volumes.remove(name);
+        Ok(())
+    }
+
+    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, EngineError> {
+        let mut s = self.lock();
+        s.call("volume-sizes".to_string())?;
+        Ok(s.volumes.clone())
+    }
 }
 
 #[async_trait]
@@ -563,6 +679,14 @@ impl System for FakeEngine {
     async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
         self.lock().call("df".to_string())?;
         Ok(DiskUsage::default())
+    }
+
+    async fn data_root_space(
+        &self,
+        _data_root: &str,
+    ) -> Result<Option<FilesystemSpace>, EngineError> {
+        self.lock().call("statvfs".to_string())?;
+        Ok(None)
     }
 }
 
@@ -591,7 +715,18 @@ impl Streams for FakeEngine {
         Ok(Some(0))
     }
 
+    /// The fake has no event stream: it ends at once, and watchers fall back to looking.
     fn events(&self, _env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        futures::stream::pending().boxed()
+        futures::stream::empty().boxed()
+    }
+
+    async fn past_events(
+        &self,
+        _env: &str,
+        action: &str,
+        _since: i64,
+    ) -> Result<Vec<EngineEvent>, EngineError> {
+        self.lock().call(format!("past-events {action}"))?;
+        Ok(Vec::new())
     }
 }

@@ -1,11 +1,12 @@
 //! Talking to Docker engines.
 //!
 //! What drover asks of an engine is split by API area, as the engine's own
-//! API is: [`Containers`], [`Images`], [`System`] for request/response
-//! calls, and [`Streams`] for what flows for as long as it is read (logs,
-//! exec sessions, events). [`Engine`] is all four. [`DockerEngine`] talks to
-//! a real engine over unix sockets, TCP (+TLS) or SSH; [`fake::FakeEngine`]
-//! answers from its own state, for fast unit tests of logic above it.
+//! API is: [`Containers`], [`Images`], [`Volumes`], [`System`] for
+//! request/response calls, and [`Streams`] for what flows for as long as
+//! it is read (logs, exec sessions, events). [`Engine`] is all five.
+//! [`DockerEngine`] talks to a real engine over unix sockets, TCP (+TLS) or
+//! SSH; [`fake::FakeEngine`] answers from its own state, for fast unit
+//! tests of logic above it.
 //!
 //! Every request has a deadline that fits it and counts against a bound on
 //! requests in flight (per host and in total), so a wedged host delays
@@ -45,6 +46,46 @@ pub struct ContainerSummary {
     pub state: String,
     pub image: String,
     pub image_id: String,
+}
+
+/// Any container on a host, drover's or not, as far as `gc` needs to know
+/// what it still uses: its image and the volumes it mounts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostContainer {
+    pub id: String,
+    pub name: String,
+    pub labels: BTreeMap<String, String>,
+    pub state: String,
+    pub image_id: String,
+    /// Names of the volumes it mounts (not bind mounts: those are host paths).
+    pub volumes: Vec<String>,
+}
+
+/// What removing an image reference did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageRemoval {
+    /// References removed (`repo:tag`, and digests of that repository that went with it).
+    pub untagged: Vec<String>,
+    /// Image IDs deleted: empty when other references keep the image.
+    pub deleted: Vec<String>,
+}
+
+/// One volume on a host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VolumeSummary {
+    pub name: String,
+    pub driver: String,
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Space and inodes of the filesystem holding the engine's data root.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FilesystemSpace {
+    pub total_bytes: u64,
+    /// Available to unprivileged users, as `df` shows it.
+    pub free_bytes: u64,
+    pub total_inodes: u64,
+    pub free_inodes: u64,
 }
 
 /// One image on a host.
@@ -180,6 +221,8 @@ pub trait Containers: Named + Send + Sync {
     async fn logs_tail(&self, id: &str, lines: usize) -> Result<Vec<String>, EngineError>;
     /// Runs a command in a running container and collects its (small) output.
     async fn exec_output(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, EngineError>;
+    /// Every container on the host, whatever its labels, running or not.
+    async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError>;
 }
 
 /// Images: list, inspect, pull, import, remove.
@@ -197,6 +240,51 @@ pub trait Images: Named + Send + Sync {
     /// Makes an image from a root filesystem tar (`docker import`), no registry needed.
     async fn import_image(&self, reference: &str, rootfs_tar: Vec<u8>) -> Result<(), EngineError>;
     async fn remove_image(&self, id: &str) -> Result<(), EngineError>;
+    /// Removes one reference (`repo:tag`, or an ID), never forcing: the
+    /// image itself goes only with its last reference, and an image a
+    /// container uses is refused ([`EngineError::Conflict`]). One already
+    /// gone is fine (nothing removed).
+    async fn remove_image_reference(&self, reference: &str) -> Result<ImageRemoval, EngineError>;
+    /// Writes the image (and its parents) as a `docker save` tar to `to`.
+    async fn export_image(&self, reference: &str, to: &std::path::Path) -> Result<(), EngineError>;
+    /// Loads a `docker save` tar from `from` (`docker load`).
+    async fn load_image(&self, from: &std::path::Path) -> Result<(), EngineError>;
+    /// Pushes `reference` to its registry; returns the manifest digest.
+    async fn push_image(
+        &self,
+        reference: &str,
+        auth: Option<&RegistryAuth>,
+        progress: &(dyn for<'p> Fn(&'p PullProgress) + Sync),
+    ) -> Result<String, EngineError>;
+}
+
+/// Credentials an engine presents to a registry on drover's behalf.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub server: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub identity_token: Option<String>,
+}
+
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Volumes: list, remove, sizes.
+#[async_trait]
+pub trait Volumes: Named + Send + Sync {
+    async fn list_volumes(&self) -> Result<Vec<VolumeSummary>, EngineError>;
+    /// Removes a volume no container uses; one in use is refused
+    /// ([`EngineError::Conflict`]), one already gone is fine.
+    async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
+    /// Bytes used by each volume, where the engine has measured it (its
+    /// disk-use call walks every volume, so this can take a while).
+    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, EngineError>;
 }
 
 /// The engine itself: version, info, disk use.
@@ -205,6 +293,13 @@ pub trait System: Named + Send + Sync {
     async fn version(&self) -> Result<EngineVersion, EngineError>;
     async fn info(&self) -> Result<EngineInfo, EngineError>;
     async fn disk_usage(&self) -> Result<DiskUsage, EngineError>;
+    /// Space and inodes of the filesystem at `data_root` (from [`System::info`]),
+    /// where drover can read them: an engine on a unix socket of this
+    /// machine whose data root this machine sees. `None` otherwise.
+    async fn data_root_space(
+        &self,
+        data_root: &str,
+    ) -> Result<Option<FilesystemSpace>, EngineError>;
 }
 
 /// What flows for as long as it is read.
@@ -224,6 +319,15 @@ pub trait Streams: Named + Send + Sync {
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, EngineError>;
     /// The engine's container events for environment `env`.
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
+    /// Container events of environment `env` with this `action` (`oom`,
+    /// `die`…) that already happened since `since` (Unix seconds), as far
+    /// as the engine still holds them (it keeps only its recent events).
+    async fn past_events(
+        &self,
+        env: &str,
+        action: &str,
+        since: i64,
+    ) -> Result<Vec<EngineEvent>, EngineError>;
 }
 
 /// How much of a container's output to read.
@@ -250,6 +354,6 @@ pub struct EngineEvent {
 }
 
 /// Everything drover asks of an engine.
-pub trait Engine: Containers + Images + System + Streams {}
+pub trait Engine: Containers + Images + Volumes + System + Streams {}
 
-impl<T: Containers + Images + System + Streams> Engine for T {}
+impl<T: Containers + Images + Volumes + System + Streams> Engine for T {}

@@ -4,9 +4,12 @@
 //! re-derives any of it.
 
 mod connect;
+mod doctor;
 mod exec;
+mod gc;
 mod images;
 pub mod logs;
+mod package;
 mod marks;
 mod secrets;
 mod status;
@@ -23,9 +26,12 @@ use drover_spec::{Environment, Job, SpecError};
 use tokio_util::sync::CancellationToken;
 
 pub use connect::Connections;
+pub use doctor::{Check, DoctorReport, Finding, Level};
 pub use exec::{parse_task, Picked, Shell};
+pub use gc::{GcItem, GcOutcome, GcReport, GcStep, HostGc};
 pub use images::{ImageRow, ImagesReport};
 pub use marks::Written;
+pub use package::{default_tag, Packaged};
 pub use secrets::load_secrets;
 pub use status::{human_bytes, human_duration, StatusReport, TaskStatus};
 

@@ -254,9 +254,7 @@ async fn run(
             () = out.closed() => return,
             item = rx.recv() => match item {
                 Some(Item::Event(event)) => {
-                    if out.send(event).await.is_err() {
-                        return;
-                    }
+                    let Ok(()) = out.send(event).await else { return };
                 }
                 Some(Item::Line(line)) => {
                     seq += 1;

@@ -106,6 +106,15 @@ impl Credentials {
         }
     }
 
+    /// `(username, password, identity token)` to hand to a Docker engine
+    /// that pushes or pulls on drover's behalf (its `X-Registry-Auth`).
+    pub fn for_engine(&self) -> (Option<String>, Option<String>, Option<String>) {
+        match &self.secret {
+            Secret::Password { username, password } => (Some(username.clone()), Some(password.clone()), None),
+            Secret::IdentityToken { token } => (None, None, Some(token.clone())),
+        }
+    }
+
     /// The `Authorization` value for HTTP Basic, when these are a password.
     pub(crate) fn basic_authorization(&self) -> Option<String> {
         match &self.secret {

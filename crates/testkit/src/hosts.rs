@@ -190,3 +190,87 @@ impl Drop for Cluster {
         self.cleanup();
     }
 }
+
+/// The remote-transport hosts `scripts/remote-hosts` starts (via
+/// `scripts/test`): h3, a Docker engine behind an sshd (forwarding allowed
+/// on one port, refused on another), and h4, an engine serving the API
+/// with mutual TLS. Both are also reachable on plain unix sockets, for
+/// inspecting them directly.
+pub struct RemoteHosts {
+    /// `ssh://root@127.0.0.1:PORT`, unix-socket forwarding allowed.
+    pub ssh: String,
+    /// The same sshd on a port that refuses unix-socket forwarding.
+    pub ssh_nofwd: String,
+    /// An ssh client config that logs in to both (for `DROVER_SSH_CONFIG`).
+    pub ssh_config: String,
+    pub sshd_pid: i32,
+    /// h3's own socket, `unix://…`.
+    pub h3: String,
+    /// `tcp://127.0.0.1:PORT`, TLS.
+    pub tls: String,
+    pub tls_ca: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// A CA, and a client certificate signed by it, that h4 does not trust.
+    pub tls_other_ca: String,
+    pub tls_other_cert: String,
+    pub tls_other_key: String,
+    /// h4's own socket, `unix://…`.
+    pub h4: String,
+    /// The directory `scripts/remote-hosts up` was given (logs, pid files).
+    pub dir: std::path::PathBuf,
+}
+
+impl RemoteHosts {
+    pub fn get() -> RemoteHosts {
+        let ssh_config = var("DROVER_TEST_SSH_CONFIG");
+        // DIR/ssh/ssh_config
+        let dir = std::path::Path::new(&ssh_config)
+            .ancestors()
+            .nth(2)
+            .expect("DROVER_TEST_SSH_CONFIG is DIR/ssh/ssh_config")
+            .to_path_buf();
+        RemoteHosts {
+            ssh: var("DROVER_TEST_SSH_HOST"),
+            ssh_nofwd: var("DROVER_TEST_SSH_NOFWD_HOST"),
+            ssh_config,
+            sshd_pid: var("DROVER_TEST_SSHD_PID")
+                .parse()
+                .expect("DROVER_TEST_SSHD_PID is a pid"),
+            h3: var("DROVER_TEST_H3"),
+            tls: var("DROVER_TEST_TLS_HOST"),
+            tls_ca: var("DROVER_TEST_TLS_CA"),
+            tls_cert: var("DROVER_TEST_TLS_CERT"),
+            tls_key: var("DROVER_TEST_TLS_KEY"),
+            tls_other_ca: var("DROVER_TEST_TLS_OTHER_CA"),
+            tls_other_cert: var("DROVER_TEST_TLS_OTHER_CERT"),
+            tls_other_key: var("DROVER_TEST_TLS_OTHER_KEY"),
+            h4: var("DROVER_TEST_H4_SOCK"),
+            dir,
+        }
+    }
+
+    /// The pid of `host`'s dockerd ("h3" or "h4"), from the script's pid file.
+    pub fn dockerd_pid(&self, host: &str) -> i32 {
+        let file = self.dir.join("pids").join(format!("{host}-dockerd.pid"));
+        std::fs::read_to_string(&file)
+            .unwrap_or_else(|e| panic!("cannot read {}: {e}", file.display()))
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{} holds no pid: {e}", file.display()))
+    }
+
+    /// The sshd's log (`LogLevel VERBOSE`: one "Accepted publickey" line per login).
+    pub fn sshd_log(&self) -> std::path::PathBuf {
+        self.dir.join("ssh").join("sshd.log")
+    }
+
+    /// `unix://…` of "h3" or "h4".
+    pub fn socket(&self, host: &str) -> &str {
+        match host {
+            "h3" => &self.h3,
+            "h4" => &self.h4,
+            other => panic!("no remote test host {other}"),
+        }
+    }
+}

@@ -1,15 +1,52 @@
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use crate::cli::Global;
+use crate::outln;
 
-#[allow(unused_variables)]
+/// Builds the job's image from `base` + the artifact + `command` on one
+/// host, pushes it, and prints the reference. Changes no task and no file.
 pub async fn run(
     global: &Global,
     job: &str,
     artifact: &std::path::Path,
     tag: Option<&str>,
 ) -> Result<ExitCode> {
-    anyhow::bail!("drover package is being built")
+    let fleet = super::load(global)?;
+    let spec = fleet.job(job)?;
+    if global.hosts.len() > 1 {
+        bail!("package builds on one host: give --host once");
+    }
+    let host = global
+        .hosts
+        .first()
+        .cloned()
+        .or_else(|| spec.hosts.first().cloned());
+    let Some(host) = host else {
+        bail!("job {job} lists no hosts to build on: pass --host NAME");
+    };
+    let connections = fleet.connect(&[host.clone()].into_iter().collect()).await;
+    let json = global.json;
+    let progress = |stage: &str| {
+        if !json {
+            eprintln!("drover: {stage}");
+        }
+    };
+    let packaged = fleet
+        .package(&connections, job, artifact, tag, Some(&host), &progress)
+        .await?;
+    if json {
+        outln!(
+            "{}",
+            serde_json::json!({"reference": packaged.reference, "image_id": packaged.image_id, "digest": packaged.digest, "host": packaged.host})
+        );
+    } else {
+        eprintln!(
+            "drover: pushed {} ({}); roll it out with: drover update {job} --image {}",
+            packaged.reference, packaged.digest, packaged.reference
+        );
+        outln!("{}", packaged.reference);
+    }
+    Ok(super::SUCCESS)
 }

@@ -14,7 +14,10 @@ use futures::StreamExt;
 
 use super::{DockerEngine, STOP_MARGIN};
 use crate::convert::{create_body, observed};
-use crate::{ContainerSummary, Containers, CreateOptions, EngineError, ExecOutput, UsageSample};
+use crate::{
+    ContainerSummary, Containers, CreateOptions, EngineError, ExecOutput, HostContainer,
+    UsageSample,
+};
 
 /// Most output [`Containers::exec_output`] keeps, per stream.
 const EXEC_OUTPUT_LIMIT: usize = 1 << 20;
@@ -284,5 +287,51 @@ impl Containers for DockerEngine {
         };
         self.call("run a command in the container", self.timeout * 3, request)
             .await
+    }
+
+    async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError> {
+        // As JSON: mount types newer than bollard's model must not fail the list.
+        let list = self
+            .get_json(
+                "list all containers",
+                "/containers/json?all=1",
+                self.timeout,
+            )
+            .await?;
+        Ok(list
+            .as_array()
+            .map(|items| items.iter().map(host_container).collect())
+            .unwrap_or_default())
+    }
+}
+
+fn host_container(c: &serde_json::Value) -> HostContainer {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    HostContainer {
+        id: text(&c["Id"]),
+        name: c["Names"]
+            .as_array()
+            .and_then(|names| names.first())
+            .and_then(|n| n.as_str())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default(),
+        labels: c["Labels"]
+            .as_object()
+            .map(|labels| labels.iter().map(|(k, v)| (k.clone(), text(v))).collect())
+            .unwrap_or_default(),
+        state: text(&c["State"]),
+        image_id: text(&c["ImageID"]),
+        volumes: c["Mounts"]
+            .as_array()
+            .map(|mounts| {
+                mounts
+                    .iter()
+                    .filter(|m| m["Type"].as_str() == Some("volume"))
+                    .filter_map(|m| m["Name"].as_str())
+                    .filter(|name| !name.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }
 }

@@ -7,7 +7,7 @@ use bollard::query_parameters::{CreateImageOptions, ListImagesOptions, RemoveIma
 use futures::StreamExt;
 
 use super::DockerEngine;
-use crate::{EngineError, ImageDetails, ImageSummary, Images, PullProgress};
+use crate::{EngineError, ImageDetails, ImageRemoval, ImageSummary, Images, PullProgress};
 
 #[async_trait]
 impl Images for DockerEngine {
@@ -157,5 +157,164 @@ impl Images for DockerEngine {
             Ok(_) | Err(EngineError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
+    }
+
+    async fn remove_image_reference(&self, reference: &str) -> Result<ImageRemoval, EngineError> {
+        let options = RemoveImageOptions {
+            force: false,
+            noprune: false,
+            ..Default::default()
+        };
+        match self
+            .call(
+                "remove image",
+                self.timeout * 3 + Duration::from_secs(10),
+                self.docker.remove_image(reference, Some(options), None),
+            )
+            .await
+        {
+            Ok(items) => Ok(ImageRemoval {
+                untagged: items.iter().filter_map(|i| i.untagged.clone()).collect(),
+                deleted: items.iter().filter_map(|i| i.deleted.clone()).collect(),
+            }),
+            Err(EngineError::NotFound(_)) => Ok(ImageRemoval::default()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn export_image(&self, reference: &str, to: &std::path::Path) -> Result<(), EngineError> {
+        self.export_to(reference, to).await
+    }
+
+    async fn load_image(&self, from: &std::path::Path) -> Result<(), EngineError> {
+        self.load_from(from).await
+    }
+
+    async fn push_image(
+        &self,
+        reference: &str,
+        auth: Option<&crate::RegistryAuth>,
+        progress: &(dyn for<'p> Fn(&'p PullProgress) + Sync),
+    ) -> Result<String, EngineError> {
+        self.push(reference, auth, progress).await
+    }
+}
+
+/// Image transfer: export (`docker save`), load, push. Files, not memory:
+/// images may be large.
+impl DockerEngine {
+    pub(crate) async fn export_to(
+        &self,
+        reference: &str,
+        to: &std::path::Path,
+    ) -> Result<(), EngineError> {
+        use tokio::io::AsyncWriteExt;
+        let mut file = tokio::fs::File::create(to)
+            .await
+            .map_err(|e| EngineError::Other(format!("cannot write {}: {e}", to.display())))?;
+        let mut stream = self.docker.export_image(reference);
+        loop {
+            let next = match tokio::time::timeout(self.pull_stall, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => return Err(self.timeout_error("export an image", self.pull_stall)),
+            };
+            let Some(chunk) = next else { break };
+            let chunk = chunk.map_err(|e| self.err(e))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| EngineError::Other(format!("cannot write {}: {e}", to.display())))?;
+        }
+        file.flush()
+            .await
+            .map_err(|e| EngineError::Other(format!("cannot write {}: {e}", to.display())))
+    }
+
+    pub(crate) async fn load_from(&self, from: &std::path::Path) -> Result<(), EngineError> {
+        let file = tokio::fs::File::open(from)
+            .await
+            .map_err(|e| EngineError::Other(format!("cannot read {}: {e}", from.display())))?;
+        let body = tokio_util::io::ReaderStream::new(file);
+        let options = bollard::query_parameters::ImportImageOptions {
+            quiet: true,
+            ..Default::default()
+        };
+        let mut events = self.docker.import_image_stream(options, body, None);
+        loop {
+            let next = match tokio::time::timeout(self.pull_stall, events.next()).await {
+                Ok(next) => next,
+                Err(_) => return Err(self.timeout_error("load an image", self.pull_stall)),
+            };
+            let Some(event) = next else { return Ok(()) };
+            let event = event.map_err(|e| self.err(e))?;
+            if let Some(error) = event.error_detail.and_then(|d| d.message) {
+                return Err(EngineError::Other(format!(
+                    "loading the image failed: {}",
+                    crate::short_message(&error)
+                )));
+            }
+        }
+    }
+
+    pub(crate) async fn push(
+        &self,
+        reference: &str,
+        auth: Option<&crate::RegistryAuth>,
+        progress: &(dyn for<'p> Fn(&'p PullProgress) + Sync),
+    ) -> Result<String, EngineError> {
+        let failed = |reason: String| EngineError::Push {
+            host: self.host.clone(),
+            image: reference.to_string(),
+            reason,
+        };
+        let (name, tag) = match reference.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') => (name, Some(tag.to_string())),
+            _ => (reference, None),
+        };
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: a.username.clone(),
+            password: a.password.clone(),
+            identitytoken: a.identity_token.clone(),
+            serveraddress: Some(a.server.clone()),
+            ..Default::default()
+        });
+        let options = bollard::query_parameters::PushImageOptions {
+            tag,
+            platform: None,
+        };
+        let mut events = self.docker.push_image(name, Some(options), credentials);
+        let mut digest = None;
+        loop {
+            let next = match tokio::time::timeout(self.pull_stall, events.next()).await {
+                Ok(next) => next,
+                Err(_) => {
+                    return Err(failed(format!(
+                        "no progress for {}s",
+                        self.pull_stall.as_secs()
+                    )))
+                }
+            };
+            let Some(event) = next else { break };
+            let event = event.map_err(|e| match self.err(e) {
+                e @ EngineError::Unreachable { .. } => e,
+                other => failed(other.to_string()),
+            })?;
+            if let Some(error) = event.error_detail.and_then(|d| d.message) {
+                return Err(failed(crate::short_message(&error)));
+            }
+            let status = event.status.unwrap_or_default();
+            if let Some(rest) = status.split("digest: ").nth(1) {
+                digest = rest.split_whitespace().next().map(str::to_string);
+            }
+            let detail = event.progress_detail.unwrap_or_default();
+            let step = PullProgress {
+                status,
+                current: detail.current.unwrap_or(0),
+                total: detail.total.unwrap_or(0),
+            };
+            progress(&step);
+        }
+        digest.ok_or_else(|| {
+            failed("the registry did not confirm the push with a digest".to_string())
+        })
     }
 }

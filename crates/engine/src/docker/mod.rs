@@ -10,6 +10,7 @@ mod containers;
 mod images;
 mod streams;
 mod system;
+mod volumes;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -82,10 +83,9 @@ pub async fn connect(host: &Host, limits: &Limits) -> Result<DockerEngine, Engin
             host: ssh_host,
             port,
         } => {
-            let tunnel =
-                transport::ssh::open(&host.name, user.as_deref(), ssh_host, *port, host.timeout)
-                    .await
-                    .map_err(unreachable)?;
+            let tunnel = transport::ssh::open(user.as_deref(), ssh_host, *port, host.timeout)
+                .await
+                .map_err(unreachable)?;
             let connection = tunnel.connection(NO_TIMEOUT, version);
             (
                 connection,
@@ -100,6 +100,14 @@ pub async fn connect(host: &Host, limits: &Limits) -> Result<DockerEngine, Engin
             Ok(Err(e)) => {
                 return Err(match EngineError::from_bollard(e, &host.name, &address) {
                     e @ EngineError::Unreachable { .. } => e,
+                    EngineError::Api { message, .. }
+                        if message.contains("HTTP request to an HTTPS server") =>
+                    {
+                        unreachable(format!(
+                            "the engine speaks TLS on this port: add `tls = {{ ca = ..., cert = ..., key = ... }}` to [hosts.{}]",
+                            host.name
+                        ))
+                    }
                     other => unreachable(format!("it does not answer as a Docker engine: {other}")),
                 })
             }

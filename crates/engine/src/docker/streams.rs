@@ -16,6 +16,9 @@ use crate::{
     EngineError, EngineEvent, ExecSession, LogChunk, LogOptions, LogStream, StreamKind, Streams,
 };
 
+/// Most events [`Streams::past_events`] returns.
+const MAX_PAST_EVENTS: usize = 1000;
+
 fn chunk(output: LogOutput) -> Option<LogChunk> {
     match output {
         LogOutput::StdOut { message } | LogOutput::Console { message } => Some(LogChunk {
@@ -169,5 +172,46 @@ impl Streams for DockerEngine {
                 })
             })
             .boxed()
+    }
+
+    async fn past_events(
+        &self,
+        env: &str,
+        action: &str,
+        since: i64,
+    ) -> Result<Vec<EngineEvent>, EngineError> {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec![action.to_string()]),
+            ("label".to_string(), vec![format!("{}={env}", labels::ENV)]),
+        ]);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let options = EventsOptions {
+            since: Some(since.to_string()),
+            until: Some(now.to_string()),
+            filters: Some(filters),
+        };
+        // The engine closes the list at `until` by its own clock: one behind
+        // drover's would hold it open, so what arrived by the deadline is the answer.
+        let _permit = self.limits.acquire().await;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut stream = self.docker.events(Some(options));
+        let mut events = Vec::new();
+        while events.len() < MAX_PAST_EVENTS {
+            let message = match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(message)) => message.map_err(|e| self.err(e))?,
+                Ok(None) | Err(_) => break,
+            };
+            let actor = message.actor.unwrap_or_default();
+            events.push(EngineEvent {
+                container: actor.id.unwrap_or_default(),
+                action: message.action.unwrap_or_default(),
+                labels: actor.attributes.unwrap_or_default().into_iter().collect(),
+                time_nano: message.time_nano.unwrap_or(0),
+            });
+        }
+        Ok(events)
     }
 }

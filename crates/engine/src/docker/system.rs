@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::DockerEngine;
-use crate::{DiskUsage, EngineError, EngineInfo, EngineVersion, System};
+use crate::{DiskUsage, EngineError, EngineInfo, EngineVersion, FilesystemSpace, System};
 
 #[async_trait]
 impl System for DockerEngine {
@@ -70,4 +70,45 @@ impl System for DockerEngine {
             build_cache,
         })
     }
+
+    async fn data_root_space(
+        &self,
+        data_root: &str,
+    ) -> Result<Option<FilesystemSpace>, EngineError> {
+        // Only an engine on this machine has its data root here; a path of
+        // the same name behind any other transport is another filesystem.
+        if !self.address.starts_with("unix://") || !data_root.starts_with('/') {
+            return Ok(None);
+        }
+        let path = data_root.to_string();
+        let read = tokio::task::spawn_blocking(move || statvfs(&path));
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(space)) => Ok(space),
+            Ok(Err(_)) => Ok(None),
+            Err(_) => Err(self.timeout_error("read the data root's free space", self.timeout)),
+        }
+    }
+}
+
+/// `statvfs(2)` of `path`; `None` when this machine cannot see it.
+// The field types differ between targets (u32 on some, u64 on others).
+#[allow(clippy::useless_conversion)]
+fn statvfs(path: &str) -> Option<FilesystemSpace> {
+    let c_path = std::ffi::CString::new(path).ok()?;
+    // SAFETY: statvfs writes into the zeroed struct it is given, and reads
+    // the NUL-terminated path only.
+    let stat = unsafe {
+        let mut stat: libc::statvfs = std::mem::zeroed();
+        if libc::statvfs(c_path.as_ptr(), &mut stat) != 0 {
+            return None;
+        }
+        stat
+    };
+    let fragment = u64::from(stat.f_frsize).max(1);
+    Some(FilesystemSpace {
+        total_bytes: u64::from(stat.f_blocks).saturating_mul(fragment),
+        free_bytes: u64::from(stat.f_bavail).saturating_mul(fragment),
+        total_inodes: u64::from(stat.f_files),
+        free_inodes: u64::from(stat.f_favail),
+    })
 }

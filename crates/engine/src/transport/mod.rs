@@ -6,7 +6,9 @@
 //! handshake). drover's runs are short and the engine does not close idle
 //! connections, so one pooled hyper client serves every request of a run.
 //! SSH hosts are reached through a local unix socket forwarded over one
-//! SSH connection ([`ssh`]), so they use the unix transport unchanged.
+//! SSH connection ([`ssh`]), so they use the unix transport unchanged; only
+//! where each connection costs an SSH session (the `dial-stdio` fallback)
+//! are connections not kept idle.
 
 pub mod ssh;
 mod tls;
@@ -73,12 +75,27 @@ pub fn unix(
     timeout_secs: u64,
     version: &ClientVersion,
 ) -> Result<Connection, bollard::errors::Error> {
+    unix_with(path, true, timeout_secs, version)
+}
+
+/// An engine on a unix socket; `keep_idle` false closes each connection
+/// once its request is done (each one holds a scarce resource behind the socket).
+fn unix_with(
+    path: &str,
+    keep_idle: bool,
+    timeout_secs: u64,
+    version: &ClientVersion,
+) -> Result<Connection, bollard::errors::Error> {
     if !std::path::Path::new(path).exists() {
         return Err(bollard::errors::Error::SocketNotFoundError(
             path.to_string(),
         ));
     }
-    let client = Arc::new(builder().build(hyperlocal::UnixConnector));
+    let mut builder = builder();
+    if !keep_idle {
+        builder.pool_max_idle_per_host(0);
+    }
+    let client = Arc::new(builder.build(hyperlocal::UnixConnector));
     // hyperlocal names the socket in the URI's host, hex-encoded.
     let host: String = path.bytes().map(|b| format!("{b:02x}")).collect();
     let raw: Raw = Arc::new(move |request: BollardRequest| {

@@ -1,7 +1,17 @@
-//! Mutual TLS to tcp://HOST:PORT: trust only the CA the host entry names,
-//! present the client certificate, verify the engine's certificate against
-//! the host's name or IP address (an IP is checked against IP SANs).
+//! Mutual TLS to tcp://HOST:PORT with rustls: trust only the CA the host
+//! entry names (not the system's roots: an engine's certificate comes from
+//! the operator's own CA), present the client certificate, and verify the
+//! engine's certificate against the host as written: a name against DNS
+//! SANs (and sent as SNI), an IP address against IP SANs (no SNI, which
+//! carries names only).
+//!
+//! bollard builds `http://` URIs from the client's address; requests are
+//! rewritten to `https://` so the connector, which speaks TLS only, takes
+//! them. A failed handshake is said in an operator's words (which side
+//! refused which certificate, and which key of the host entry to look at),
+//! not as rustls's error enum.
 
+use std::error::Error as StdError;
 use std::sync::Arc;
 
 use bollard::{BollardRequest, ClientVersion};
@@ -86,18 +96,25 @@ pub fn tls(
         .enable_http1()
         .wrap_connector(http);
     let client = Arc::new(builder().build(connector));
+    let name: Arc<str> = Arc::from(host);
     let raw: Raw = Arc::new(move |request: BollardRequest| {
         let client = Arc::clone(&client);
+        let name = Arc::clone(&name);
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            // bollard builds http:// URIs from the client address; the connector speaks https.
             let uri = parts.uri.to_string();
             if let Some(rest) = uri.strip_prefix("http://") {
                 parts.uri = format!("https://{rest}").parse::<hyper::Uri>()?;
             }
-            Ok(client
+            client
                 .request(BollardRequest::from_parts(parts, body))
-                .await?)
+                .await
+                .map_err(|e| match find_tls_error(&e) {
+                    Some(tls) => bollard::errors::Error::IOError {
+                        err: std::io::Error::other(explain(tls, &name)),
+                    },
+                    None => e.into(),
+                })
         })
     });
     Ok(connection(
@@ -106,4 +123,157 @@ pub fn tls(
         timeout_secs,
         version,
     ))
+}
+
+/// The rustls error somewhere in `err`'s chain. tokio-rustls and
+/// hyper-rustls wrap it in `io::Error`s, whose `source()` skips the error
+/// they wrap, so each one is opened by hand.
+fn find_tls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
+    let mut next = Some(err);
+    while let Some(current) = next {
+        if let Some(tls) = current.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        if let Some(inner) = current
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            if let Some(tls) = find_tls_error(inner) {
+                return Some(tls);
+            }
+        }
+        next = current.source();
+    }
+    None
+}
+
+/// What failed in the handshake with the engine at `host`, and where to look.
+fn explain(err: &rustls::Error, host: &str) -> String {
+    use rustls::{AlertDescription as Alert, CertificateError as Cert, Error};
+    const CLIENT: &str = "the engine refused drover's client certificate (tls.cert)";
+    const SERVER: &str = "the engine's certificate";
+    let what = match err {
+        Error::AlertReceived(Alert::CertificateExpired) => format!("{CLIENT}: it has expired"),
+        Error::AlertReceived(Alert::CertificateRevoked) => {
+            format!("{CLIENT}: it has been revoked")
+        }
+        Error::AlertReceived(
+            Alert::BadCertificate
+            | Alert::UnknownCA
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::AccessDenied
+            | Alert::CertificateRequired
+            | Alert::NoCertificate,
+        ) => format!(
+            "{CLIENT}: it is not signed by a CA the engine trusts (its --tlscacert), or not meant for client authentication"
+        ),
+        Error::AlertReceived(
+            Alert::HandshakeFailure | Alert::ProtocolVersion | Alert::InsufficientSecurity,
+        ) => "the engine and drover share no TLS version or cipher suite".to_string(),
+        Error::AlertReceived(alert) => {
+            format!("the engine ended the handshake: {}", words(&format!("{alert:?}")))
+        }
+        Error::InvalidCertificate(
+            Cert::UnknownIssuer | Cert::BadSignature | Cert::UnhandledCriticalExtension,
+        ) => format!("{SERVER} is not signed by the CA drover trusts for this host (tls.ca)"),
+        Error::InvalidCertificate(Cert::NotValidForNameContext { presented, .. }) => format!(
+            "{SERVER} is not valid for {host} (it names {})",
+            if presented.is_empty() {
+                "nothing".to_string()
+            } else {
+                presented.join(", ")
+            }
+        ),
+        Error::InvalidCertificate(Cert::NotValidForName) => format!(
+            "{SERVER} is not valid for {host} (not among its subject alternative names)"
+        ),
+        Error::InvalidCertificate(Cert::Expired | Cert::ExpiredContext { .. }) => {
+            format!("{SERVER} has expired")
+        }
+        Error::InvalidCertificate(Cert::NotValidYet | Cert::NotValidYetContext { .. }) => {
+            format!("{SERVER} is not valid yet (is this machine's clock right?)")
+        }
+        Error::InvalidCertificate(Cert::Revoked) => format!("{SERVER} has been revoked"),
+        Error::InvalidCertificate(Cert::InvalidPurpose | Cert::InvalidPurposeContext { .. }) => {
+            format!("{SERVER} is not meant for a server (its extended key usage)")
+        }
+        Error::InvalidCertificate(other) => {
+            format!("{SERVER} is not acceptable: {}", words(&variant(other)))
+        }
+        Error::InvalidMessage(_)
+        | Error::InappropriateMessage { .. }
+        | Error::InappropriateHandshakeMessage { .. } => {
+            "the other end does not speak TLS (a plain tcp:// engine, or another service on this port?)".to_string()
+        }
+        other => format!("the handshake failed: {other}"),
+    };
+    format!("TLS: {what}")
+}
+
+/// The name of an enum value, without its fields.
+fn variant(value: &impl std::fmt::Debug) -> String {
+    let text = format!("{value:?}");
+    text.split([' ', '(', '{'])
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// `UnknownCA` as "unknown CA", `BadEncoding` as "bad encoding".
+fn words(name: &str) -> String {
+    let mut out = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        let next_lower = chars.get(i + 1).is_some_and(|n| n.is_lowercase());
+        let prev_lower = i > 0 && chars[i - 1].is_lowercase();
+        if i > 0 && c.is_uppercase() && (prev_lower || next_lower) {
+            out.push(' ');
+        }
+        out.push(*c);
+    }
+    out.split(' ')
+        .map(|w| {
+            if w.len() > 1 && w.chars().all(char::is_uppercase) {
+                w.to_string()
+            } else {
+                w.to_lowercase()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_names_read_as_words() {
+        assert_eq!(words("UnknownCA"), "unknown CA");
+        assert_eq!(words("BadEncoding"), "bad encoding");
+        assert_eq!(words("DecodeError"), "decode error");
+        assert_eq!(
+            variant(&rustls::CertificateError::BadEncoding),
+            "BadEncoding"
+        );
+    }
+
+    #[test]
+    fn handshake_failures_name_the_side_and_the_key() {
+        let refused = rustls::Error::AlertReceived(rustls::AlertDescription::BadCertificate);
+        assert!(explain(&refused, "10.0.0.1").starts_with(
+            "TLS: the engine refused drover's client certificate (tls.cert): it is not signed by a CA the engine trusts"
+        ));
+        let unknown = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        assert_eq!(
+            explain(&unknown, "10.0.0.1"),
+            "TLS: the engine's certificate is not signed by the CA drover trusts for this host (tls.ca)"
+        );
+        let wrapped = std::io::Error::other(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            unknown.clone(),
+        ));
+        assert_eq!(find_tls_error(&wrapped), Some(&unknown));
+    }
 }

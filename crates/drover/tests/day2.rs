@@ -1,0 +1,740 @@
+//! Day two: `gc` and `doctor` through the real binary, against the suite's
+//! real engines h1 and h2 and its registry.
+//!
+//! The hosts are shared with every other test running at the same time, so
+//! each test has its own environment name and its own image repository, and
+//! asserts on what it made itself: another test's dangling image or orphan
+//! volume may come and go on the same engine meanwhile.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use drover_testkit::hosts::Hosts;
+use serde_json::Value;
+use support::{cluster, Cluster};
+
+const IMAGE1: &str = "drover-test/busybox:1";
+
+/// `docker ARGS…` on the machine's own engine (which pushes to the registry).
+#[track_caller]
+fn local(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Removes what a test made by hand on the hosts, also when it fails.
+/// Declared before the [`Cluster`], so it goes after it: the images are
+/// free once the environment's containers are gone.
+struct Leftovers {
+    sockets: [String; 2],
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    images: Vec<String>,
+}
+
+impl Leftovers {
+    fn new() -> Leftovers {
+        let hosts = Hosts::get();
+        Leftovers {
+            sockets: [hosts.h1, hosts.h2],
+            containers: Vec::new(),
+            volumes: Vec::new(),
+            images: Vec::new(),
+        }
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for socket in &self.sockets {
+            let docker = |args: &[&str]| {
+                let _ = Command::new("docker")
+                    .arg("-H")
+                    .arg(socket)
+                    .args(args)
+                    .output();
+            };
+            for name in &self.containers {
+                docker(&["rm", "-f", "-v", name]);
+            }
+            for name in &self.volumes {
+                docker(&["volume", "rm", name]);
+            }
+            for image in &self.images {
+                docker(&["rmi", image]);
+            }
+        }
+    }
+}
+
+/// A job that sleeps; `version` changes its configuration, so each new
+/// version is a new generation.
+fn sleeper(image: &str, hosts: &str, keep: u32, version: u32) -> String {
+    format!(
+        r#"
+        image = "{image}"
+        hosts = [{hosts}]
+        command = ["sleep", "3600"]
+        stop_timeout = "1s"
+        env = {{ VERSION = "{version}" }}
+        [update]
+        keep = {keep}
+        "#
+    )
+}
+
+fn image_exists(c: &Cluster, host: &str, reference: &str) -> bool {
+    c.docker_raw(host, &["image", "inspect", reference])
+        .status
+        .success()
+}
+
+fn volume_exists(c: &Cluster, host: &str, name: &str) -> bool {
+    c.docker_raw(host, &["volume", "inspect", name])
+        .status
+        .success()
+}
+
+fn container_exists(c: &Cluster, host: &str, name: &str) -> bool {
+    c.docker_raw(host, &["container", "inspect", name])
+        .status
+        .success()
+}
+
+/// The names of volumes a container mounts.
+fn volumes_of(c: &Cluster, host: &str, container: &str) -> String {
+    c.inspect(host, container, "{{range .Mounts}}{{.Name}}{{end}}")
+}
+
+/// `(host, kind, name, status)` of `gc --json` items that `mine` accepts.
+fn items(
+    json: &Value,
+    mine: &dyn Fn(&str, &str) -> bool,
+) -> BTreeSet<(String, String, String, String)> {
+    let mut set = BTreeSet::new();
+    for host in json.as_array().expect("an array of hosts") {
+        let name = host["host"].as_str().unwrap_or_default();
+        for item in host["items"].as_array().expect("items") {
+            let kind = item["kind"].as_str().unwrap_or_default();
+            let what = item["name"].as_str().unwrap_or_default();
+            if mine(kind, what) {
+                set.insert((
+                    name.to_string(),
+                    kind.to_string(),
+                    what.to_string(),
+                    item["status"].as_str().unwrap_or_default().to_string(),
+                ));
+            }
+        }
+    }
+    set
+}
+
+fn without_status(
+    set: &BTreeSet<(String, String, String, String)>,
+) -> BTreeSet<(String, String, String)> {
+    set.iter()
+        .map(|(h, k, n, _)| (h.clone(), k.clone(), n.clone()))
+        .collect()
+}
+
+/// Names of this environment's containers on both hosts, as `host/name`.
+fn env_containers(c: &Cluster) -> Vec<String> {
+    ["h1", "h2"]
+        .iter()
+        .flat_map(|h| c.containers(h).into_iter().map(move |n| format!("{h}/{n}")))
+        .collect()
+}
+
+#[test]
+fn gc_after_many_cycles_leaves_no_leftovers_and_touches_nothing_else() {
+    let mut leftovers = Leftovers::new();
+    let c = cluster("g-gc", "");
+    let other = cluster("g-gc-other", "");
+    let pid = std::process::id();
+    let repo = format!("{}/drover-test/gc-{pid}", c.hosts.registry);
+    let old = format!("{repo}:old");
+    let new = format!("{repo}:new");
+    let foreign_tag = format!("{repo}:foreign");
+    leftovers.images = vec![new.clone(), old.clone(), foreign_tag.clone()];
+
+    // `old` is an image of its own (a layer more than the fixture), so that
+    // removing it frees space; both are pulled by the hosts from the registry.
+    let builder = format!("g-gc-build-{pid}");
+    local(&[
+        "run",
+        "--name",
+        &builder,
+        "--network",
+        "none",
+        IMAGE1,
+        "sh",
+        "-c",
+        "echo old > /gc-old",
+    ]);
+    local(&["commit", &builder, &old]);
+    local(&["rm", &builder]);
+    local(&["push", &old]);
+    local(&["rmi", &old]);
+    local(&["tag", IMAGE1, &new]);
+    local(&["push", &new]);
+    local(&["rmi", &new]);
+
+    // Many cycles: four versions of web on old, keeper twice, a down and an up again.
+    let both = "\"h1\", \"h2\"";
+    let c = c
+        .job("web", &sleeper(&old, both, 3, 1))
+        .job("keeper", &sleeper(&new, "\"h1\"", 3, 1))
+        .job("gone", &sleeper(&old, "\"h1\"", 3, 1))
+        .job("parked", &sleeper(&old, "\"h2\"", 3, 1));
+    c.drover(&["up", "--yes"]).run();
+    for version in 2..=4 {
+        c.set_job("web", &sleeper(&old, both, 3, version));
+        if version <= 3 {
+            c.set_job("keeper", &sleeper(&new, "\"h1\"", 3, version));
+        }
+        c.drover(&["up", "--yes"]).run();
+    }
+    c.drover(&["down", "gone", "--yes"]).run();
+    c.drover(&["up", "--yes"]).run();
+    // An update to the new image, and one more version on it: the newest
+    // kept generation runs `new`, the older ones `old`.
+    c.drover(&["update", "web", "--image", &new, "--yes"]).run();
+    c.set_job("web", &sleeper(&new, both, 3, 6));
+    c.drover(&["up", "--yes"]).run();
+
+    // parked is stopped by drover (a stop mark), keeper is locked, gone and
+    // parked leave the spec, and keep goes down to 1.
+    c.drover(&["stop", "parked", "--yes"]).run();
+    c.drover(&["lock", "keeper", "--reason", "x"]).run();
+    c.remove_job("gone");
+    c.remove_job("parked");
+    c.set_job("web", &sleeper(&new, both, 1, 6));
+    c.set_job("keeper", &sleeper(&new, "\"h1\"", 1, 3));
+
+    // A container made by hand with this environment's label and an
+    // anonymous volume, removed without -v; another left in place.
+    let handmade = c.docker(
+        "h1",
+        &[
+            "create",
+            "--label",
+            "drover.env=g-gc",
+            "-v",
+            "/data",
+            &new,
+            "true",
+        ],
+    );
+    let anonymous = volumes_of(&c, "h1", &handmade);
+    assert_eq!(anonymous.len(), 64, "an anonymous volume: {anonymous:?}");
+    leftovers.volumes.push(anonymous.clone());
+    c.docker("h1", &["rm", &handmade]);
+    assert!(volume_exists(&c, "h1", &anonymous));
+    c.docker(
+        "h2",
+        &[
+            "create",
+            "--name",
+            "g-gc.handmade",
+            "--label",
+            "drover.env=g-gc",
+            &new,
+            "true",
+        ],
+    );
+
+    // What gc must never touch: a foreign container (no drover label) of an
+    // unused tag of the same repository, with its own anonymous volume; a
+    // named volume; another environment's container of a job named like ours.
+    let foreign = format!("g-gc-foreign-{pid}");
+    let named = format!("g-gc-named-{pid}");
+    leftovers.containers.push(foreign.clone());
+    leftovers.volumes.push(named.clone());
+    c.docker("h1", &["tag", IMAGE1, &foreign_tag]);
+    c.docker(
+        "h1",
+        &[
+            "create",
+            "--name",
+            &foreign,
+            "-v",
+            "/cache",
+            &foreign_tag,
+            "true",
+        ],
+    );
+    let foreign_volume = volumes_of(&c, "h1", &foreign);
+    c.docker("h1", &["volume", "create", &named]);
+    other.docker(
+        "h1",
+        &[
+            "create",
+            "--name",
+            "g-gc-other.gone.h1.0",
+            "--label",
+            "drover.env=g-gc-other",
+            "--label",
+            "drover.job=gone",
+            "--label",
+            "drover.host=h1",
+            "--label",
+            "drover.task=0",
+            &new,
+            "true",
+        ],
+    );
+
+    // A dangling image (no tag, no container) on h2.
+    let builder = format!("g-gc-dangle-{pid}");
+    c.docker(
+        "h2",
+        &[
+            "run",
+            "--name",
+            &builder,
+            "--network",
+            "none",
+            IMAGE1,
+            "sh",
+            "-c",
+            "echo dangling > /gc-dangling",
+        ],
+    );
+    let dangling = c.docker("h2", &["commit", &builder]);
+    c.docker("h2", &["rm", &builder]);
+    leftovers.images.push(dangling.clone());
+    let dangling_short: String = dangling
+        .trim_start_matches("sha256:")
+        .chars()
+        .take(12)
+        .collect();
+
+    let mine = |kind: &str, name: &str| match kind {
+        "container" => name.starts_with("g-gc."),
+        "image" => name.starts_with(&repo) || name == dangling_short,
+        "volume" => name == anonymous,
+        _ => false,
+    };
+    let before = env_containers(&c);
+    let kept = |host: &str, job: &str| {
+        before
+            .iter()
+            .filter(|n| n.starts_with(&format!("{host}/g-gc.{job}.{host}.0.kept-")))
+            .count()
+    };
+    assert_eq!(
+        (kept("h1", "web"), kept("h2", "web"), kept("h1", "keeper")),
+        (3, 3, 2),
+        "{before:?}"
+    );
+    let web_kept_beyond = |host: &str| -> Vec<String> {
+        // The two oldest kept generations of web on the host (keep = 1 keeps the newest).
+        let mut list: Vec<(String, String)> = c
+            .containers(host)
+            .into_iter()
+            .filter(|n| n.starts_with(&format!("g-gc.web.{host}.0.kept-")))
+            .map(|n| {
+                (
+                    c.inspect(host, &n, "{{index .Config.Labels \"drover.deployed_at\"}}"),
+                    n,
+                )
+            })
+            .collect();
+        list.sort();
+        list.into_iter().take(2).map(|(_, n)| n).collect()
+    };
+    let (beyond_h1, beyond_h2) = (web_kept_beyond("h1"), web_kept_beyond("h2"));
+
+    let mut expected: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut expect = |host: &str, kind: &str, name: &str| {
+        expected.insert((host.to_string(), kind.to_string(), name.to_string()));
+    };
+    expect("h1", "container", "g-gc.gone.h1.0");
+    expect("h2", "container", "g-gc.parked.h2.0");
+    expect("h2", "container", "g-gc.parked.h2.stopped");
+    expect("h2", "container", "g-gc.handmade");
+    for name in &beyond_h1 {
+        expect("h1", "container", name);
+    }
+    for name in &beyond_h2 {
+        expect("h2", "container", name);
+    }
+    expect("h1", "image", &old);
+    expect("h2", "image", &old);
+    expect("h2", "image", &dangling_short);
+    expect("h1", "volume", &anonymous);
+
+    // --dry-run lists it all, and changes nothing.
+    let dry = c
+        .drover(&["gc", "--dry-run"])
+        .stdout_has("h1: would remove ")
+        .stdout_has("h2: would remove ")
+        .stdout_has(", job gone is not in the spec)\n")
+        .stdout_has(", kept generation of web h1/0 beyond keep = 1)\n")
+        .stdout_has(&format!("  - image {old} ("))
+        .stdout_has(&format!(
+            "  - volume {anonymous} (anonymous, no container uses it)"
+        ))
+        .stdout_has("  - container g-gc.handmade (")
+        .stdout_has(", belongs to no job)\n")
+        .stdout_has(&format!(
+            "  - image {dangling_short} (dangling: no tag, no container uses it)"
+        ))
+        .stdout_has("  note: job keeper is locked (by ")
+        .stdout_lacks("keeper h1/0")
+        .stdout_lacks("g-gc-other")
+        .stdout_lacks(&foreign)
+        .stdout_lacks(&named)
+        .stdout_lacks(".lock")
+        .run();
+    let dry_json = c.drover(&["gc", "--dry-run", "--json"]).run().json();
+    let listed = items(&dry_json, &mine);
+    assert_eq!(
+        without_status(&listed),
+        expected,
+        "dry run:\n{}",
+        dry.stdout
+    );
+    assert!(listed.iter().all(|(_, _, _, status)| status == "planned"));
+    assert_eq!(env_containers(&c), before, "--dry-run changed nothing");
+    assert!(image_exists(&c, "h1", &old) && image_exists(&c, "h2", &dangling));
+    assert!(volume_exists(&c, "h1", &anonymous));
+
+    // Without a terminal, gc needs --yes.
+    c.drover(&["gc"])
+        .status(1)
+        .stderr_has("not changing anything without confirmation")
+        .stdout_has("h1: would remove ")
+        .run();
+    assert_eq!(env_containers(&c), before);
+
+    let done = c.drover(&["gc", "--yes", "--json"]).run().json();
+    let removed = items(&done, &mine);
+    assert_eq!(without_status(&removed), expected, "{done:#}");
+    assert!(
+        removed.iter().all(|(_, _, _, status)| status == "removed"),
+        "{done:#}"
+    );
+    for host in done.as_array().unwrap() {
+        assert!(
+            host["reclaimed_bytes"].as_u64().unwrap_or(0) > 0,
+            "the old image's own layer was freed: {host:#}"
+        );
+    }
+
+    // No drover leftovers; the current tasks, the locked job, its lock and
+    // everything that is not this environment's are all still there.
+    let after = env_containers(&c);
+    let expected_after: Vec<String> = before
+        .iter()
+        .filter(|n| {
+            !expected
+                .iter()
+                .any(|(h, kind, name)| kind == "container" && **n == format!("{h}/{name}"))
+        })
+        .cloned()
+        .collect();
+    assert_eq!(after, expected_after);
+    assert!(
+        after.contains(&"h1/g-gc.keeper.h1.lock".to_string()),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&"h1/g-gc.web.h1.0".to_string())
+            && after.contains(&"h2/g-gc.web.h2.0".to_string())
+    );
+    for host in ["h1", "h2"] {
+        assert!(!image_exists(&c, host, &old), "{old} is gone from {host}");
+        assert!(image_exists(&c, host, &new), "{new} runs on {host}");
+    }
+    assert!(!image_exists(&c, "h2", &dangling));
+    assert!(!volume_exists(&c, "h1", &anonymous));
+    assert!(container_exists(&c, "h1", &foreign));
+    assert!(image_exists(&c, "h1", &foreign_tag));
+    assert!(volume_exists(&c, "h1", &foreign_volume));
+    assert!(volume_exists(&c, "h1", &named));
+    assert_eq!(other.containers("h1"), ["g-gc-other.gone.h1.0"]);
+
+    // Once the job is unlocked, its generations beyond keep go too.
+    c.drover(&["unlock", "keeper"]).run();
+    c.drover(&["gc", "--yes"])
+        .stdout_has("h1: removed ")
+        .stdout_has(", kept generation of keeper h1/0 beyond keep = 1)\n")
+        .run();
+    assert_eq!(
+        c.containers("h1")
+            .iter()
+            .filter(|n| n.starts_with("g-gc.keeper.h1.0.kept-"))
+            .count(),
+        1
+    );
+    let last = c.drover(&["gc", "--dry-run", "--json"]).run().json();
+    assert_eq!(
+        items(&last, &mine),
+        BTreeSet::new(),
+        "nothing of drover's is left: {last:#}"
+    );
+}
+
+/// Waits up to `limit` for `check`.
+fn eventually(limit: Duration, check: impl Fn() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    check()
+}
+
+/// `(host, check, level, subject)` of every `doctor --json` finding.
+fn findings(json: &Value) -> Vec<(String, String, String, String)> {
+    json.as_array()
+        .expect("an array of findings")
+        .iter()
+        .map(|f| {
+            (
+                f["host"].as_str().unwrap_or_default().to_string(),
+                f["check"].as_str().unwrap_or_default().to_string(),
+                f["level"].as_str().unwrap_or_default().to_string(),
+                f["subject"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn doctor_finds_zombies_restart_loops_memory_kills_missing_files_and_locks() {
+    let c = cluster("g-doc", "");
+    let missing = format!("/nonexistent/drover-doctor-{}", std::process::id());
+    let c = c
+        // sh execs sleep as PID 1; the orphaned `sleep 1` becomes a zombie nobody reaps.
+        .job(
+            "zombie",
+            &format!(
+                r#"
+                image = "{IMAGE1}"
+                hosts = ["h1"]
+                init = false
+                command = ["sh", "-c", "sleep 1 & exec sleep 3600"]
+                stop_timeout = "1s"
+                "#
+            ),
+        )
+        .job(
+            "loop",
+            &format!(
+                r#"
+                image = "{IMAGE1}"
+                hosts = ["h2"]
+                restart = "always"
+                command = ["sh", "-c", "exit 3"]
+                "#
+            ),
+        )
+        .job(
+            "oom",
+            &format!(
+                r#"
+                image = "{IMAGE1}"
+                hosts = ["h2"]
+                restart = "no"
+                memory = "8m"
+                command = ["sh", "-c", "x=$(head -c 60000000 /dev/zero | tr '\\0' a); sleep 3600"]
+                "#
+            ),
+        )
+        .job(
+            "files",
+            &format!(
+                r#"
+                image = "{IMAGE1}"
+                hosts = ["h1"]
+                host_files = ["/etc/localtime", "{missing}"]
+                command = ["sleep", "3600"]
+                "#
+            ),
+        );
+    c.drover(&["up", "zombie", "loop", "oom", "--yes"])
+        .status(1)
+        .any_stderr()
+        .stderr_has("FAILED loop h2/0 (create)")
+        .run();
+    c.drover(&["lock", "zombie", "--reason", "investigating"])
+        .run();
+
+    // The zombie is real: /proc inside says so, and the engine's top does not show it.
+    let zombie_container = "g-doc.zombie.h1.0";
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            c.docker(
+                "h1",
+                &[
+                    "exec",
+                    zombie_container,
+                    "sh",
+                    "-c",
+                    "cat /proc/[0-9]*/stat",
+                ],
+            )
+            .lines()
+            .any(|l| {
+                l.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+        }),
+        "a zombie in {zombie_container}"
+    );
+    assert_eq!(
+        c.docker("h1", &["top", zombie_container, "-o", "pid,stat"])
+            .lines()
+            .count(),
+        2,
+        "top shows only PID 1"
+    );
+    // Exited with SIGKILL; whether inspect says OOMKilled is a race inside the
+    // engine (the kill and the exit arrive apart), which doctor does not rely on.
+    let oom = || {
+        c.inspect(
+            "h2",
+            "g-doc.oom.h2.0",
+            "{{.State.Status}} {{.State.ExitCode}}",
+        )
+    };
+    let restarts = || c.inspect("h2", "g-doc.loop.h2.0", "{{.RestartCount}}");
+    assert!(
+        eventually(Duration::from_secs(30), || oom() == "exited 137"
+            && restarts().parse::<i64>().unwrap_or(0) >= 3),
+        "oom: {}, loop restarts: {}",
+        oom(),
+        restarts()
+    );
+
+    let text = c
+        .drover(&["doctor"])
+        .status(1)
+        .stdout_has("zombie h1/0 (g-doc.zombie.h1.0) has 1 zombie process: nothing in it reaps orphaned processes (no init): set init = true in jobs/zombie.toml, then run `drover up zombie`")
+        .stdout_has("loop h2/0 (g-doc.loop.h2.0) is restarting in a loop: ")
+        .stdout_has("read why with `drover logs loop --task h2/0 --tail 50`")
+        .stdout_has("oom h2/0 (g-doc.oom.h2.0) was killed for running out of memory (memory = 8.0MiB): raise memory in jobs/oom.toml")
+        .stdout_has(&format!("host file {missing} does not exist on host h1, and job files binds it (host_files)"))
+        .stdout_has("job zombie is locked on h1 by ")
+        .stdout_has("(reason: investigating): changes to the job are refused until `drover unlock zombie`")
+        .run();
+    let json = c.drover(&["doctor", "--json"]).status(1).run().json();
+    let found = findings(&json);
+    let has = |host: &str, check: &str, level: &str, subject: &str| {
+        found.iter().any(|f| {
+            f == &(
+                host.to_string(),
+                check.to_string(),
+                level.to_string(),
+                subject.to_string(),
+            )
+        })
+    };
+    assert!(
+        has("h1", "zombies", "warning", "zombie h1/0"),
+        "{}",
+        text.stdout
+    );
+    assert!(has("h1", "init", "note", "zombie h1/0"), "{}", text.stdout);
+    assert!(
+        has("h2", "restarts", "warning", "loop h2/0"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        has("h2", "memory", "warning", "oom h2/0"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        has("h1", "host-files", "error", &missing),
+        "{}",
+        text.stdout
+    );
+    assert!(has("h1", "locks", "warning", "zombie"), "{}", text.stdout);
+    // The probe that found the missing file is gone again.
+    assert!(
+        c.containers("h1").iter().all(|n| !n.contains("doctor")),
+        "{:?}",
+        c.containers("h1")
+    );
+}
+
+#[test]
+fn doctor_on_a_clean_environment_lists_every_check_and_exits_0() {
+    let c = cluster("g-doc-clean", "").job(
+        "web",
+        &format!(
+            r#"
+            image = "{IMAGE1}"
+            hosts = ["h1", "h2"]
+            command = ["sleep", "3600"]
+            stop_timeout = "1s"
+            "#
+        ),
+    );
+    c.drover(&["up", "--yes"]).run();
+    let text = c
+        .drover(&["doctor"])
+        .stdout_has("HOST  LEVEL")
+        .stdout_has("\nall is well\n")
+        .run();
+    let json = c.drover(&["doctor", "--json"]).run().json();
+    let found = findings(&json);
+    let checks = [
+        "reachable",
+        "version",
+        "log-driver",
+        "disk",
+        "data-root",
+        "zombies",
+        "init",
+        "restarts",
+        "memory",
+        "host-files",
+        "locks",
+    ];
+    for host in ["h1", "h2"] {
+        let listed: Vec<&str> = found
+            .iter()
+            .filter(|f| f.0 == host)
+            .map(|f| f.1.as_str())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let mut all = checks.to_vec();
+        all.sort_unstable();
+        assert_eq!(listed, all, "every check on {host}:\n{}", text.stdout);
+    }
+    assert!(
+        found.iter().all(|f| f.2 == "ok" || f.2 == "note"),
+        "{}",
+        text.stdout
+    );
+    for line in [
+        "no zombie processes in the one running drover container",
+        "the one drover container runs with an init",
+        "every host file the jobs bind here exists: /etc/localtime",
+        "no job is locked here",
+    ] {
+        assert_eq!(
+            text.stdout.matches(line).count(),
+            2,
+            "{line:?} on both hosts:\n{}",
+            text.stdout
+        );
+    }
+}
