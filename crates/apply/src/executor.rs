@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, GateFailure, Outcome, Phase, Report, Restored, StepError};
 use crate::gate::{gate, SETTLE};
+use crate::watch::Watch;
 
 /// Engines by host name.
 pub type Engines = BTreeMap<String, Arc<dyn Engine>>;
@@ -100,6 +101,8 @@ pub struct Executor<'a> {
     /// Steps whose success was already shown (a rollout shows each as it
     /// passes its gate, and reports them all once it is over).
     announced: Mutex<BTreeSet<(String, String, Option<u32>)>>,
+    /// The engines' events, one subscription per host, for the gates.
+    watch: Watch,
 }
 
 /// What a disruptive step did, so a rollback can undo it.
@@ -137,6 +140,7 @@ impl<'a> Executor<'a> {
             events,
             settle: SETTLE,
             announced: Mutex::new(BTreeSet::new()),
+            watch: Watch::new(env),
         }
     }
 
@@ -570,9 +574,13 @@ impl<'a> Executor<'a> {
                 );
             }
         };
+        let wakeups = self
+            .engines
+            .get(&c.host)
+            .and_then(|arc| self.watch.subscribe(&c.host, arc));
         match gate(
             engine,
-            self.env,
+            wakeups,
             id,
             health,
             self.settle,

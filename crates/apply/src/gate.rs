@@ -14,7 +14,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use drover_engine::Engine;
-use futures::StreamExt;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::watch::Wakeups;
 use drover_plan::HealthConfig;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +34,7 @@ const SAFETY_POLL: Duration = Duration::from_millis(500);
 #[allow(clippy::too_many_arguments)]
 pub async fn gate(
     engine: &dyn Engine,
-    env: &str,
+    wakeups: Option<Wakeups>,
     id: &str,
     health: Option<&HealthConfig>,
     settle: Duration,
@@ -42,7 +44,7 @@ pub async fn gate(
 ) -> Result<(), GateFailure> {
     let limit = health.map_or(settle, HealthConfig::deadline);
     let started = Instant::now();
-    let mut events = Some(engine.events(env));
+    let mut events = wakeups;
     loop {
         let elapsed = started.elapsed();
         let container = match engine.inspect_container(id).await {
@@ -97,7 +99,7 @@ pub async fn gate(
         loop {
             let next = async {
                 match events.as_mut() {
-                    Some(stream) => stream.next().await,
+                    Some(receiver) => Some(receiver.recv().await),
                     None => std::future::pending().await,
                 }
             };
@@ -105,10 +107,12 @@ pub async fn gate(
                 () = cancel.cancelled() => return Err(GateFailure::Interrupted),
                 () = &mut deadline => break,
                 event = next => match event {
-                    Some(Ok(event)) if event.container == id => break,
+                    Some(Ok(container)) if container == id => break,
                     Some(Ok(_)) => {}
-                    // The stream broke: poll instead, from a fresh look.
-                    Some(Err(_)) | None => {
+                    // Fell behind: something may have happened, look.
+                    Some(Err(RecvError::Lagged(_))) => break,
+                    // The engine's stream ended: poll instead, from a fresh look.
+                    Some(Err(RecvError::Closed)) | None => {
                         events = None;
                         break;
                     }

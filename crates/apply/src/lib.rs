@@ -12,6 +12,7 @@ mod executor;
 pub mod gate;
 pub mod lock;
 pub mod markers;
+pub mod watch;
 
 pub use events::{Event, GateFailure, Outcome, Phase, Report, Restored, StepError};
 pub use executor::{Deployment, Engines, Executor, RolloutPolicy};

@@ -313,7 +313,8 @@ fn an_interactive_shell_has_a_real_terminal() {
             std::thread::sleep(Duration::from_millis(100));
         }
     };
-    std::thread::sleep(Duration::from_millis(800));
+    // The shell's prompt (busybox sh as root) before typing.
+    wait_for("/ #");
     tmux(&["send-keys", "-t", &session, "echo drover-$((6*7))", "Enter"]);
     wait_for("drover-42");
     tmux(&["send-keys", "-t", &session, "stty size", "Enter"]);

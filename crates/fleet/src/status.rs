@@ -198,7 +198,9 @@ fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>) -> TaskStatus {
         restarts: Some(c.restarts),
         exit_code: (c.state != "running" && c.state != "created").then_some(c.exit_code),
         oom_killed: c.oom_killed,
-        restart_loop: c.is_restart_loop(),
+        // Restarting, or restarted and up only a moment: a crash loop caught between two tries.
+        restart_loop: c.is_restart_loop()
+            || (c.restarts > 0 && uptime(&c.started_at).is_some_and(|up| up < 30)),
         memory_bytes: usage.map(|u| u.0),
         cpu_percent: usage.map(|u| u.1),
         ..base
