@@ -32,47 +32,8 @@ pub const NEW_PASSWORD: &str = "s3cr3t-new-password";
 pub const DEPLOYED_AT: &str = "2024-05-01T10:00:00Z";
 pub const DEPLOYED_BY: &str = "ops@laptop";
 
-pub const DROVER_TOML: &str = r#"
-name = "prod"
-[hosts.app1]
-docker = "unix:///var/run/docker.sock"
-[hosts.app2]
-docker = "tcp://10.0.0.12:2376"
-
-[defaults]
-host_files = ["/etc/localtime"]
-stop_timeout = "30s"
-log = { driver = "local", max_size = "20m", max_files = 5 }
-"#;
-
-/// Two tasks on each of app1 and app2, with a command, an env var and a secret.
-pub const WEB_TOML: &str = r#"
-image = "busybox:1.36"
-hosts = ["app1", "app2"]
-instances = 2
-command = ["httpd", "-f", "-p", "8080"]
-env = { MODE = "prod" }
-secret_env = ["DB_PASSWORD"]
-memory = "64m"
-"#;
-
-/// One task on app1 running the image's own command.
-pub const WORKER_TOML: &str = r#"
-image = "busybox:1.36"
-hosts = ["app1"]
-"#;
-
-/// Loads an environment written into a temporary directory.
-pub fn load_env(files: &[(&str, &str)]) -> Environment {
-    let dir = tempfile::tempdir().expect("a temporary directory");
-    std::fs::create_dir_all(dir.path().join("jobs")).expect("jobs/");
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().expect("a parent")).expect("a directory");
-        std::fs::write(path, text).expect("a written file");
-    }
-    drover_spec::load(dir.path(), None).unwrap_or_else(|e| panic!("the test spec loads: {e}"))
-}
+pub use drover_testkit::fixtures::{DROVER_TOML, WEB_TOML, WORKER_TOML};
+pub use drover_testkit::load_env;
 
 /// `web` and `worker`, with `web`'s file swapped for `web`.
 pub fn env_with_web(web: &str) -> Environment {
