@@ -7,10 +7,20 @@ hosts, and a rollback of it.
 
 Rolling update: drover's wall time against the sum of what it must wait for,
 measured from the engines themselves in the same run: for each task, the old
-container's graceful stop (the engine's `kill` event to its `die` event) and
+container's graceful stop (the engine's `kill` event to its `stop` event: the
+whole stop the engine does, signal, exit, cleanup, not just until `die`) and
 the new container's health gate (its `start` event to its `health_status:
-healthy` event). With `parallel = 1` these happen one after
-the other, so their sum is the floor no tool can go under.
+healthy` event). With `parallel = 1` these happen one after the other, so
+their sum is the floor no tool can go under.
+
+Beyond the floor, from the same events: the engine's own work between a
+task's stop and its new container's start (renaming the old one aside:
+`stop` to `rename`; creating and starting the new one: `rename` to `create`
+to `start`, drover sending each request as the previous one returns), and
+what is left, drover's own time: before the first stop (load, connect, read
+the hosts, check images, take the lock), between one task's gate and the
+next task's stop, and after the last gate (generations beyond `keep`
+removed, lock released, exit).
 
 Rollback: `drover rollback` against a hand-written docker CLI loop doing the
 same for each task in the same order: stop the current container, rename it
@@ -30,8 +40,12 @@ JOB = "web"
 PORT = 27000
 
 
+# Debian's client, matching the 20.10 engines (a newer one may be first on PATH).
+DOCKER = "/usr/bin/docker" if os.path.exists("/usr/bin/docker") else "docker"
+
+
 def docker(sock, *args):
-    r = subprocess.run(["docker", "-H", sock, *args], capture_output=True, text=True)
+    r = subprocess.run([DOCKER, "-H", sock, *args], capture_output=True, text=True)
     if r.returncode != 0:
         sys.exit(f"rollout: docker {' '.join(args)} on {sock}: {r.stderr.strip()}")
     return r.stdout
@@ -81,24 +95,53 @@ def events(sock, since, until):
 
 
 def floor_of(hosts, since, until):
-    """Each old container's stop (`kill` to `die`) and each new one's health
-    gate (`start` to `health_status: healthy`), from the engines' events."""
-    stops, gates = [], []
+    """Each replacement's steps, from the engines' events. With `parallel =
+    1` replacements never overlap, so the events of all hosts, in time
+    order, read as one sequence: the old container's `kill` ... `stop`,
+    `rename`; the new one's `create`, `start`, `health_status: healthy`."""
+    timeline = []
     for sock in hosts:
-        kills, starts = {}, {}
         for e in events(sock, since, until):
             cid = e.get("id") or e.get("Actor", {}).get("ID")
             action = e.get("Action") or e.get("status") or ""
-            t = e.get("timeNano", 0) / 1e9
-            if action == "kill" and cid not in kills:
-                kills[cid] = t
-            elif action == "die" and cid in kills:
-                stops.append(t - kills.pop(cid))
-            elif action == "start":
-                starts[cid] = t
-            elif action == "health_status: healthy" and cid in starts:
-                gates.append(t - starts.pop(cid))
-    return stops, gates
+            timeline.append((e.get("timeNano", 0) / 1e9, action, cid))
+    timeline.sort()
+    done, cur = [], None
+    for t, action, cid in timeline:
+        if action == "kill" and (cur is None or "healthy" in cur):
+            if cur is not None:
+                done.append(cur)
+            cur = {"old": cid, "kill": t}
+        elif cur is None:
+            continue
+        elif action == "stop" and cid == cur["old"] and "stop" not in cur:
+            cur["stop"] = t
+        elif action == "rename" and cid == cur["old"] and "rename" not in cur:
+            cur["rename"] = t
+        elif action == "create" and "rename" in cur and "create" not in cur:
+            cur["new"], cur["create"] = cid, t
+        elif action == "start" and cid == cur.get("new") and "start" not in cur:
+            cur["start"] = t
+        elif action == "health_status: healthy" and cid == cur.get("new") and "healthy" not in cur:
+            cur["healthy"] = t
+    if cur is not None:
+        done.append(cur)
+    steps = ("kill", "stop", "rename", "create", "start", "healthy")
+    complete = [r for r in done if all(k in r for k in steps)]
+    if not complete:
+        return None
+    between = [b["kill"] - a["healthy"] for a, b in zip(complete, complete[1:])]
+    return {
+        "n": len(complete),
+        "stops": sum(r["stop"] - r["kill"] for r in complete),
+        "gates": sum(r["healthy"] - r["start"] for r in complete),
+        "renames": sum(r["rename"] - r["stop"] for r in complete),
+        "creates": sum(r["create"] - r["rename"] for r in complete),
+        "starts": sum(r["start"] - r["create"] for r in complete),
+        "between": sum(between),
+        "first_kill": complete[0]["kill"],
+        "last_healthy": complete[-1]["healthy"],
+    }
 
 
 def cmd_run(bin_, work, runs, *hosts):
@@ -112,11 +155,14 @@ def cmd_run(bin_, work, runs, *hosts):
         time.sleep(1)
         since = time.time()
         took, _ = drover(bin_, work, "up", "--yes")
-        until = time.time() + 0.5
-        stops, gates = floor_of(hosts, since, until)
-        if len(gates) != 6 or len(stops) != 6:
-            sys.exit(f"rollout: expected 6 stops and 6 health gates, measured {len(stops)} and {len(gates)}")
-        results["update"].append({"wall": took, "stops": sum(stops), "gates": sum(gates), "floor": sum(stops) + sum(gates)})
+        end = time.time()
+        time.sleep(0.5)  # the engines' last events
+        f = floor_of(hosts, since, end + 0.5)
+        if f is None or f["n"] != 6:
+            sys.exit(f"rollout: expected 6 replacements in the engines' events, found {0 if f is None else f['n']}")
+        f["before"] = f.pop("first_kill") - since
+        f["after"] = end - f.pop("last_healthy")
+        results["update"].append({"wall": took, "floor": f["stops"] + f["gates"], **f})
 
         # 2. rollback by drover, then the same by hand (forward again first, untimed)
         time.sleep(1)
@@ -151,36 +197,63 @@ def cli_rollback(hosts):
 
 
 def cmd_report(work, record=None):
+    sys.dont_write_bytecode = True  # no __pycache__ in the tree
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import meta as metamod
+
     with open(f"{work}/rollout.json") as f:
         r = json.load(f)
-    with open(f"{work}/meta") as f:
-        meta = dict(line.rstrip("\n").split("=", 1) for line in f if "=" in line)
+    meta = metamod.read(work)
     med = statistics.median
-    walls = [u["wall"] for u in r["update"]]
-    floors = [u["floor"] for u in r["update"]]
-    ratios = [u["wall"] / u["floor"] for u in r["update"]]
-    stops = [u["stops"] for u in r["update"]]
-    gates = [u["gates"] for u in r["update"]]
+    up = r["update"]
+
+    def col(key):
+        return [u[key] for u in up]
+
+    def row(label, xs):
+        return f"| {label} | {med(xs):.2f} s | {min(xs):.2f} - {max(xs):.2f} s |"
+
+    walls, floors = col("wall"), col("floor")
+    ratios = [u["wall"] / u["floor"] for u in up]
+    engine = [u["renames"] + u["creates"] + u["starts"] for u in up]
+    ratios_engine = [u["wall"] / (u["floor"] + e) for u, e in zip(up, engine)]
+    accounted = [u["floor"] + e + u["before"] + u["between"] + u["after"] for u, e in zip(up, engine)]
     rb, cli = r["rollback"], r["cli"]
     verdict = "met" if med(ratios) < 1.10 else "not met"
     text = f"""## Rollouts (issue 6)
 
 Command: `{meta.get('command', 'bench/rollout')}` · {meta.get('date', '')} · {meta.get('nproc', '?')} CPUs · drover {meta.get('commit', '')} · engine {meta.get('docker', '')} · {len(walls)} runs, medians.
 
+{metamod.load_note(meta, 'the floor is read from the same runs, so load that slows the engines raises it too') if meta.get('load') else ''}
+
 A job of 6 tasks on 3 hosts (2 per host, busybox httpd), health check every 1 s,
 `parallel = 1`. Each run changes its env and runs `drover up --yes`: six
 replacements, one after the other. The floor is what the engines themselves
 took, read back from their events in the same run: each old container's
-graceful stop (`kill` to `die`) plus each new one's health gate (`start` to
-`health_status: healthy`).
+graceful stop (`kill` to `stop`: the whole stop the engine does, not just until
+`die`) plus each new one's health gate (`start` to `health_status: healthy`).
 
 | | median | min - max |
 | --- | ---: | --- |
-| drover up (6 replacements) | {med(walls):.2f} s | {min(walls):.2f} - {max(walls):.2f} s |
-| floor: stops + health gates | {med(floors):.2f} s | {min(floors):.2f} - {max(floors):.2f} s |
-| of which stops | {med(stops):.2f} s | |
-| of which health gates | {med(gates):.2f} s | |
+{row('drover up (6 replacements)', walls)}
+{row('floor: stops + health gates', floors)}
+{row('of which stops (`kill` to `stop`)', col('stops'))}
+{row('of which health gates (`start` to `healthy`)', col('gates'))}
 | **drover / floor** | **{med(ratios):.2f}x** | target < 1.10x: **{verdict}** |
+
+Where the rest of drover's wall time goes, from the same events (sums over the six
+replacements, medians over the runs):
+
+| | median | min - max |
+| --- | ---: | --- |
+{row('engine: old containers renamed aside (`stop` to `rename`)', col('renames'))}
+{row('engine: new containers created (`rename` to `create`)', col('creates'))}
+{row('engine: new containers started (`create` to `start`)', col('starts'))}
+{row('drover before the first stop (load, connect, read the hosts, lock)', col('before'))}
+{row('drover between a gate passed and the next stop (5 gaps)', col('between'))}
+{row('drover after the last gate (old generations, unlock, exit)', col('after'))}
+{row('all of the above + the floor (should be the wall time)', accounted)}
+| drover / (floor + the engine's rename, create and start) | {med(ratios_engine):.2f}x | not the aim; what is left is drover's own |
 
 Rollback of the same job (every task back to its kept container), against a
 hand-written docker CLI loop doing the same per task (stop, rename aside,
@@ -188,13 +261,13 @@ rename the kept one back, start, poll inspect every 100 ms until healthy):
 
 | | median | min - max |
 | --- | ---: | --- |
-| drover rollback | {med(rb):.2f} s | {min(rb):.2f} - {max(rb):.2f} s |
-| docker CLI loop | {med(cli):.2f} s | {min(cli):.2f} - {max(cli):.2f} s |
+{row('drover rollback', rb)}
+{row('docker CLI loop (/usr/bin/docker)', cli)}
 | **drover / CLI loop** | **{med(rb) / med(cli):.2f}x** | |
 """
+    text = text.replace("\n\n\n", "\n\n")
     print(text)
     if record:
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         import section
         section.write(record, "rollout", text)
 

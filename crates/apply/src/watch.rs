@@ -22,8 +22,11 @@ pub struct Watch {
     env: String,
     /// A weak sender per host: the feeding task holds the only strong one, so
     /// when the engine's stream ends, every gate hears it (and polls instead).
-    hubs: Mutex<BTreeMap<String, (broadcast::WeakSender<String>, JoinHandle<()>)>>,
+    hubs: Mutex<BTreeMap<String, Hub>>,
 }
+
+/// A host's subscription: how to join it, and the task feeding it.
+type Hub = (broadcast::WeakSender<String>, JoinHandle<()>);
 
 impl Watch {
     pub fn new(env: &str) -> Self {

@@ -332,3 +332,65 @@ fn an_interactive_shell_has_a_real_terminal() {
         "the terminal is back in canonical mode:\n{s}"
     );
 }
+
+/// `logs -f` keeps following when the host drops and comes back: the lines
+/// written meanwhile arrive after, with no gap and no duplicate.
+#[test]
+fn logs_follow_through_a_host_outage_without_gap_or_duplicate() {
+    let proxy =
+        drover_testkit::proxy::CountingProxy::start(&drover_testkit::hosts::Hosts::get().h1);
+    let extra = format!("[hosts.via]\ndocker = \"{}\"\n", proxy.address());
+    let c = cluster("l-outage", &extra).job("chat", &chatty("\"via\"", "a"));
+    c.drover(&["up", "--yes"]).run();
+    let mut follower = Command::new(support::BIN)
+        .arg("-C")
+        .arg(c.path())
+        .args(["logs", "chat", "-f", "--tail", "1"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = follower.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut numbers = Vec::new();
+    let collect_until = |deadline: Instant, numbers: &mut Vec<u64>| {
+        while Instant::now() < deadline {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if let Some(n) = line
+                    .split(" line ")
+                    .nth(1)
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                {
+                    numbers.push(n);
+                }
+            }
+        }
+    };
+    collect_until(Instant::now() + Duration::from_secs(2), &mut numbers);
+    proxy.pause();
+    std::thread::sleep(Duration::from_secs(3));
+    proxy.resume();
+    collect_until(Instant::now() + Duration::from_secs(8), &mut numbers);
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(follower.id() as i32, libc::SIGINT);
+    }
+    let _ = follower.wait();
+    assert!(
+        numbers.len() > 20,
+        "lines before and after the outage: {numbers:?}"
+    );
+    for pair in numbers.windows(2) {
+        assert_eq!(
+            pair[1],
+            pair[0] + 1,
+            "no gap and no duplicate across the outage: {numbers:?}"
+        );
+    }
+}

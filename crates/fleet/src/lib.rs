@@ -9,8 +9,8 @@ mod exec;
 mod gc;
 mod images;
 pub mod logs;
-mod package;
 mod marks;
+mod package;
 mod secrets;
 mod status;
 
@@ -33,7 +33,7 @@ pub use images::{ImageRow, ImagesReport};
 pub use marks::Written;
 pub use package::{default_tag, Packaged};
 pub use secrets::load_secrets;
-pub use status::{human_bytes, human_duration, StatusReport, TaskStatus};
+pub use status::{human_bytes, human_duration, now_secs, task_status, StatusReport, TaskStatus};
 
 /// Why a fleet operation could not run.
 #[derive(Debug, thiserror::Error)]

@@ -84,7 +84,7 @@ impl Fleet {
         let tasks = rows
             .iter()
             .zip(usage)
-            .map(|(row, usage)| task_status(row, usage))
+            .map(|(row, usage)| task_status(row, usage, now_secs()))
             .collect();
         Ok(StatusReport {
             tasks,
@@ -150,7 +150,9 @@ async fn sample(targets: &[Option<(&dyn Engine, &str)>]) -> Vec<Option<UsageSamp
     .await
 }
 
-fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>) -> TaskStatus {
+/// One row of `status` (and of the dashboard's overview, which holds the
+/// observation live and makes its rows with this same function).
+pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now_secs: u64) -> TaskStatus {
     let base = TaskStatus {
         job: row.job.clone(),
         host: row.host.clone(),
@@ -191,7 +193,7 @@ fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>) -> TaskStatus {
         health: Some(c.health.clone()).filter(|h| !h.is_empty()),
         started_at: Some(c.started_at.clone()).filter(|_| running),
         uptime_seconds: if c.state == "running" {
-            uptime(&c.started_at)
+            uptime(&c.started_at, now_secs)
         } else {
             None
         },
@@ -200,20 +202,23 @@ fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>) -> TaskStatus {
         oom_killed: c.oom_killed,
         // Restarting, or restarted and up only a moment: a crash loop caught between two tries.
         restart_loop: c.is_restart_loop()
-            || (c.restarts > 0 && uptime(&c.started_at).is_some_and(|up| up < 30)),
+            || (c.restarts > 0 && uptime(&c.started_at, now_secs).is_some_and(|up| up < 30)),
         memory_bytes: usage.map(|u| u.0),
         cpu_percent: usage.map(|u| u.1),
         ..base
     }
 }
 
-fn uptime(started_at: &str) -> Option<u64> {
+fn uptime(started_at: &str, now_secs: u64) -> Option<u64> {
     let started = parse_rfc3339(started_at)?;
-    let now = std::time::SystemTime::now()
+    Some(now_secs.saturating_sub(u64::try_from(started).ok()?))
+}
+
+/// Seconds since the epoch, now.
+pub fn now_secs() -> u64 {
+    std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .ok()?
-        .as_secs();
-    Some(now.saturating_sub(u64::try_from(started).ok()?))
+        .map_or(0, |d| d.as_secs())
 }
 
 /// `59s`, `3m2s`, `1h1m`, `2d3h`.

@@ -110,7 +110,9 @@ impl Credentials {
     /// that pushes or pulls on drover's behalf (its `X-Registry-Auth`).
     pub fn for_engine(&self) -> (Option<String>, Option<String>, Option<String>) {
         match &self.secret {
-            Secret::Password { username, password } => (Some(username.clone()), Some(password.clone()), None),
+            Secret::Password { username, password } => {
+                (Some(username.clone()), Some(password.clone()), None)
+            }
             Secret::IdentityToken { token } => (None, None, Some(token.clone())),
         }
     }

@@ -5,10 +5,12 @@
 //! Each crate's tests used to paste the same `drover.toml`; they take it
 //! from [`fixtures`] now.
 
+pub mod binary;
 pub mod cli;
 pub mod endpoints;
 pub mod fixtures;
 pub mod hosts;
+pub mod proxy;
 
 use std::path::Path;
 

@@ -112,7 +112,8 @@ async fn pick(global: &Global, fleet: &Fleet, job: &str) -> Result<ImageRef> {
     let scorer = |input: &str, _: &String, _: &str, index: usize| -> Option<i64> {
         let input = input.trim().to_lowercase();
         let tag = tags.get(index)?;
-        tag.find(&input).map(|at| -(at as i64) - (index as i64) * 1000)
+        tag.find(&input)
+            .map(|at| -(at as i64) - (index as i64) * 1000)
     };
     let chosen = inquire::Select::new(
         &format!("Image for {job} ({}):", report.repository),

@@ -13,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 static TOKEN: OnceLock<CancellationToken> = OnceLock::new();
 static CHANGING: AtomicBool = AtomicBool::new(false);
+/// A server (`drover web`): the first signal stops it, and that is a normal end.
+static SERVING: AtomicBool = AtomicBool::new(false);
 /// The signal that interrupted the run (0: none; 13: stdout closed).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 
@@ -26,10 +28,18 @@ pub fn changing() {
     CHANGING.store(true, Ordering::SeqCst);
 }
 
-/// The exit code an interruption gives: 128 + the signal.
+/// From now on, a first signal stops a server cleanly, and it exits 0.
+pub fn serving() {
+    SERVING.store(true, Ordering::SeqCst);
+    CHANGING.store(true, Ordering::SeqCst);
+}
+
+/// The exit code an interruption gives: 128 + the signal (none for a server
+/// that a signal told to stop: that is how servers end).
 pub fn exit_code() -> Option<u8> {
     match SIGNAL.load(Ordering::SeqCst) {
         0 => None,
+        n if SERVING.load(Ordering::SeqCst) && n != libc::SIGPIPE => None,
         n => u8::try_from(128 + n).ok(),
     }
 }
@@ -74,7 +84,11 @@ pub fn install() {
                     }
                     abort(number);
                 }
-                eprintln!("\ninterrupted: no new step starts; steps in flight finish or are undone (press Ctrl-C again to abort at once)");
+                if SERVING.load(Ordering::SeqCst) {
+                    eprintln!("\nstopping: streams and shells are told why (press Ctrl-C again to stop at once)");
+                } else {
+                    eprintln!("\ninterrupted: no new step starts; steps in flight finish or are undone (press Ctrl-C again to abort at once)");
+                }
                 token().cancel();
             }
         });
