@@ -601,7 +601,8 @@ fn the_update_picker_filters_picks_and_confirms() {
     };
     wait_for("Image for web");
     tmux(&["send-keys", "-t", &session, "v2"]);
-    let filtered = wait_for("> v2");
+    // The typed filter shows in the prompt line, and only v2 is left.
+    let filtered = wait_for("): v2");
     assert!(!filtered.contains(" v1 "), "filtered as typed:\n{filtered}");
     tmux(&["send-keys", "-t", &session, "Enter"]);
     wait_for("Roll out this update? [y/N]");
