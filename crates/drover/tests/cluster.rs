@@ -333,17 +333,7 @@ fn up_pulls_missing_images_from_the_registry_first() {
         c.hosts.registry,
         std::process::id()
     );
-    let local = |args: &[&str]| {
-        let out = std::process::Command::new("docker")
-            .args(args)
-            .output()
-            .expect("docker");
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let local = drover_testkit::hosts::docker_local;
     local(&["tag", "drover-test/busybox:2", &reference]);
     local(&["push", &reference]);
     local(&["rmi", &reference]);

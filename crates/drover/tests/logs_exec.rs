@@ -25,6 +25,30 @@ fn chatty(hosts: &str, v: &str) -> String {
     )
 }
 
+/// `drover ARGS` running, its stdout lines arriving on the receiver.
+fn follow_logs(
+    c: &support::Cluster,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = Command::new(support::BIN)
+        .arg("-C")
+        .arg(c.path())
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    (child, rx)
+}
+
 #[test]
 fn logs_merge_every_task_in_time_order_and_mark_stderr() {
     let c = cluster("l-merge", "").job("chat", &chatty("\"h1\", \"h2\"", "a"));
@@ -82,22 +106,7 @@ fn logs_merge_every_task_in_time_order_and_mark_stderr() {
 fn logs_follow_keeps_following_through_a_rollout() {
     let c = cluster("l-follow", "").job("chat", &chatty("\"h1\"", "old"));
     c.drover(&["up", "--yes"]).run();
-    let mut follower = Command::new(support::BIN)
-        .arg("-C")
-        .arg(c.path())
-        .args(["logs", "chat", "-f", "--tail", "1"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = follower.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut follower, rx) = follow_logs(&c, &["logs", "chat", "-f", "--tail", "1"]);
     let wait_for = |part: &str| {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
@@ -276,59 +285,39 @@ fn exec_runs_a_command_in_one_task_or_all() {
 fn an_interactive_shell_has_a_real_terminal() {
     let c = cluster("l-shell", "").job("chat", &chatty("\"h1\"", "a"));
     c.drover(&["up", "--yes"]).run();
-    let session = format!("drover-shell-{}", std::process::id());
-    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("run tmux");
     let command = format!(
-        "NO_COLOR=1 {} -C {} exec chat; echo EXIT=$?; stty -a | grep -o icanon | head -1; sleep 60",
+        "NO_COLOR=1 {} -C {} exec chat; echo EXIT=$?; echo MODE=$(stty -a | tr ' ;' '\\n\\n' | grep -x -e icanon -e -icanon); sleep 60",
         support::BIN,
         c.path().display()
     );
-    assert!(tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &command
-    ])
-    .status
-    .success());
-    let screen = || {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
-    };
-    let wait_for = |text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let s = screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {text:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let term = drover_testkit::tmux::Session::start("drover-shell", 120, 30, &command);
     // The shell's prompt (busybox sh as root) before typing.
-    wait_for("/ #");
-    tmux(&["send-keys", "-t", &session, "echo drover-$((6*7))", "Enter"]);
-    wait_for("drover-42");
-    tmux(&["send-keys", "-t", &session, "stty size", "Enter"]);
-    wait_for("30 120");
-    tmux(&["resize-window", "-t", &session, "-x", "100", "-y", "25"]);
-    std::thread::sleep(Duration::from_millis(300));
-    tmux(&["send-keys", "-t", &session, "stty size", "Enter"]);
-    wait_for("25 100");
-    tmux(&["send-keys", "-t", &session, "exit 3", "Enter"]);
-    let s = wait_for("EXIT=3");
-    let after = s.split("EXIT=3").nth(1).unwrap_or_default().to_string();
-    let _ = tmux(&["kill-session", "-t", &session]);
+    term.wait_for("/ #", 20);
+    term.send(&["echo drover-$((6*7))", "Enter"]);
+    term.wait_for("drover-42", 20);
+    term.send(&["stty size", "Enter"]);
+    term.wait_for("30 120", 20);
+    term.resize(100, 25);
+    // The new size reaches the shell through drover (SIGWINCH, then a resize of the exec).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        term.send(&["stty size", "Enter"]);
+        std::thread::sleep(Duration::from_millis(300));
+        if term.screen().contains("25 100") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the window size never followed:\n{}",
+            term.screen()
+        );
+    }
+    term.send(&["exit 3", "Enter"]);
+    term.wait_for("EXIT=3", 20);
+    let s = term.wait_for("MODE=", 20);
     assert!(
-        after.contains("icanon"),
+        s.contains("MODE=icanon"),
         "the terminal is back in canonical mode:\n{s}"
     );
 }
@@ -342,22 +331,7 @@ fn logs_follow_through_a_host_outage_without_gap_or_duplicate() {
     let extra = format!("[hosts.via]\ndocker = \"{}\"\n", proxy.address());
     let c = cluster("l-outage", &extra).job("chat", &chatty("\"via\"", "a"));
     c.drover(&["up", "--yes"]).run();
-    let mut follower = Command::new(support::BIN)
-        .arg("-C")
-        .arg(c.path())
-        .args(["logs", "chat", "-f", "--tail", "1"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = follower.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let (mut follower, rx) = follow_logs(&c, &["logs", "chat", "-f", "--tail", "1"]);
     let mut numbers = Vec::new();
     let collect_until = |deadline: Instant, numbers: &mut Vec<u64>| {
         while Instant::now() < deadline {

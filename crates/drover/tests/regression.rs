@@ -406,15 +406,7 @@ fn an_image_pinned_by_id_or_digest_is_never_pulled_when_present() {
         c.hosts.registry,
         std::process::id()
     );
-    let local = |args: &[&str]| {
-        let out = Command::new("docker").args(args).output().expect("docker");
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let local = drover_testkit::hosts::docker_local;
     local(&["tag", IMAGE1, &reference]);
     local(&["push", &reference]);
     let digest = local(&[

@@ -375,14 +375,7 @@ fn images_lists_registry_and_host_tags_newest_first() {
         c.hosts.registry,
         std::process::id()
     );
-    let local = |args: &[&str]| {
-        let out = Command::new("docker").args(args).output().expect("docker");
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let local = drover_testkit::hosts::docker_local;
     for (image, tag) in [(IMAGE1, "old"), (IMAGE2, "new")] {
         local(&["tag", image, &format!("{repo}:{tag}")]);
         local(&["push", &format!("{repo}:{tag}")]);
@@ -562,53 +555,22 @@ fn the_update_picker_filters_picks_and_confirms() {
     c.set_job("web", &format!("# picked by a person\nimage = \"{repo}:v1\"  # keep this comment\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n"));
     c.drover(&["up", "--yes"]).run();
 
-    let session = format!("drover-picker-{}", std::process::id());
-    let tmux = |args: &[&str]| Command::new("tmux").args(args).output().expect("run tmux");
     let command = format!(
         "NO_COLOR=1 {} -C {} update web; echo EXIT=$?; sleep 30",
         support::BIN,
         c.path().display()
     );
-    assert!(tmux(&[
-        "new-session",
-        "-d",
-        "-s",
-        &session,
-        "-x",
-        "150",
-        "-y",
-        "40",
-        &command
-    ])
-    .status
-    .success());
-    let screen = || {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", &session]).stdout).into_owned()
-    };
-    let wait_for = |text: &str| {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = screen();
-            if s.contains(text) {
-                return s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the screen never showed {text:?}:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait_for("Image for web");
-    tmux(&["send-keys", "-t", &session, "v2"]);
+    let term = drover_testkit::tmux::Session::start("drover-picker", 150, 40, &command);
+    term.wait_for("Image for web", 30);
+    term.send(&["v2"]);
     // The typed filter shows in the prompt line, and only v2 is left.
-    let filtered = wait_for("): v2");
+    let filtered = term.wait_for("): v2", 30);
     assert!(!filtered.contains(" v1 "), "filtered as typed:\n{filtered}");
-    tmux(&["send-keys", "-t", &session, "Enter"]);
-    wait_for("Roll out this update? [y/N]");
-    tmux(&["send-keys", "-t", &session, "y", "Enter"]);
-    wait_for("EXIT=0");
-    let _ = tmux(&["kill-session", "-t", &session]);
+    term.send(&["Enter"]);
+    term.wait_for("Roll out this update? [y/N]", 30);
+    term.send(&["y", "Enter"]);
+    term.wait_for("EXIT=0", 30);
+    drop(term);
 
     assert_eq!(
         c.inspect("h1", "o-picker.web.h1.0", "{{.Config.Image}}"),

@@ -46,6 +46,18 @@ impl Fleet {
         connections
     }
 
+    /// Connects to the hosts `job` runs on (that this run may touch).
+    pub async fn connect_job(&self, job: &drover_spec::Job) -> Connections {
+        let allowed = self.hosts();
+        let hosts: BTreeSet<String> = job
+            .hosts
+            .iter()
+            .filter(|h| allowed.contains(*h))
+            .cloned()
+            .collect();
+        self.connect(&hosts).await
+    }
+
     /// Connects to every host this run may touch.
     pub async fn connect_all(&self) -> Connections {
         self.connect(&self.hosts()).await

@@ -117,27 +117,28 @@ fn current_tasks<'a>(
         .collect()
 }
 
-/// `restart`: every running task restarted in place, batch by batch.
-pub fn plan_restart(
+/// A step for each task whose container `wants` it, the others unchanged.
+fn each_task(
     env: &str,
     jobs: &BTreeSet<String>,
     observed: &Observed,
     known_hosts: &BTreeSet<String>,
+    wants: impl Fn(&ObservedContainer) -> bool,
+    step: impl Fn(ContainerRef) -> Step,
+    reason: &str,
 ) -> Plan {
     let mut plan = Plan {
         unreachable: unreachable(observed),
         ..Plan::default()
     };
     for (key, c) in current_tasks(env, jobs, observed, known_hosts) {
-        if c.is_running() {
+        if wants(c) {
             plan.changes.push(change(
                 &key.job,
                 &key.host,
                 Some(key.task),
-                Step::Restart {
-                    current: ContainerRef::of(c),
-                },
-                "restart",
+                step(ContainerRef::of(c)),
+                reason,
             ));
         } else {
             plan.unchanged += 1;
@@ -147,7 +148,25 @@ pub fn plan_restart(
     plan
 }
 
-/// `stop`: every running task stopped (not removed). The executor also
+/// `restart`: every running task restarted in place, batch by batch.
+pub fn plan_restart(
+    env: &str,
+    jobs: &BTreeSet<String>,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+) -> Plan {
+    each_task(
+        env,
+        jobs,
+        observed,
+        known_hosts,
+        ObservedContainer::is_running,
+        |current| Step::Restart { current },
+        "restart",
+    )
+}
+
+/// `stop`: every running task stopped (not removed). The command also
 /// leaves a stop mark per job and host, so `up` keeps them stopped.
 pub fn plan_stop(
     env: &str,
@@ -155,27 +174,15 @@ pub fn plan_stop(
     observed: &Observed,
     known_hosts: &BTreeSet<String>,
 ) -> Plan {
-    let mut plan = Plan {
-        unreachable: unreachable(observed),
-        ..Plan::default()
-    };
-    for (key, c) in current_tasks(env, jobs, observed, known_hosts) {
-        if c.is_running() || c.state == "paused" {
-            plan.changes.push(change(
-                &key.job,
-                &key.host,
-                Some(key.task),
-                Step::Stop {
-                    current: ContainerRef::of(c),
-                },
-                "stop",
-            ));
-        } else {
-            plan.unchanged += 1;
-        }
-    }
-    sort(&mut plan);
-    plan
+    each_task(
+        env,
+        jobs,
+        observed,
+        known_hosts,
+        |c| c.is_running() || c.state == "paused",
+        |current| Step::Stop { current },
+        "stop",
+    )
 }
 
 /// `start`: every stopped task started again (the stop marks go first).
@@ -185,27 +192,15 @@ pub fn plan_start(
     observed: &Observed,
     known_hosts: &BTreeSet<String>,
 ) -> Plan {
-    let mut plan = Plan {
-        unreachable: unreachable(observed),
-        ..Plan::default()
-    };
-    for (key, c) in current_tasks(env, jobs, observed, known_hosts) {
-        if c.is_running() {
-            plan.unchanged += 1;
-        } else {
-            plan.changes.push(change(
-                &key.job,
-                &key.host,
-                Some(key.task),
-                Step::Start {
-                    current: ContainerRef::of(c),
-                },
-                "start",
-            ));
-        }
-    }
-    sort(&mut plan);
-    plan
+    each_task(
+        env,
+        jobs,
+        observed,
+        known_hosts,
+        |c| !c.is_running(),
+        |current| Step::Start { current },
+        "start",
+    )
 }
 
 /// Why a task cannot be rolled back.

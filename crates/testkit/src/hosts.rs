@@ -34,6 +34,22 @@ impl Hosts {
     }
 }
 
+/// `docker ARGS…` on this machine's own engine (the one that builds the
+/// fixture images and pushes to the test registry); panics on failure.
+#[track_caller]
+pub fn docker_local(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run docker");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A test environment on h1 and h2 named `env`, cleaned up on drop.
 pub struct Cluster {
     pub dir: tempfile::TempDir,

@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod fixtures;
 pub mod hosts;
 pub mod proxy;
+pub mod tmux;
 
 use std::path::Path;
 

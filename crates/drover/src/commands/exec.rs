@@ -1,4 +1,3 @@
-use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -25,13 +24,7 @@ pub async fn run(
 ) -> Result<ExitCode> {
     let fleet = super::load(global)?;
     let spec = fleet.job(job)?;
-    let hosts: BTreeSet<String> = spec
-        .hosts
-        .iter()
-        .filter(|h| fleet.hosts().contains(*h))
-        .cloned()
-        .collect();
-    let connections = fleet.connect(&hosts).await;
+    let connections = fleet.connect_job(spec).await;
     for error in connections.unreachable.values() {
         eprintln!("{error}");
     }

@@ -1,4 +1,3 @@
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -40,13 +39,7 @@ pub async fn run(
         .map(parse_since)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    let hosts: BTreeSet<String> = spec
-        .hosts
-        .iter()
-        .filter(|h| fleet.hosts().contains(*h))
-        .cloned()
-        .collect();
-    let connections = fleet.connect(&hosts).await;
+    let connections = fleet.connect_job(spec).await;
     for error in connections.unreachable.values() {
         eprintln!("{error}; its tasks' logs are missing");
     }
