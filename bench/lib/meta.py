@@ -48,7 +48,8 @@ def load_note(meta, fairness=INTERLEAVED):
             pass
     if nproc and ones and max(ones) > nproc:
         text += (
-            f" **The machine was busy** (1-minute load up to {max(ones):.1f} on {nproc} CPUs: other builds and"
-            f" tests share it), so absolute times are noisier and likely higher than on a quiet machine; {fairness}."
+            f" **The machine was busy** (1-minute load up to {max(ones):.1f} on {nproc} CPUs: it is shared with other"
+            " builds and tests, and a figure taken soon after this run started or stopped its own engines includes"
+            f" that work too), so absolute times are noisier and likely higher than on a quiet machine; {fairness}."
         )
     return text
