@@ -116,6 +116,25 @@ fn a_packaged_directory_is_listed_first_and_served_after_update() {
         one.ends_with(again["digest"].as_str().unwrap()),
         "the same digest: {one} / {again}"
     );
+    // Again under the same tag: the host has that image already, nothing is loaded.
+    let third = c
+        .drover(&[
+            "package",
+            "web",
+            "--artifact",
+            artifact.path().to_str().unwrap(),
+            "--tag",
+            "v2",
+        ])
+        .any_stderr()
+        .run();
+    assert!(
+        third.stderr.contains("is already")
+            && !third.stderr.contains("loading")
+            && third.stderr.contains(again["digest"].as_str().unwrap()),
+        "{}",
+        third.stderr
+    );
     let _ = c.docker_raw("h1", &["rm", "-f", "p-dir.web.h1.0"]);
     let _ = c.docker_raw("h2", &["rm", "-f", "p-dir.web.h2.0"]);
     for host in ["h1", "h2"] {

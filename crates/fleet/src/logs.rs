@@ -40,6 +40,8 @@ const QUEUE: usize = 1024;
 const REORDER: Duration = Duration::from_millis(250);
 /// How long to wait before asking a host again after it failed.
 const RETRY: Duration = Duration::from_secs(2);
+/// Lines a follow re-reads from the end of a log when it first attaches.
+const FOLLOW_WINDOW: usize = 10_000;
 
 /// What to read.
 #[derive(Debug, Clone, Default)]
@@ -224,6 +226,8 @@ async fn run(
     // Live: every task followed at once, across replacements and outages.
     let (tx, mut rx) = mpsc::channel::<Item>(QUEUE);
     let now_ns = now_ns();
+    // `--tail 0 -f` with nothing to resume: only what comes from now on.
+    let fresh_start = query.tail == Some(0) && after.is_none();
     for s in sources.into_iter().filter(|s| s.engine.is_some()) {
         let from = last
             .get(&(s.key.host.clone(), s.key.task))
@@ -236,7 +240,7 @@ async fn run(
                 n: 0,
             });
         let (tx, query, cancel) = (tx.clone(), query.clone(), cancel.clone());
-        tokio::spawn(async move { follow(s, query, from, tx, cancel).await });
+        tokio::spawn(async move { follow(s, query, from, fresh_start, tx, cancel).await });
     }
     drop(tx);
     // A short window puts lines of different tasks in time order: lines
@@ -380,6 +384,7 @@ async fn follow(
     source: Source,
     query: LogQuery,
     mut from: Cursor,
+    fresh_start: bool,
     tx: mpsc::Sender<Item>,
     cancel: CancellationToken,
 ) {
@@ -437,10 +442,18 @@ async fn follow(
                 ))))
                 .await;
         }
+        // The first request starts near the end of the log instead of
+        // making the engine read it from the start to find `from`: the
+        // window covers the moment between history and follow.
+        let tail = match (&following, query.tail) {
+            (Some(_), _) => None,
+            (None, Some(0)) if fresh_start => Some(0),
+            (None, _) => Some(FOLLOW_WINDOW),
+        };
         following = Some(container.id.clone());
         let options = LogOptions {
             follow: true,
-            tail: None,
+            tail,
             since: Some(from.time_ns.div_euclid(1_000_000_000)),
             stdout: query.stdout,
             stderr: query.stderr,

@@ -140,11 +140,22 @@ impl Fleet {
         .await
         .map_err(|e| error(format!("building the image failed: {e}")))??;
 
-        progress(&format!("loading {reference} on {host}"));
-        engine
-            .load_image(&work.path().join("image.tar"))
+        // Unchanged inputs make the same image: a host that has it under
+        // this name already needs no second copy.
+        let present = engine
+            .inspect_image(reference.as_str())
             .await
-            .map_err(|e| error(e.to_string()))?;
+            .map_err(|e| error(e.to_string()))?
+            .is_some_and(|image| image.id == image_id);
+        if present {
+            progress(&format!("{reference} is already {image_id} on {host}"));
+        } else {
+            progress(&format!("loading {reference} on {host}"));
+            engine
+                .load_image(&work.path().join("image.tar"))
+                .await
+                .map_err(|e| error(e.to_string()))?;
+        }
         match engine.inspect_image(reference.as_str()).await {
             Ok(Some(image)) if image.id == image_id => {}
             Ok(Some(image)) => {

@@ -1,3 +1,4 @@
+use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
@@ -5,13 +6,15 @@ use drover_fleet::logs::{parse_since, LogEvent, LogQuery};
 use drover_fleet::parse_task;
 
 use crate::cli::Global;
-use crate::outln;
 use crate::terminal::{self, interrupt, output};
 
 /// Colours for task prefixes on a terminal, in turn.
 const PALETTE: [&str; 6] = [
     "\x1b[36m", "\x1b[32m", "\x1b[35m", "\x1b[34m", "\x1b[33m", "\x1b[96m",
 ];
+
+/// Bytes of output gathered into one write at most.
+const BATCH: usize = 64 * 1024;
 
 /// Every task's lines, merged by time, each prefixed `host/task` (`|` for
 /// stdout, `!` for stderr); `-f` keeps following.
@@ -62,26 +65,56 @@ pub async fn run(
         None,
         interrupt::token(),
     );
-    while let Some(event) = events.recv().await {
-        match event {
-            LogEvent::Line(line) => {
-                if global.json {
-                    outln!("{}", serde_json::to_string(&line)?);
-                } else {
-                    let name = format!("{}/{}", line.host, line.task);
-                    let mark = if line.stream == drover_engine::StreamKind::Stderr { '!' } else { '|' };
-                    let cut = if line.truncated { " …[cut]" } else { "" };
-                    if color {
-                        let i = tasks.iter().position(|t| *t == name).unwrap_or(0) % PALETTE.len();
-                        outln!("{}{name:<width$}{} {mark} {}{cut}", PALETTE[i], terminal::RESET, line.line);
+    // Lines that are already waiting go out in one write: a fast task is
+    // not slowed to one system call per line.
+    let mut batch = String::new();
+    while let Some(first) = events.recv().await {
+        let mut next = Some(first);
+        while let Some(event) = next {
+            match event {
+                LogEvent::Line(line) => {
+                    if global.json {
+                        batch.push_str(&serde_json::to_string(&line)?);
                     } else {
-                        outln!("{name:<width$} {mark} {}{cut}", line.line);
+                        let name = format!("{}/{}", line.host, line.task);
+                        let mark = if line.stream == drover_engine::StreamKind::Stderr {
+                            '!'
+                        } else {
+                            '|'
+                        };
+                        let cut = if line.truncated { " …[cut]" } else { "" };
+                        if color {
+                            let i =
+                                tasks.iter().position(|t| *t == name).unwrap_or(0) % PALETTE.len();
+                            let _ = write!(
+                                batch,
+                                "{}{name:<width$}{} {mark} {}{cut}",
+                                PALETTE[i],
+                                terminal::RESET,
+                                line.line
+                            );
+                        } else {
+                            let _ = write!(batch, "{name:<width$} {mark} {}{cut}", line.line);
+                        }
                     }
+                    batch.push('\n');
+                }
+                LogEvent::Dropped { host, task, lines } => {
+                    output::write_out(&std::mem::take(&mut batch));
+                    eprintln!("drover: {lines} line(s) of {host}/{task} dropped: they came faster than they could be written out");
+                }
+                LogEvent::Note(note) => {
+                    output::write_out(&std::mem::take(&mut batch));
+                    eprintln!("drover: {note}");
                 }
             }
-            LogEvent::Dropped { host, task, lines } => eprintln!("drover: {lines} line(s) of {host}/{task} dropped: they came faster than they could be written out"),
-            LogEvent::Note(note) => eprintln!("drover: {note}"),
+            next = if batch.len() < BATCH {
+                events.try_recv().ok()
+            } else {
+                None
+            };
         }
+        output::write_out(&std::mem::take(&mut batch));
         if output::closed() {
             break;
         }

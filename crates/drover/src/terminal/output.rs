@@ -15,7 +15,7 @@ pub fn closed() -> bool {
 
 /// Writes `text` to stdout; a closed stdout is remembered and reported as an interruption.
 pub fn write_out(text: &str) {
-    if closed() {
+    if closed() || text.is_empty() {
         return;
     }
     let mut out = std::io::stdout().lock();
