@@ -172,6 +172,11 @@ fn ctrl_c_mid_up_leaves_every_task_running_and_the_next_up_finishes() {
     );
     for host in ["h1", "h2"] {
         consistent(&c, host, "web", 4);
+        // The interrupted command gave its lock back.
+        assert!(
+            !c.containers(host).iter().any(|n| n.ends_with(".lock")),
+            "a lock left on {host}"
+        );
     }
 
     c.drover(&["diff"]).status(2).stdout_has("to replace").run();
