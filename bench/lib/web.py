@@ -250,13 +250,17 @@ class Follower:
             buf += data
             blocks = buf.split(b"\n\n")
             buf = blocks.pop()
+            # The body is chunked: a block may begin with a chunk's size line.
             for b in blocks:
-                if b.startswith(b"event: dropped"):
+                fields = [f.rstrip(b"\r") for f in b.split(b"\n")]
+                kind = next((f[7:] for f in fields if f.startswith(b"event: ")), None)
+                data = next((f[6:] for f in fields if f.startswith(b"data: ")), None)
+                if kind == b"dropped" and data:
                     try:
-                        self.dropped += json.loads(b.split(b"data: ", 1)[1])["lines"]
-                    except (IndexError, ValueError, KeyError):
+                        self.dropped += json.loads(data)["lines"]
+                    except (ValueError, KeyError):
                         pass
-                elif b"\ndata: {" in b or b.startswith(b"id: "):
+                elif kind is None and data:
                     self.lines += 1
             if pause:
                 time.sleep(pause)

@@ -116,29 +116,33 @@ fn a_packaged_directory_is_listed_first_and_served_after_update() {
         one.ends_with(again["digest"].as_str().unwrap()),
         "the same digest: {one} / {again}"
     );
-    // Again under the same tag: the host has that image already, nothing is loaded.
-    let third = c
-        .drover(&[
+    // Again under a new tag, then under that tag once more: the host has
+    // that image already, so nothing is loaded, only named.
+    let package = |tag: &str| {
+        c.drover(&[
             "package",
             "web",
             "--artifact",
             artifact.path().to_str().unwrap(),
             "--tag",
-            "v2",
+            tag,
         ])
         .any_stderr()
-        .run();
-    assert!(
-        third.stderr.contains("is already")
-            && !third.stderr.contains("loading")
-            && third.stderr.contains(again["digest"].as_str().unwrap()),
-        "{}",
-        third.stderr
-    );
+        .run()
+        .stderr
+    };
+    for (said, stderr) in [("tagging it", package("v3")), ("is already", package("v3"))] {
+        assert!(
+            stderr.contains(said)
+                && !stderr.contains("loading")
+                && stderr.contains(again["digest"].as_str().unwrap()),
+            "{stderr}"
+        );
+    }
     let _ = c.docker_raw("h1", &["rm", "-f", "p-dir.web.h1.0"]);
     let _ = c.docker_raw("h2", &["rm", "-f", "p-dir.web.h2.0"]);
     for host in ["h1", "h2"] {
-        for tag in ["v1", "v2"] {
+        for tag in ["v1", "v2", "v3"] {
             let _ = c.docker_raw(
                 host,
                 &[

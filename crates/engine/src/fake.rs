@@ -607,6 +607,18 @@ impl Images for FakeEngine {
         self.lock().call("load".to_string())
     }
 
+    async fn tag_image(&self, id: &str, reference: &str) -> Result<(), EngineError> {
+        let mut s = self.lock();
+        s.call(format!("tag {id} {reference}"))?;
+        let id = match s.images.get(id) {
+            Some(id) => id.clone(),
+            None if s.images.values().any(|known| known == id) => id.to_string(),
+            None => return Err(EngineError::NotFound(format!("no such image: {id}"))),
+        };
+        s.images.insert(reference.to_string(), id);
+        Ok(())
+    }
+
     async fn push_image(
         &self,
         reference: &str,

@@ -249,6 +249,8 @@ pub trait Images: Named + Send + Sync {
     async fn export_image(&self, reference: &str, to: &std::path::Path) -> Result<(), EngineError>;
     /// Loads a `docker save` tar from `from` (`docker load`).
     async fn load_image(&self, from: &std::path::Path) -> Result<(), EngineError>;
+    /// Gives the image `id` the name `reference` (`REPOSITORY:TAG`), as `docker tag`.
+    async fn tag_image(&self, id: &str, reference: &str) -> Result<(), EngineError>;
     /// Pushes `reference` to its registry; returns the manifest digest.
     async fn push_image(
         &self,

@@ -140,15 +140,29 @@ impl Fleet {
         .await
         .map_err(|e| error(format!("building the image failed: {e}")))??;
 
-        // Unchanged inputs make the same image: a host that has it under
-        // this name already needs no second copy.
-        let present = engine
-            .inspect_image(reference.as_str())
-            .await
-            .map_err(|e| error(e.to_string()))?
-            .is_some_and(|image| image.id == image_id);
-        if present {
+        // Unchanged inputs make the same image: a host that has it already
+        // (under this name or another) needs no second copy, only the name.
+        let here = |name: &str| {
+            let engine = engine.clone();
+            let (name, image_id) = (name.to_string(), image_id.clone());
+            async move {
+                engine
+                    .inspect_image(&name)
+                    .await
+                    .map(|found| found.is_some_and(|image| image.id == image_id))
+                    .map_err(|e| error(e.to_string()))
+            }
+        };
+        if here(reference.as_str()).await? {
             progress(&format!("{reference} is already {image_id} on {host}"));
+        } else if here(&image_id).await? {
+            progress(&format!(
+                "{host} has {image_id} already: tagging it {reference}"
+            ));
+            engine
+                .tag_image(&image_id, reference.as_str())
+                .await
+                .map_err(|e| error(e.to_string()))?;
         } else {
             progress(&format!("loading {reference} on {host}"));
             engine

@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bollard::query_parameters::{CreateImageOptions, ListImagesOptions, RemoveImageOptions};
+use bollard::query_parameters::{
+    CreateImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
+};
 use futures::StreamExt;
 
 use super::DockerEngine;
@@ -190,6 +192,20 @@ impl Images for DockerEngine {
         self.load_from(from).await
     }
 
+    async fn tag_image(&self, id: &str, reference: &str) -> Result<(), EngineError> {
+        let (repo, tag) = split_tag(reference);
+        let options = TagImageOptions {
+            repo: Some(repo.to_string()),
+            tag: Some(tag.to_string()),
+        };
+        self.call(
+            "tag image",
+            self.timeout,
+            self.docker.tag_image(id, Some(options)),
+        )
+        .await
+    }
+
     async fn push_image(
         &self,
         reference: &str,
@@ -197,6 +213,19 @@ impl Images for DockerEngine {
         progress: &(dyn for<'p> Fn(&'p PullProgress) + Sync),
     ) -> Result<String, EngineError> {
         self.push(reference, auth, progress).await
+    }
+}
+
+/// `REPOSITORY:TAG` → (repository, tag); `latest` when no tag is written
+/// (a `:` before the last `/` belongs to a registry's port).
+fn split_tag(reference: &str) -> (&str, &str) {
+    let name_start = reference.rfind('/').map_or(0, |i| i + 1);
+    match reference[name_start..].rfind(':') {
+        Some(i) => (
+            &reference[..name_start + i],
+            &reference[name_start + i + 1..],
+        ),
+        None => (reference, "latest"),
     }
 }
 
@@ -316,5 +345,23 @@ impl DockerEngine {
         digest.ok_or_else(|| {
             failed("the registry did not confirm the push with a digest".to_string())
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_tag;
+
+    #[test]
+    fn a_reference_splits_at_its_tag_not_at_a_registry_port() {
+        assert_eq!(
+            split_tag("127.0.0.1:5000/web:v2"),
+            ("127.0.0.1:5000/web", "v2")
+        );
+        assert_eq!(
+            split_tag("127.0.0.1:5000/web"),
+            ("127.0.0.1:5000/web", "latest")
+        );
+        assert_eq!(split_tag("busybox:1"), ("busybox", "1"));
     }
 }
