@@ -19,6 +19,7 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
     }
+    raise_open_files();
     // Exit 2 is `diff`'s "there are changes": a usage error is a plain failure (1).
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -120,5 +121,23 @@ fn main() -> ExitCode {
     match terminal::interrupt::exit_code() {
         Some(signal_code) => ExitCode::from(signal_code),
         None => code,
+    }
+}
+
+/// A few hundred hosts may mean a thousand sockets at once (the bounds in
+/// `drover_engine::Limits`): lift the soft limit on open files to the hard
+/// one, as Go programs such as `docker` do.
+fn raise_open_files() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a local struct.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
     }
 }

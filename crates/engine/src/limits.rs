@@ -1,6 +1,11 @@
 //! Bounds on requests in flight: per host, so one host cannot take every
 //! slot, and in total, so a few hundred hosts do not mean thousands of
 //! sockets at once.
+//!
+//! Usage samples have bounds of their own. A stats request costs the engine
+//! next to nothing: it waits for the engine's once-a-second collector, which
+//! serves every waiting request in one pass. Under the ordinary bound, a
+//! host's 30 containers would be sampled 16 at a time, a second per batch.
 
 use std::sync::Arc;
 
@@ -10,12 +15,18 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 pub const PER_HOST: usize = 16;
 /// Requests in flight at once to all hosts together.
 pub const TOTAL: usize = 256;
+/// Usage samples (stats requests) in flight at once to one host.
+pub const SAMPLES_PER_HOST: usize = 64;
+/// Usage samples in flight at once to all hosts together.
+pub const SAMPLES_TOTAL: usize = 1024;
 
 /// The shared total bound; each engine adds its own per-host bound.
 #[derive(Debug, Clone)]
 pub struct Limits {
     total: Arc<Semaphore>,
     per_host: usize,
+    samples_total: Arc<Semaphore>,
+    samples_per_host: usize,
 }
 
 impl Default for Limits {
@@ -29,14 +40,22 @@ impl Limits {
         Limits {
             total: Arc::new(Semaphore::new(total.max(1))),
             per_host: per_host.max(1),
+            samples_total: Arc::new(Semaphore::new(SAMPLES_TOTAL)),
+            samples_per_host: SAMPLES_PER_HOST,
         }
     }
 
     /// A new per-host bound, sharing this total.
     pub(crate) fn for_host(&self) -> HostLimits {
         HostLimits {
-            host: Arc::new(Semaphore::new(self.per_host)),
-            total: Arc::clone(&self.total),
+            requests: Pair {
+                host: Arc::new(Semaphore::new(self.per_host)),
+                total: Arc::clone(&self.total),
+            },
+            samples: Pair {
+                host: Arc::new(Semaphore::new(self.samples_per_host)),
+                total: Arc::clone(&self.samples_total),
+            },
         }
     }
 
@@ -48,6 +67,13 @@ impl Limits {
 
 #[derive(Debug, Clone)]
 pub(crate) struct HostLimits {
+    requests: Pair,
+    samples: Pair,
+}
+
+/// A host's own bound and the total it shares.
+#[derive(Debug, Clone)]
+struct Pair {
     host: Arc<Semaphore>,
     total: Arc<Semaphore>,
 }
@@ -59,9 +85,21 @@ pub(crate) struct Permit {
 }
 
 impl HostLimits {
+    /// A slot for an ordinary request.
+    pub(crate) async fn acquire(&self) -> Option<Permit> {
+        self.requests.acquire().await
+    }
+
+    /// A slot for a usage sample.
+    pub(crate) async fn acquire_sample(&self) -> Option<Permit> {
+        self.samples.acquire().await
+    }
+}
+
+impl Pair {
     /// Waits for a slot on this host, then one in the total; always in that
     /// order, so waiting can never go round in a circle.
-    pub(crate) async fn acquire(&self) -> Option<Permit> {
+    async fn acquire(&self) -> Option<Permit> {
         let host = Arc::clone(&self.host).acquire_owned().await.ok()?;
         let total = Arc::clone(&self.total).acquire_owned().await.ok()?;
         Some(Permit {
@@ -87,5 +125,22 @@ mod tests {
         assert!(waiting.is_err());
         let b1 = tokio::time::timeout(std::time::Duration::from_millis(50), b.acquire()).await;
         assert!(b1.is_ok());
+    }
+
+    #[tokio::test]
+    async fn samples_do_not_wait_for_ordinary_requests() {
+        let limits = Limits::new(4, 1);
+        let host = limits.for_host();
+        let _busy = host.acquire().await;
+        let mut samples = Vec::new();
+        for _ in 0..SAMPLES_PER_HOST {
+            let sample =
+                tokio::time::timeout(std::time::Duration::from_millis(50), host.acquire_sample())
+                    .await;
+            samples.push(sample.expect("a sample slot"));
+        }
+        let one_more =
+            tokio::time::timeout(std::time::Duration::from_millis(50), host.acquire_sample()).await;
+        assert!(one_more.is_err(), "samples have a bound of their own");
     }
 }

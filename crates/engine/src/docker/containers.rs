@@ -181,7 +181,7 @@ impl Containers for DockerEngine {
             stream.next().await.transpose()
         };
         let Some(stats) = self
-            .call("read container stats", self.timeout, request)
+            .call_sample("read container stats", self.timeout, request)
             .await?
         else {
             return Ok(UsageSample::default());

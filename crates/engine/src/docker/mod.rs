@@ -172,6 +172,26 @@ impl DockerEngine {
         request: impl Future<Output = Result<T, bollard::errors::Error>>,
     ) -> Result<T, EngineError> {
         let _permit = self.limits.acquire().await;
+        self.within(what, deadline, request).await
+    }
+
+    /// [`Self::call`] for a usage sample, under the samples' own bounds.
+    pub(crate) async fn call_sample<T>(
+        &self,
+        what: &str,
+        deadline: Duration,
+        request: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, EngineError> {
+        let _permit = self.limits.acquire_sample().await;
+        self.within(what, deadline, request).await
+    }
+
+    async fn within<T>(
+        &self,
+        what: &str,
+        deadline: Duration,
+        request: impl Future<Output = Result<T, bollard::errors::Error>>,
+    ) -> Result<T, EngineError> {
         match tokio::time::timeout(deadline, request).await {
             Ok(result) => result.map_err(|e| self.err(e)),
             Err(_) => Err(self.timeout_error(what, deadline)),
