@@ -238,8 +238,8 @@ class Follower:
     def read(self):
         buf = b""
         chunk = 16384
-        pause = chunk / self.rate if self.rate else 0
         while self.open:
+            pause = chunk / self.rate if self.rate else 0
             try:
                 data = self.sock.recv(chunk)
             except OSError:
@@ -427,6 +427,7 @@ def main():
     peak, median = sample_rss(web, 15)
     results["rss_one_slow_peak"] = peak
     results["one_slow_lines"] = slow.lines
+    catch_up([slow])
     results["one_slow_dropped"] = slow.dropped
     slow.close()
     time.sleep(2)
@@ -436,6 +437,7 @@ def main():
     results["rss_ten_slow_peak"] = peak
     results["rss_ten_slow_median"] = median
     results["ten_slow_lines"] = sum(s.lines for s in slows)
+    catch_up(slows)
     results["ten_slow_dropped"] = sum(s.dropped for s in slows)
     for s in slows:
         s.close()
@@ -445,6 +447,18 @@ def main():
     drover("down", "--yes", "flood")
 
     report(results, a)
+
+
+CATCH_UP = 8
+
+
+def catch_up(followers):
+    """Reads on at full speed for a while: the markers of dropped lines
+    queue behind what the sockets' buffers already hold (megabytes on
+    loopback), so a slow reader sees them only after those lines."""
+    for f in followers:
+        f.rate = None
+    time.sleep(CATCH_UP)
 
 
 def report(r, a):
@@ -468,8 +482,8 @@ def report(r, a):
     print(f"| resident memory, a new dashboard beside the flooding task, no client | {mib(r['rss_flood_start'])} |")
     print(f"| `docker logs -f` of a `yes` container | {r['docker_logs_rate']:,.0f} lines/s |")
     print(f"| one SSE client reading as fast as it can | {r['fast_rate']:,.0f} lines/s ({r['fast_rate'] / max(r['docker_logs_rate'], 1):.2f}x docker logs -f); peak RSS {mib(r['rss_fast_peak'])} |")
-    print(f"| one slow client (256 KiB/s), 15 s | peak RSS {mib(r['rss_one_slow_peak'])}; {r['one_slow_lines']:,} lines delivered, {r['one_slow_dropped']:,} dropped and marked |")
-    print(f"| ten slow clients (256 KiB/s each), 15 s | peak RSS {mib(r['rss_ten_slow_peak'])} (median {mib(r['rss_ten_slow_median'])}); {r['ten_slow_lines']:,} lines delivered, {r['ten_slow_dropped']:,} dropped and marked |")
+    print(f"| one slow client (256 KiB/s), 15 s | peak RSS {mib(r['rss_one_slow_peak'])}; {r['one_slow_lines']:,} lines delivered; {r['one_slow_dropped']:,} dropped and marked (markers read in {CATCH_UP} s at full speed after the 15 s) |")
+    print(f"| ten slow clients (256 KiB/s each), 15 s | peak RSS {mib(r['rss_ten_slow_peak'])} (median {mib(r['rss_ten_slow_median'])}); {r['ten_slow_lines']:,} lines delivered; {r['ten_slow_dropped']:,} dropped and marked (likewise) |")
     print(f"| resident memory after the clients left | {mib(r['rss_after'])} |")
     print()
 
