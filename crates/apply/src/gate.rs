@@ -54,10 +54,11 @@ pub async fn gate(
         };
         match container.state.as_str() {
             "exited" | "dead" => {
+                let oom = container.oom_killed || killed_for_memory(engine, id, &container).await;
                 return Err(GateFailure::Exited {
                     code: container.exit_code,
-                    oom: container.oom_killed,
-                })
+                    oom,
+                });
             }
             "restarting" => {
                 return Err(GateFailure::Restarted {
@@ -120,4 +121,22 @@ pub async fn gate(
             }
         }
     }
+}
+
+/// How long the engine may take to record a memory kill after the exit.
+const OOM_NEWS: Duration = Duration::from_millis(500);
+
+/// A container killed (exit code 137) may show as killed for memory only a
+/// moment after it shows as exited: the engine learns of the two from
+/// separate events. Looks again once, shortly.
+async fn killed_for_memory(
+    engine: &dyn Engine,
+    id: &str,
+    container: &drover_plan::ObservedContainer,
+) -> bool {
+    if container.exit_code != 137 {
+        return false;
+    }
+    tokio::time::sleep(OOM_NEWS).await;
+    matches!(engine.inspect_container(id).await, Ok(Some(c)) if c.oom_killed)
 }
