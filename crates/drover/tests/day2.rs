@@ -497,6 +497,13 @@ fn eventually(limit: Duration, check: impl Fn() -> bool) -> bool {
     check()
 }
 
+/// Seconds since the epoch, for the engine's `--until`.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// `(host, check, level, subject)` of every `doctor --json` finding.
 fn findings(json: &Value) -> Vec<(String, String, String, String)> {
     json.as_array()
@@ -550,7 +557,7 @@ fn doctor_finds_zombies_restart_loops_memory_kills_missing_files_and_locks() {
                 hosts = ["h2"]
                 restart = "no"
                 memory = "8m"
-                command = ["sh", "-c", "x=$(head -c 60000000 /dev/zero | tr '\\0' a); sleep 3600"]
+                command = ["sh", "-c", "sh -c 'x=$(head -c 60000000 /dev/zero | tr \"\\\\0\" a)'; sleep 3600"]
                 "#
             ),
         )
@@ -602,22 +609,36 @@ fn doctor_finds_zombies_restart_loops_memory_kills_missing_files_and_locks() {
         2,
         "top shows only PID 1"
     );
-    // Exited with SIGKILL; whether inspect says OOMKilled is a race inside the
-    // engine (the kill and the exit arrive apart), which doctor does not rely on.
-    let oom = || {
-        c.inspect(
+    // A process in the container was killed for memory and the container
+    // runs on: the engine records it as an oom event (a container that exits
+    // at once may lose that race inside the engine, so it is not used here).
+    let oom_events = || {
+        c.docker(
             "h2",
-            "g-doc.oom.h2.0",
-            "{{.State.Status}} {{.State.ExitCode}}",
+            &[
+                "events",
+                "--since",
+                "0",
+                "--until",
+                &format!("{}", unix_now()),
+                "--filter",
+                "event=oom",
+                "--filter",
+                "container=g-doc.oom.h2.0",
+            ],
         )
     };
     let restarts = || c.inspect("h2", "g-doc.loop.h2.0", "{{.RestartCount}}");
     assert!(
-        eventually(Duration::from_secs(30), || oom() == "exited 137"
+        eventually(Duration::from_secs(30), || !oom_events().trim().is_empty()
             && restarts().parse::<i64>().unwrap_or(0) >= 3),
-        "oom: {}, loop restarts: {}",
-        oom(),
+        "oom events: {:?}, loop restarts: {}",
+        oom_events(),
         restarts()
+    );
+    assert_eq!(
+        c.inspect("h2", "g-doc.oom.h2.0", "{{.State.Status}}"),
+        "running"
     );
 
     let text = c
@@ -626,7 +647,7 @@ fn doctor_finds_zombies_restart_loops_memory_kills_missing_files_and_locks() {
         .stdout_has("zombie h1/0 (g-doc.zombie.h1.0) has 1 zombie process: nothing in it reaps orphaned processes (no init): set init = true in jobs/zombie.toml, then run `drover up zombie`")
         .stdout_has("loop h2/0 (g-doc.loop.h2.0) is restarting in a loop: ")
         .stdout_has("read why with `drover logs loop --task h2/0 --tail 50`")
-        .stdout_has("oom h2/0 (g-doc.oom.h2.0) was killed for running out of memory (memory = 8.0MiB): raise memory in jobs/oom.toml")
+        .stdout_has("a process in oom h2/0 (g-doc.oom.h2.0) was killed for running out of memory (memory = 8.0MiB); the container kept running: raise memory in jobs/oom.toml")
         .stdout_has(&format!("host file {missing} does not exist on host h1, and job files binds it (host_files)"))
         .stdout_has("job zombie is locked on h1 by ")
         .stdout_has("(reason: investigating): changes to the job are refused until `drover unlock zombie`")

@@ -196,7 +196,7 @@ async fn run(
     let since = after.as_ref().map(|c| c.time_ns).max(query.since_ns);
 
     // History: every task's past lines, merged strictly in time order.
-    let mut last: BTreeMap<(String, u32), Cursor> = BTreeMap::new();
+    let mut last: BTreeMap<(String, u32), ReadTo> = BTreeMap::new();
     if !(query.follow && query.tail == Some(0)) {
         let history = LogOptions {
             follow: false,
@@ -232,12 +232,13 @@ async fn run(
         let from = last
             .get(&(s.key.host.clone(), s.key.task))
             .cloned()
-            .or_else(|| after.clone())
-            .unwrap_or(Cursor {
-                time_ns: since.unwrap_or(now_ns).max(0),
-                host: String::new(),
-                task: 0,
-                n: 0,
+            .unwrap_or_else(|| {
+                ReadTo::at(after.clone().unwrap_or(Cursor {
+                    time_ns: since.unwrap_or(now_ns).max(0),
+                    host: String::new(),
+                    task: 0,
+                    n: 0,
+                }))
             });
         let (tx, query, cancel) = (tx.clone(), query.clone(), cancel.clone());
         tokio::spawn(async move { follow(s, query, from, fresh_start, tx, cancel).await });
@@ -313,7 +314,7 @@ async fn merge_history(
     after: &Option<Cursor>,
     since: Option<i64>,
     out: &mpsc::Sender<LogEvent>,
-    last: &mut BTreeMap<(String, u32), Cursor>,
+    last: &mut BTreeMap<(String, u32), ReadTo>,
     cancel: &CancellationToken,
 ) -> bool {
     let mut front: Vec<Option<LogLine>> = Vec::new();
@@ -337,7 +338,9 @@ async fn merge_history(
             return true;
         };
         front[i] = heads[i].recv().await;
-        last.insert((line.host.clone(), line.task), line.cursor.clone());
+        last.entry((line.host.clone(), line.task))
+            .or_insert_with(|| ReadTo::at(line.cursor.clone()))
+            .advance(&line);
         let wanted = after.as_ref().is_none_or(|a| line.cursor > *a)
             && since.is_none_or(|s| line.cursor.time_ns >= s);
         if wanted && out.send(LogEvent::Line(line)).await.is_err() {
@@ -383,7 +386,7 @@ fn matches(query: &LogQuery, line: &LogLine) -> bool {
 async fn follow(
     source: Source,
     query: LogQuery,
-    mut from: Cursor,
+    mut from: ReadTo,
     fresh_start: bool,
     tx: mpsc::Sender<Item>,
     cancel: CancellationToken,
@@ -454,7 +457,7 @@ async fn follow(
         let options = LogOptions {
             follow: true,
             tail,
-            since: Some(from.time_ns.div_euclid(1_000_000_000)),
+            since: Some(from.earliest().div_euclid(1_000_000_000)),
             stdout: query.stdout,
             stderr: query.stderr,
         };
@@ -467,10 +470,10 @@ async fn follow(
             };
             let Some(Ok(chunk)) = chunk else { break };
             for line in lines.push(chunk.stream, &chunk.bytes) {
-                if line.cursor <= from || !matches(&query, &line) {
+                if !from.is_new(&line) || !matches(&query, &line) {
                     continue;
                 }
-                from = line.cursor.clone();
+                from.advance(&line);
                 if dropped > 0 {
                     let event = LogEvent::Dropped {
                         host: source.key.host.clone(),
@@ -495,6 +498,42 @@ async fn follow(
     }
 }
 
+/// How far a task's log has been read: the last line of each stream.
+///
+/// The engine stamps stdout and stderr in two copiers and writes whichever
+/// comes first, so its log is in time order per stream but not across them
+/// (a stderr line may precede an earlier-stamped stdout line). One position
+/// for both would skip that stdout line when the log is read again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ReadTo([Cursor; 2]);
+
+impl ReadTo {
+    /// Both streams read up to `cursor`.
+    fn at(cursor: Cursor) -> Self {
+        ReadTo([cursor.clone(), cursor])
+    }
+
+    fn is_new(&self, line: &LogLine) -> bool {
+        line.cursor > self.0[stream_index(line.stream)]
+    }
+
+    fn advance(&mut self, line: &LogLine) {
+        let read = &mut self.0[stream_index(line.stream)];
+        if line.cursor > *read {
+            *read = line.cursor.clone();
+        }
+    }
+
+    /// Where reading again must start (nanoseconds since the epoch).
+    fn earliest(&self) -> i64 {
+        self.0[0].time_ns.min(self.0[1].time_ns)
+    }
+}
+
+fn stream_index(stream: StreamKind) -> usize {
+    usize::from(stream == StreamKind::Stderr)
+}
+
 /// Sleeps; true if cancelled meanwhile.
 async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
     tokio::select! {
@@ -516,8 +555,8 @@ struct Lines {
     key: TaskKey,
     buffers: [Vec<u8>; 2],
     skipping: [bool; 2],
-    /// The last timestamp and how many lines carried it.
-    last: (i64, u32),
+    /// Per stream, the last timestamp and how many lines carried it.
+    last: [(i64, u32); 2],
 }
 
 impl Lines {
@@ -526,12 +565,12 @@ impl Lines {
             key: key.clone(),
             buffers: [Vec::new(), Vec::new()],
             skipping: [false, false],
-            last: (0, 0),
+            last: [(0, 0); 2],
         }
     }
 
     fn push(&mut self, stream: StreamKind, bytes: &[u8]) -> Vec<LogLine> {
-        let i = usize::from(stream == StreamKind::Stderr);
+        let i = stream_index(stream);
         let mut out = Vec::new();
         for piece in bytes.split_inclusive(|b| *b == b'\n') {
             let complete = piece.ends_with(b"\n");
@@ -583,17 +622,14 @@ impl Lines {
             }
             _ => (String::new(), text.as_ref()),
         };
+        let last = &mut self.last[stream_index(stream)];
         let time_ns = if time.is_empty() {
-            self.last.0
+            last.0
         } else {
-            parse_ns(&time).unwrap_or(self.last.0)
+            parse_ns(&time).unwrap_or(last.0)
         };
-        let n = if time_ns == self.last.0 {
-            self.last.1 + 1
-        } else {
-            0
-        };
-        self.last = (time_ns, n);
+        let n = if time_ns == last.0 { last.1 + 1 } else { 0 };
+        *last = (time_ns, n);
         let mut line = rest.trim_end_matches('\r').to_string();
         let truncated = cut || line.len() > MAX_LINE;
         if line.len() > MAX_LINE {
@@ -692,6 +728,44 @@ mod tests {
         );
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].line, "next");
+    }
+
+    /// The engine may write a stderr line before a stdout line stamped
+    /// earlier: reading the log again after the stderr line must still
+    /// deliver that stdout line, once.
+    #[test]
+    fn reading_again_skips_nothing_when_streams_interleave_out_of_time_order() {
+        let log: [(StreamKind, &[u8]); 3] = [
+            (StreamKind::Stdout, b"2026-11-28T04:05:37.100Z line 59\n"),
+            (StreamKind::Stderr, b"2026-11-28T04:05:37.300Z warn 60\n"),
+            (StreamKind::Stdout, b"2026-11-28T04:05:37.200Z line 60\n"),
+        ];
+        let read = |upto: usize, from: &mut Option<ReadTo>| {
+            let mut lines = Lines::new(&key());
+            let mut got = Vec::new();
+            for (stream, bytes) in &log[..upto] {
+                for line in lines.push(*stream, bytes) {
+                    let from = from.get_or_insert_with(|| {
+                        ReadTo::at(Cursor {
+                            time_ns: 0,
+                            host: String::new(),
+                            task: 0,
+                            n: 0,
+                        })
+                    });
+                    if from.is_new(&line) {
+                        from.advance(&line);
+                        got.push(line.line);
+                    }
+                }
+            }
+            got
+        };
+        let mut from = None;
+        // The connection drops after the stderr line; the log is read again whole.
+        assert_eq!(read(2, &mut from), ["line 59", "warn 60"]);
+        assert_eq!(read(3, &mut from), ["line 60"]);
+        assert_eq!(read(3, &mut from), Vec::<String>::new());
     }
 
     #[test]
