@@ -481,6 +481,71 @@ fn status_shows_every_task_with_memory_and_cpu() {
         .run();
 }
 
+/// `status` measures CPU from the sample its last run held: a second run
+/// within a minute asks the engine for one sample per container instead of
+/// two (one collector tick instead of two), and a busy container still shows
+/// its load. Without a usable cache it takes two, and works the same.
+#[test]
+fn a_second_status_takes_one_sample_per_container() {
+    let proxy =
+        drover_testkit::proxy::CountingProxy::start(&drover_testkit::hosts::Hosts::get().h1);
+    let extra = format!("[hosts.via]\ndocker = \"{}\"\n", proxy.address());
+    let c = cluster("t-held", &extra)
+        .job(
+            "busy",
+            &format!(
+                "image = \"{IMAGE1}\"\nhosts = [\"via\"]\ncommand = [\"sh\", \"-c\", \"while :; do :; done\"]\nstop_timeout = \"1s\"\n"
+            ),
+        )
+        .job(
+            "idle",
+            &format!(
+                "image = \"{IMAGE1}\"\nhosts = [\"via\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n"
+            ),
+        );
+    c.drover(&["up", "--yes"]).run();
+    let cache = tempfile::tempdir().unwrap();
+    let status = |cache_dir: &str| {
+        proxy.reset();
+        let rows = c
+            .drover(&["status", "--json"])
+            .env("XDG_CACHE_HOME", cache_dir)
+            .run()
+            .json();
+        let samples = proxy
+            .requests()
+            .iter()
+            .filter(|r| r.contains("/stats?"))
+            .count();
+        let cpu = |job: &str| {
+            rows.as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["job"] == job)
+                .and_then(|r| r["cpu_percent"].as_f64())
+                .unwrap_or_else(|| panic!("no CPU for {job}: {rows:#}"))
+        };
+        (samples, cpu("busy"), cpu("idle"))
+    };
+    let cache_dir = cache.path().to_str().unwrap();
+    let (samples, busy, idle) = status(cache_dir);
+    assert_eq!(samples, 4, "two samples of each container on a first run");
+    assert!(busy > 10.0 && idle < 5.0, "busy {busy}%, idle {idle}%");
+    assert!(cache.path().join("drover/usage.json").is_file());
+
+    let (samples, busy, idle) = status(cache_dir);
+    assert_eq!(
+        samples, 2,
+        "one sample of each container, measured from the held one"
+    );
+    assert!(busy > 10.0 && idle < 5.0, "busy {busy}%, idle {idle}%");
+
+    // A cache that cannot be written costs a tick, nothing else.
+    let (samples, busy, _) = status("/proc/drover-no-cache");
+    assert_eq!(samples, 4);
+    assert!(busy > 10.0, "busy {busy}%");
+}
+
 #[test]
 fn secrets_come_from_the_operator_and_are_never_printed() {
     let c = cluster("t-secret", "").job(

@@ -7,6 +7,7 @@ mod connect;
 mod doctor;
 mod exec;
 mod gc;
+mod held;
 mod images;
 pub mod logs;
 mod marks;

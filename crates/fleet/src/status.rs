@@ -4,9 +4,11 @@
 //!
 //! CPU is measured, as `docker stats` does, as the container's share of
 //! the host's CPU time between two samples, in percent of one CPU (200% is
-//! two full cores). `status` takes two one-shot samples half a second
-//! apart for all containers at once; engines before API 1.41 answer each
-//! sample after their own one-second interval instead.
+//! two full cores). `status` takes one one-shot sample of every container
+//! at once and measures from the sample its last run held, when that run
+//! was within a minute ([`HeldUsage`]); otherwise it takes a second sample
+//! at the engine's next tick. Engines before API 1.41 answer each sample
+//! after their own one-second interval instead.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use drover_plan::{HostObservation, Observed};
 use futures::future::join_all;
 use serde::Serialize;
 
+use crate::held::HeldUsage;
 use crate::{parse_rfc3339, Connections, Fleet, FleetError};
 
 /// Time between the two CPU samples.
@@ -107,7 +110,10 @@ fn unreachable(observed: &Observed) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Two samples of every running container's counters, `CPU_WINDOW` apart.
+/// Every running container's memory and CPU: one sample each, and CPU
+/// from the sample the last run held (see [`HeldUsage`]); containers
+/// without one get a second sample `CPU_WINDOW` later (the engine's next
+/// tick).
 async fn usages(connections: &Connections, rows: &[TaskRow<'_>]) -> Vec<Option<(u64, f64)>> {
     let targets: Vec<Option<(&dyn Engine, &str)>> = rows
         .iter()
@@ -123,21 +129,44 @@ async fn usages(connections: &Connections, rows: &[TaskRow<'_>]) -> Vec<Option<(
     if targets.iter().all(Option::is_none) {
         return vec![None; rows.len()];
     }
+    let mut held = HeldUsage::load();
     let first = sample(&targets).await;
-    tokio::time::sleep(CPU_WINDOW).await;
-    let second = sample(&targets).await;
-    first
-        .into_iter()
-        .zip(second)
-        .map(|(a, b)| match (a, b) {
-            (Some(a), Some(b)) => Some((
-                b.memory_bytes,
-                (b.cpu_percent_since(&a) * 100.0).round() / 100.0,
-            )),
-            (None, Some(b)) => Some((b.memory_bytes, 0.0)),
-            _ => None,
-        })
-        .collect()
+    let mut usage = vec![None; rows.len()];
+    let mut again = vec![None; rows.len()];
+    for (i, (target, now)) in targets.iter().zip(&first).enumerate() {
+        let (Some((_, id)), Some(now)) = (target, now) else {
+            continue;
+        };
+        match held.earlier(id, now) {
+            Some(earlier) => usage[i] = Some(usage_between(&earlier, now)),
+            None => again[i] = *target,
+        }
+        held.hold(id, now);
+    }
+    if again.iter().any(Option::is_some) {
+        tokio::time::sleep(CPU_WINDOW).await;
+        let second = sample(&again).await;
+        for (i, later) in second.into_iter().enumerate() {
+            let (Some(later), Some((_, id))) = (later, again[i]) else {
+                continue;
+            };
+            usage[i] = Some(match &first[i] {
+                Some(earlier) => usage_between(earlier, &later),
+                None => (later.memory_bytes, 0.0),
+            });
+            held.hold(id, &later);
+        }
+    }
+    held.save();
+    usage
+}
+
+/// Memory now, and CPU between two samples (two decimals).
+fn usage_between(earlier: &UsageSample, now: &UsageSample) -> (u64, f64) {
+    (
+        now.memory_bytes,
+        (now.cpu_percent_since(earlier) * 100.0).round() / 100.0,
+    )
 }
 
 async fn sample(targets: &[Option<(&dyn Engine, &str)>]) -> Vec<Option<UsageSample>> {
