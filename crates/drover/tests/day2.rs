@@ -759,3 +759,76 @@ fn doctor_on_a_clean_environment_lists_every_check_and_exits_0() {
         );
     }
 }
+
+/// Every day-two command on a job with a task on a dead host names that host
+/// with its address, does the rest on the live host, and exits 1.
+#[test]
+fn day_two_commands_name_a_dead_host_do_the_rest_and_exit_1() {
+    let dead = "unix:///tmp/drover-no-such-engine.sock";
+    let c = cluster("g-dead", &format!("[hosts.dead]\ndocker = \"{dead}\"\n")).job(
+        "app",
+        &format!(
+            r#"
+            image = "{IMAGE1}"
+            hosts = ["h1", "dead"]
+            command = ["sh", "-c", "echo started; sleep 3600"]
+            stop_timeout = "1s"
+            "#
+        ),
+    );
+    let named = format!("host dead ({dead}) is unreachable");
+    // Where the plan is printed the host is named in it; elsewhere on stderr.
+    let run = |args: &[&str]| {
+        let out = c.drover(args).status(1).any_stderr().run();
+        assert!(
+            out.stdout.contains(&named) || out.stderr.contains(&named),
+            "drover {args:?} names the dead host:\n{}\n{}",
+            out.stdout,
+            out.stderr
+        );
+        out
+    };
+    run(&["up", "--yes"]);
+    assert_eq!(
+        c.inspect("h1", "g-dead.app.h1.0", "{{.State.Running}}"),
+        "true"
+    );
+
+    let out = run(&["logs", "app", "--tail", "5"]);
+    assert!(out.stdout.contains("h1/0   | started"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("host dead is not connected: the logs of app dead/0 are missing"),
+        "{}",
+        out.stderr
+    );
+    let out = run(&["exec", "app", "--all", "--", "echo", "hi"]);
+    assert_eq!(out.stdout, "h1/0 | hi\n");
+    run(&["gc", "--dry-run"]);
+    run(&["history", "app"]);
+    let out = run(&["doctor"]);
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("h1 ") && l.contains(" ok ") && l.contains(" reachable ")),
+        "{}",
+        out.stdout
+    );
+
+    let out = run(&["stop", "app", "--yes"]);
+    assert!(out.stdout.contains("Plan: 1 to stop;"), "{}", out.stdout);
+    assert_eq!(
+        c.inspect("h1", "g-dead.app.h1.0", "{{.State.Running}}"),
+        "false"
+    );
+    let out = run(&["start", "app", "--yes"]);
+    assert!(out.stdout.contains("Plan: 1 to start;"), "{}", out.stdout);
+    let out = run(&["restart", "app", "--yes"]);
+    assert!(out.stdout.contains("Plan: 1 to restart;"), "{}", out.stdout);
+    assert_eq!(
+        c.inspect("h1", "g-dead.app.h1.0", "{{.State.Running}}"),
+        "true"
+    );
+    run(&["down", "app", "--yes"]);
+    assert!(c.containers("h1").is_empty(), "{:?}", c.containers("h1"));
+}

@@ -185,11 +185,19 @@ async fn run(
             key,
         })
         .collect();
+    // One note per host that is not connected, naming its tasks.
+    let mut missing: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for s in sources.iter().filter(|s| s.engine.is_none()) {
+        missing
+            .entry(s.key.host.as_str())
+            .or_default()
+            .push(s.key.to_string());
+    }
+    for (host, tasks) in missing {
         let _ = out
             .send(LogEvent::Note(format!(
-                "host {} is not connected: the logs of {} are missing",
-                s.key.host, s.key
+                "host {host} is not connected: the logs of {} are missing",
+                tasks.join(", ")
             )))
             .await;
     }

@@ -101,16 +101,29 @@ impl Plan {
                 };
             }
         }
+        // Counted by what is done (`restart`, `stop`, `rename`…), not by the
+        // interface's four actions, which fold those into start/remove/replace.
         let counts: Vec<String> = [
-            Action::Create,
-            Action::Replace,
-            Action::Start,
-            Action::Remove,
+            ("create", "create"),
+            ("replace", "replace"),
+            ("rename", "rename"),
+            ("rollback", "roll back"),
+            ("start", "start"),
+            ("restart", "restart"),
+            ("stop", "stop"),
+            ("remove", "remove"),
         ]
         .into_iter()
-        .filter_map(|a| match self.count(a) {
-            0 => None,
-            n => Some(format!("{n} to {a}")),
+        .filter_map(|(verb, words)| {
+            match self
+                .changes
+                .iter()
+                .filter(|c| c.step.verb() == verb)
+                .count()
+            {
+                0 => None,
+                n => Some(format!("{n} to {words}")),
+            }
         })
         .collect();
         let stopped = if self.stopped > 0 {

@@ -761,7 +761,7 @@ fn a_task_container_renamed_by_hand_is_renamed_back() {
         plan.to_string(),
         r#"~ rename  web app1/0  (3d3d3d3d3d3d, renamed)
     name: "my-web" => "prod.web.app1.0"
-Plan: 1 to replace; 2 task(s) unchanged.
+Plan: 1 to rename; 2 task(s) unchanged.
 "#
     );
     let json = serde_json::to_value(change).expect("a change serializes");

@@ -156,7 +156,9 @@ async fn run_all(
     let runs = tasks
         .iter()
         .map(|p| async move { (p, p.engine.exec_output(&p.container, command).await) });
-    let mut worst = 0i64;
+    // A host that could not be reached ran nothing: that is a failure too
+    // (it was named on stderr when connecting).
+    let mut worst = i64::from(!connections.unreachable.is_empty());
     for (p, result) in join_all(runs).await {
         let name = format!("{}/{}", p.task.host, p.task.task);
         match result {

@@ -44,7 +44,7 @@ pub async fn run(
         .map_err(anyhow::Error::msg)?;
     let connections = fleet.connect_job(spec).await;
     for error in connections.unreachable.values() {
-        eprintln!("{error}; its tasks' logs are missing");
+        eprintln!("{error}");
     }
     let color = terminal::color(global);
     let tasks: Vec<String> = spec.tasks().map(|(h, t)| format!("{h}/{t}")).collect();
