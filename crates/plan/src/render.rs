@@ -4,7 +4,7 @@ use std::fmt::{self, Write as _};
 
 use serde_json::Value;
 
-use crate::plan::{Action, Plan, Step};
+use crate::plan::{Plan, Step};
 
 const RED: &str = "\x1b[31m";
 const GREEN: &str = "\x1b[32m";
