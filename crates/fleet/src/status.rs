@@ -10,7 +10,8 @@
 //! at the engine's next tick. Engines before API 1.41 answer each sample
 //! after their own one-second interval instead.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use drover_engine::{Engine, UsageSample};
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 use crate::held::HeldUsage;
 use crate::{parse_rfc3339, Connections, Fleet, FleetError};
+use drover_plan::{Scope, TaskKey};
 
 /// Time between the two CPU samples.
 pub const CPU_WINDOW: Duration = Duration::from_millis(500);
@@ -66,7 +68,7 @@ pub struct StatusReport {
 }
 
 impl Fleet {
-    /// Observe + every running container's usage.
+    /// Every task with its usage, on hosts already connected (the dashboard's).
     pub async fn status(
         &self,
         connections: &Connections,
@@ -76,6 +78,7 @@ impl Fleet {
         let keys = self.task_keys(&jobs);
         let scope = Fleet::scope(names);
         let observed = self.observe(connections, &scope).await;
+        let held = Mutex::new(HeldUsage::load());
         let rows = status_rows(
             &self.env.name,
             &keys,
@@ -83,17 +86,63 @@ impl Fleet {
             &scope,
             &self.known_hosts(),
         );
-        let usage = usages(connections, &rows).await;
+        let usage = usages(&sample_targets(connections, &rows), &held).await;
+        held.into_inner().unwrap_or_default().save();
+        Ok(self.report(&keys, &scope, &observed, &usage))
+    }
+
+    /// Every task with its usage, each host connected, read and sampled on
+    /// its own: a slow host's deadline is not added to the others' sampling.
+    pub async fn status_of_all(&self, names: &[String]) -> Result<StatusReport, FleetError> {
+        let jobs = self.jobs(names)?;
+        let keys = self.task_keys(&jobs);
+        let scope = Fleet::scope(names);
+        let held = Mutex::new(HeldUsage::load());
+        let (keys_ref, scope_ref, held_ref) = (&keys, &scope, &held);
+        let reads = self.hosts().into_iter().map(|host| async move {
+            let connections = self.connect(&BTreeSet::from([host])).await;
+            let observed = self.observe(&connections, scope_ref).await;
+            let rows = status_rows(
+                &self.env.name,
+                keys_ref,
+                &observed,
+                scope_ref,
+                &self.known_hosts(),
+            );
+            let usage = usages(&sample_targets(&connections, &rows), held_ref).await;
+            (observed, usage)
+        });
+        let mut observed = Observed::default();
+        let mut usage = BTreeMap::new();
+        for (host_observed, host_usage) in join_all(reads).await {
+            observed.hosts.extend(host_observed.hosts);
+            usage.extend(host_usage);
+        }
+        held.into_inner().unwrap_or_default().save();
+        Ok(self.report(&keys, &scope, &observed, &usage))
+    }
+
+    fn report(
+        &self,
+        keys: &[TaskKey],
+        scope: &Scope,
+        observed: &Observed,
+        usage: &BTreeMap<String, (u64, f64)>,
+    ) -> StatusReport {
+        let rows = status_rows(&self.env.name, keys, observed, scope, &self.known_hosts());
+        let now = now_secs();
         let tasks = rows
             .iter()
-            .zip(usage)
-            .map(|(row, usage)| task_status(row, usage, now_secs()))
+            .map(|row| {
+                let used = row.container.and_then(|c| usage.get(&c.id).copied());
+                task_status(row, used, now)
+            })
             .collect();
-        Ok(StatusReport {
+        StatusReport {
             tasks,
-            unreachable: unreachable(&observed),
-            locks: locks(&observed, &self.env.name, &self.known_hosts()),
-        })
+            unreachable: unreachable(observed),
+            locks: locks(observed, &self.env.name, &self.known_hosts()),
+        }
     }
 }
 
@@ -110,14 +159,13 @@ fn unreachable(observed: &Observed) -> Vec<(String, String, String)> {
         .collect()
 }
 
-/// Every running container's memory and CPU: one sample each, and CPU
-/// from the sample the last run held (see [`HeldUsage`]); containers
-/// without one get a second sample `CPU_WINDOW` later (the engine's next
-/// tick).
-async fn usages(connections: &Connections, rows: &[TaskRow<'_>]) -> Vec<Option<(u64, f64)>> {
-    let targets: Vec<Option<(&dyn Engine, &str)>> = rows
-        .iter()
-        .map(
+/// The running containers of `rows`, with the engine to sample each on.
+fn sample_targets<'a>(
+    connections: &'a Connections,
+    rows: &'a [TaskRow<'_>],
+) -> Vec<(&'a dyn Engine, &'a str)> {
+    rows.iter()
+        .filter_map(
             |row| match (row.container, connections.engines.get(&row.host)) {
                 (Some(c), Some(engine)) if c.state == "running" => {
                     Some((engine.as_ref(), c.id.as_str()))
@@ -125,39 +173,52 @@ async fn usages(connections: &Connections, rows: &[TaskRow<'_>]) -> Vec<Option<(
                 _ => None,
             },
         )
-        .collect();
-    if targets.iter().all(Option::is_none) {
-        return vec![None; rows.len()];
+        .collect()
+}
+
+/// Memory and CPU of each target, by container ID: one sample each, and CPU
+/// from the sample the last run held (see [`HeldUsage`]); containers
+/// without one get a second sample `CPU_WINDOW` later (the engine's next
+/// tick).
+async fn usages(
+    targets: &[(&dyn Engine, &str)],
+    held: &Mutex<HeldUsage>,
+) -> BTreeMap<String, (u64, f64)> {
+    let mut usage = BTreeMap::new();
+    if targets.is_empty() {
+        return usage;
     }
-    let mut held = HeldUsage::load();
-    let first = sample(&targets).await;
-    let mut usage = vec![None; rows.len()];
-    let mut again = vec![None; rows.len()];
-    for (i, (target, now)) in targets.iter().zip(&first).enumerate() {
-        let (Some((_, id)), Some(now)) = (target, now) else {
-            continue;
-        };
-        match held.earlier(id, now) {
-            Some(earlier) => usage[i] = Some(usage_between(&earlier, now)),
-            None => again[i] = *target,
+    let first = sample(targets).await;
+    let mut again = Vec::new();
+    {
+        let mut held = held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (&(engine, id), now) in targets.iter().zip(&first) {
+            let Some(now) = now else { continue };
+            match held.earlier(id, now) {
+                Some(earlier) => {
+                    usage.insert(id.to_string(), usage_between(&earlier, now));
+                }
+                None => again.push(((engine, id), *now)),
+            }
+            held.hold(id, now);
         }
-        held.hold(id, now);
     }
-    if again.iter().any(Option::is_some) {
-        tokio::time::sleep(CPU_WINDOW).await;
-        let second = sample(&again).await;
-        for (i, later) in second.into_iter().enumerate() {
-            let (Some(later), Some((_, id))) = (later, again[i]) else {
-                continue;
-            };
-            usage[i] = Some(match &first[i] {
-                Some(earlier) => usage_between(earlier, &later),
-                None => (later.memory_bytes, 0.0),
-            });
-            held.hold(id, &later);
-        }
+    if again.is_empty() {
+        return usage;
     }
-    held.save();
+    tokio::time::sleep(CPU_WINDOW).await;
+    let targets: Vec<(&dyn Engine, &str)> = again.iter().map(|(t, _)| *t).collect();
+    let second = sample(&targets).await;
+    let mut held = held
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (((_, id), earlier), later) in again.iter().zip(second) {
+        let Some(later) = later else { continue };
+        usage.insert(id.to_string(), usage_between(earlier, &later));
+        held.hold(id, &later);
+    }
     usage
 }
 
@@ -169,13 +230,12 @@ fn usage_between(earlier: &UsageSample, now: &UsageSample) -> (u64, f64) {
     )
 }
 
-async fn sample(targets: &[Option<(&dyn Engine, &str)>]) -> Vec<Option<UsageSample>> {
-    join_all(targets.iter().map(|t| async move {
-        match t {
-            Some((engine, id)) => engine.usage(id).await.ok(),
-            None => None,
-        }
-    }))
+async fn sample(targets: &[(&dyn Engine, &str)]) -> Vec<Option<UsageSample>> {
+    join_all(
+        targets
+            .iter()
+            .map(|(engine, id)| async move { engine.usage(id).await.ok() }),
+    )
     .await
 }
 

@@ -11,8 +11,7 @@ use crate::{out, outln};
 pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     let fleet = super::load(global)?;
     fleet.jobs(names)?;
-    let connections = fleet.connect_all().await;
-    let report = fleet.status(&connections, names).await?;
+    let report = fleet.status_of_all(names).await?;
     for (host, address, error) in &report.unreachable {
         eprintln!("host {host} ({address}) is unreachable: {error}");
     }
