@@ -109,7 +109,7 @@ pub async fn execute(
         let fresh = replan().await?;
         if fresh.changes != plan.changes || fresh.pulls != plan.pulls {
             eprintln!(
-                "note: the hosts changed while you were asked; applying the plan as it stands now:"
+                "note: the hosts changed since the plan above was made (someone, or a request that was still under way, changed them); applying the plan as it stands now:"
             );
             if !global.json {
                 eprint!("{}", fresh.render(color));
