@@ -19,14 +19,14 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use bytes::Bytes;
 use drover_fleet::logs::{Cursor, LogEvent, LogQuery};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::error;
@@ -136,79 +136,42 @@ pub async fn sse(
         asked.after,
         cancel.clone(),
     );
-    // Tell the browser to reconnect after 1 s, before any line; then what
-    // could not be read, then the lines.
-    let mut first = String::from("retry: 1000\n: drover\n\n");
-    for (host, e) in &connections.unreachable {
-        push_event(
-            &mut first,
-            Some("note"),
-            None,
-            &json!({ "note": format!("host {host}: {e}") }).to_string(),
-        );
-    }
+    let notes: Vec<Result<Event, Infallible>> = connections
+        .unreachable
+        .iter()
+        .map(|(host, e)| {
+            Ok(Event::default()
+                .event("note")
+                .data(json!({ "note": format!("host {host}: {e}") }).to_string()))
+        })
+        .collect();
     let stop = Box::pin(ended(who.ended(), dashboard.inner.shutdown.clone()));
     let state = (events, stop, DropGuard(cancel), false);
     let body = stream::unfold(state, |(mut events, mut stop, guard, done)| async move {
         if done {
             return None;
         }
-        let mut text = String::new();
-        let mut done = false;
         tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => {
-                    push_log_event(&mut text, event);
-                    // Whatever else is waiting goes in the same write, up to
-                    // a bound: one write per line would cost more than the line.
-                    while text.len() < BATCH {
-                        match events.try_recv() {
-                            Ok(event) => push_log_event(&mut text, event),
-                            Err(mpsc::error::TryRecvError::Empty) => break,
-                            Err(mpsc::error::TryRecvError::Disconnected) => {
-                                push_end(&mut text, "end of log");
-                                done = true;
-                                break;
-                            }
-                        }
-                    }
-                }
-                None => {
-                    push_end(&mut text, "end of log");
-                    done = true;
-                }
-            },
-            reason = &mut stop => {
-                push_end(&mut text, reason);
-                done = true;
+            event = events.recv() => {
+                let event = match event {
+                    Some(event) => sse_event(event),
+                    None => return Some((Ok(end("end of log")), (events, stop, guard, true))),
+                };
+                Some((Ok(event), (events, stop, guard, false)))
             }
-            // Idle proxies close quiet connections: a comment now and then.
-            () = tokio::time::sleep(KEEP_ALIVE) => text.push_str(": keep-alive\n\n"),
+            reason = &mut stop => Some((Ok(end(reason)), (events, stop, guard, true))),
         }
-        Some((
-            Ok::<Bytes, Infallible>(Bytes::from(text)),
-            (events, stop, guard, done),
-        ))
     });
-    let body = stream::once(async move { Ok::<Bytes, Infallible>(Bytes::from(first)) }).chain(body);
-    let mut response = Body::from_stream(body).into_response();
+    let body = stream::iter(notes).chain(body);
+    let mut response = Sse::new(retry_first(body))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Proxies such as nginx would otherwise hold the events back.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
 }
-
-/// How much one write of the event stream carries at most (a line beyond
-/// it still goes whole).
-const BATCH: usize = 64 * 1024;
-
-/// How long the event stream may stay silent before a comment keeps it open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// Cancels the reader when the response is dropped (the browser left).
 struct DropGuard(CancellationToken);
@@ -219,51 +182,36 @@ impl Drop for DropGuard {
     }
 }
 
-/// One server-sent event: `event:`, `id:` and one `data:` line (the data is
-/// JSON, which has no raw newline).
-fn push_event(out: &mut String, event: Option<&str>, id: Option<&str>, data: &str) {
-    if let Some(event) = event {
-        out.push_str("event: ");
-        out.push_str(event);
-        out.push('\n');
-    }
-    if let Some(id) = id {
-        out.push_str("id: ");
-        out.push_str(id);
-        out.push('\n');
-    }
-    out.push_str("data: ");
-    out.push_str(data);
-    out.push_str("\n\n");
+/// Tells the browser to reconnect after 1 s, before any line.
+fn retry_first(
+    body: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+    stream::once(async {
+        Ok(Event::default()
+            .retry(Duration::from_secs(1))
+            .comment("drover"))
+    })
+    .chain(body)
 }
 
-fn push_end(out: &mut String, reason: &str) {
-    push_event(
-        out,
-        Some("end"),
-        None,
-        &json!({ "reason": reason }).to_string(),
-    );
+fn end(reason: &str) -> Event {
+    Event::default()
+        .event("end")
+        .data(json!({ "reason": reason }).to_string())
 }
 
-fn push_log_event(out: &mut String, event: LogEvent) {
+fn sse_event(event: LogEvent) -> Event {
     match event {
         LogEvent::Line(line) => {
             let data = serde_json::to_string(&line).unwrap_or_default();
-            push_event(out, None, Some(&line.cursor.to_string()), &data);
+            Event::default().id(line.cursor.to_string()).data(data)
         }
-        LogEvent::Dropped { host, task, lines } => push_event(
-            out,
-            Some("dropped"),
-            None,
-            &json!({ "host": host, "task": task, "lines": lines }).to_string(),
-        ),
-        LogEvent::Note(note) => push_event(
-            out,
-            Some("note"),
-            None,
-            &json!({ "note": note }).to_string(),
-        ),
+        LogEvent::Dropped { host, task, lines } => Event::default()
+            .event("dropped")
+            .data(json!({ "host": host, "task": task, "lines": lines }).to_string()),
+        LogEvent::Note(note) => Event::default()
+            .event("note")
+            .data(json!({ "note": note }).to_string()),
     }
 }
 
@@ -364,56 +312,6 @@ pub async fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Each event is framed as `EventSource` reads it: a line's id is its
-    /// cursor, and a line with a newline or `<script>` in it stays one
-    /// `data:` line of JSON.
-    #[test]
-    fn events_are_framed_for_event_source() {
-        let line = drover_fleet::logs::LogLine {
-            host: "h1".into(),
-            task: 0,
-            stream: drover_engine::StreamKind::Stdout,
-            time: "2026-11-28T04:05:37.000000001Z".into(),
-            line: "a\nb <script>".into(),
-            truncated: false,
-            cursor: Cursor {
-                time_ns: 1_795_838_737_000_000_001,
-                host: "h1".into(),
-                task: 0,
-                n: 0,
-            },
-        };
-        let mut out = String::new();
-        push_log_event(&mut out, LogEvent::Line(line));
-        push_log_event(
-            &mut out,
-            LogEvent::Dropped {
-                host: "h1".into(),
-                task: 0,
-                lines: 7,
-            },
-        );
-        push_end(&mut out, "end of log");
-        let events: Vec<&str> = out.split_terminator("\n\n").collect();
-        assert_eq!(events.len(), 3, "{out}");
-        assert!(
-            events[0].starts_with("id: 1795838737000000001.0.0.h1\ndata: {"),
-            "{out}"
-        );
-        assert_eq!(events[0].lines().count(), 2, "{out}");
-        assert!(events[0].contains(r#""line":"a\nb <script>""#), "{out}");
-        assert_eq!(
-            events[1],
-            r#"event: dropped
-data: {"host":"h1","lines":7,"task":0}"#
-        );
-        assert_eq!(
-            events[2],
-            r#"event: end
-data: {"reason":"end of log"}"#
-        );
-    }
 
     #[test]
     fn queries_are_checked() {
