@@ -135,7 +135,7 @@ fn bad_duration_and_size_are_both_reported() {
         .stderr(
             r#"
             error: jobs/web.toml:3:16: invalid duration "10x": expected a number and a unit (ms, s, m, h), e.g. "500ms", "10s", "5m"
-            jobs/web.toml:4:10: invalid size "lots": expected a number with an optional unit (b, k, m, g, t), e.g. "512k", "20m", "1g"
+            jobs/web.toml:4:10: invalid size "lots": expected a number with an optional unit (b, k, m, g, t), e.g. "512k", "20m", "1.5g"
             "#,
         )
         .run();

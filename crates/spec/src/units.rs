@@ -40,17 +40,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses `"512k"`, `"20m"`, `"1g"` (powers of 1024, as Docker counts), or plain bytes.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let expected = || {
-        format!("invalid size {text:?}: expected a number with an optional unit (b, k, m, g, t), e.g. \"512k\", \"20m\", \"1g\"")
+        format!("invalid size {text:?}: expected a number with an optional unit (b, k, m, g, t), e.g. \"512k\", \"20m\", \"1.5g\"")
     };
     let lower = text.trim().to_ascii_lowercase();
-    let digits = lower
-        .find(|c: char| !c.is_ascii_digit())
+    let end = lower
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
         .unwrap_or(lower.len());
-    if digits == 0 {
+    let (whole, fraction) = lower[..end].split_once('.').unwrap_or((&lower[..end], ""));
+    if whole.is_empty()
+        || fraction.contains('.')
+        || (lower[..end].contains('.') && fraction.is_empty())
+    {
         return Err(expected());
     }
-    let number: u64 = lower[..digits].parse().map_err(|_| expected())?;
-    let unit = lower[digits..].trim();
+    if fraction.len() > 9 {
+        return Err(expected());
+    }
+    let unit = lower[end..].trim();
     let unit = unit
         .strip_suffix('b')
         .filter(|u| !u.is_empty())
@@ -63,7 +69,17 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "t" => 40,
         _ => return Err(expected()),
     };
-    number.checked_mul(1u64 << shift).ok_or_else(expected)
+    // `1.5g` as Docker reads it: the number times the unit, whole bytes
+    // (exact here, where Docker goes through a float).
+    let scale = 10u128.pow(fraction.len() as u32);
+    let mantissa: u128 = format!("{whole}{fraction}")
+        .parse()
+        .map_err(|_| expected())?;
+    let bytes = mantissa
+        .checked_mul(1u128 << shift)
+        .map(|b| b / scale)
+        .ok_or_else(expected)?;
+    u64::try_from(bytes).map_err(|_| expected())
 }
 
 /// The shortest exact spelling of a size: `20971520` → `"20m"`.
@@ -116,7 +132,22 @@ mod tests {
         assert_eq!(parse_size("1G"), Ok(1 << 30));
         assert_eq!(parse_size("64mb"), Ok(64 << 20));
         assert_eq!(parse_size("4096"), Ok(4096));
-        for bad in ["", "m", "1x", "-1m", "1.5g", "99999999999999999999"] {
+        // Fractions as `docker run --memory 1.5g` takes them, in whole bytes.
+        assert_eq!(parse_size("1.5g"), Ok(3 << 29));
+        assert_eq!(parse_size("0.5m"), Ok(512 * 1024));
+        assert_eq!(parse_size("1.1k"), Ok(1126));
+        for bad in [
+            "",
+            "m",
+            "1x",
+            "-1m",
+            ".5g",
+            "1.g",
+            "1.2.3m",
+            "1.0000000001g",
+            "99999999999999999999",
+            "16777216t",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad:?} should be rejected");
         }
     }
