@@ -134,8 +134,32 @@ fn bad_duration_and_size_are_both_reported() {
         .status(1)
         .stderr(
             r#"
-            error: jobs/web.toml:3:16: invalid duration "10x": expected a number and a unit (ms, s, m, h), e.g. "500ms", "10s", "5m"
+            error: jobs/web.toml:3:16: invalid duration "10x": expected a number and a unit (ms, s, m, h), e.g. "500ms", "1.5s", "5m"
             jobs/web.toml:4:10: invalid size "lots": expected a number with an optional unit (b, k, m, g, t), e.g. "512k", "20m", "1.5g"
+            "#,
+        )
+        .run();
+}
+
+/// Fractions are read as Docker reads them; what the engine would refuse
+/// is refused here, with its place.
+#[test]
+fn fractions_are_taken_and_engine_minimums_are_checked() {
+    prod()
+        .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\nmemory = \"1.5g\"\n[health]\ncmd = [\"true\"]\ninterval = \"1.5s\"\n")
+        .drover(&["validate"])
+        .stdout_has("valid")
+        .run();
+    prod()
+        .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\nstop_timeout = \"1.5s\"\nmemory = \"5.9m\"\n[health]\ncmd = [\"true\"]\ninterval = \"0.5ms\"\nstart_period = \"0.1ms\"\n")
+        .drover(&["validate"])
+        .status(1)
+        .stderr(
+            r#"
+            error: jobs/web.toml:3:16: stop_timeout "1.5s" is not a whole number of seconds: the engine counts it in seconds (write e.g. "2s")
+            jobs/web.toml:4:10: memory "5.9m" is below the engine's minimum of 6m
+            jobs/web.toml:7:12: health interval "0.5ms" is below the engine's minimum of 1ms
+            jobs/web.toml:8:16: health start_period "0.1ms" is below the engine's minimum of 1ms (0s: none)
             "#,
         )
         .run();

@@ -15,6 +15,8 @@ use crate::units::{format_size, parse_duration, parse_size};
 use crate::values::check_abs_path;
 
 const DEFAULT_HOST_FILES: &[&str] = &["/etc/localtime"];
+/// The engine refuses health durations below this (other than 0 where 0 means none).
+const MIN_HEALTH_DURATION: Duration = Duration::from_millis(1);
 /// The engine refuses less.
 const MIN_MEMORY: u64 = 6 << 20;
 /// More than any machine has; above it the engine's own arithmetic overflows.
@@ -513,6 +515,13 @@ impl Loader {
                         ),
                         );
                     }
+                } else if d < MIN_HEALTH_DURATION {
+                    if let Some((loc, text)) = picked {
+                        me.error(
+                            &loc,
+                            format!("health {key} {text:?} is below the engine's minimum of 1ms"),
+                        );
+                    }
                 }
                 d
             };
@@ -528,10 +537,18 @@ impl Loader {
             Duration::from_secs(5),
             "timeout",
         );
-        let start_period = self.duration(
-            pick_in(&healths, |h| h.start_period.as_ref()),
-            Duration::ZERO,
-        );
+        let picked = pick_in(&healths, |h| h.start_period.as_ref());
+        let start_period = self.duration(picked.clone(), Duration::ZERO);
+        if let Some((loc, text)) =
+            picked.filter(|_| !start_period.is_zero() && start_period < MIN_HEALTH_DURATION)
+        {
+            self.error(
+                &loc,
+                format!(
+                    "health start_period {text:?} is below the engine's minimum of 1ms (0s: none)"
+                ),
+            );
+        }
         Some(Health {
             cmd,
             interval,

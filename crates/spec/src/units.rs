@@ -5,36 +5,50 @@ use std::time::Duration;
 /// Parses `"500ms"`, `"10s"`, `"5m"`, `"1h"`, and sums such as `"1m30s"`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let expected = || {
-        format!("invalid duration {text:?}: expected a number and a unit (ms, s, m, h), e.g. \"500ms\", \"10s\", \"5m\"")
+        format!("invalid duration {text:?}: expected a number and a unit (ms, s, m, h), e.g. \"500ms\", \"1.5s\", \"5m\"")
     };
     let mut rest = text.trim();
     if rest.is_empty() {
         return Err(expected());
     }
-    let mut total = Duration::ZERO;
+    let mut total: u128 = 0;
     while !rest.is_empty() {
         let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
             .unwrap_or(rest.len());
-        if digits == 0 {
+        let (whole, fraction) = rest[..digits]
+            .split_once('.')
+            .unwrap_or((&rest[..digits], ""));
+        let dotted = rest[..digits].contains('.');
+        if whole.is_empty()
+            || fraction.contains('.')
+            || (dotted && fraction.is_empty())
+            || fraction.len() > 9
+        {
             return Err(expected());
         }
-        let number: u64 = rest[..digits].parse().map_err(|_| expected())?;
+        let mantissa: u128 = format!("{whole}{fraction}")
+            .parse()
+            .map_err(|_| expected())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number.saturating_mul(60)),
-            "h" => Duration::from_secs(number.saturating_mul(3600)),
+        let unit_ns: u128 = match &rest[..unit_len] {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return Err(expected()),
         };
+        // `1.5s` as Go's durations (Docker's) read it: exact to the nanosecond.
+        let part =
+            mantissa.checked_mul(unit_ns).ok_or_else(expected)? / 10u128.pow(fraction.len() as u32);
         total = total.checked_add(part).ok_or_else(expected)?;
         rest = &rest[unit_len..];
     }
-    Ok(total)
+    let secs = u64::try_from(total / 1_000_000_000).map_err(|_| expected())?;
+    Ok(Duration::new(secs, (total % 1_000_000_000) as u32))
 }
 
 /// Parses `"512k"`, `"20m"`, `"1g"` (powers of 1024, as Docker counts), or plain bytes.
@@ -119,7 +133,12 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
-        for bad in ["", "10", "s", "10x", "-1s", "1.5s", "10 s"] {
+        // Fractions as Go's (Docker's) durations take them, exact.
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("0.25m"), Ok(Duration::from_secs(15)));
+        assert_eq!(parse_duration("1h0.5m"), Ok(Duration::from_secs(3630)));
+        assert_eq!(parse_duration("0.5ms"), Ok(Duration::from_micros(500)));
+        for bad in ["", "10", "s", "10x", "-1s", ".5s", "1.s", "1.2.3s", "10 s"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} should be rejected");
         }
     }

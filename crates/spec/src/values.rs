@@ -506,6 +506,13 @@ impl FromStr for ImageRef {
             }
             return Err(invalid("an image ID has 64 hex digits after sha256:"));
         }
+        // 64 hex digits alone are an image ID to Docker too (never a name).
+        if text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Ok(ImageRef {
+                text: format!("sha256:{}", text.to_ascii_lowercase()),
+                kind: ImageRefKind::Id,
+            });
+        }
         let (rest, digest) = match text.split_once('@') {
             Some((rest, digest)) => {
                 check_digest(digest).map_err(|why| invalid(&why))?;
@@ -787,6 +794,10 @@ mod tests {
         assert!(r.is_id());
         assert_eq!(r.key(), ImageKey::Id(digest.clone()));
         assert_eq!(r.repository(), None);
+        // The ID without its algorithm, as `docker images --no-trunc` shows it too.
+        let r: ImageRef = "A".repeat(64).parse().unwrap();
+        assert!(r.is_id());
+        assert_eq!(r.as_str(), format!("sha256:{}", "a".repeat(64)));
 
         for bad in [
             "",
