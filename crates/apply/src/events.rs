@@ -125,9 +125,17 @@ pub enum GateFailure {
 impl fmt::Display for GateFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            GateFailure::Exited { code: 137, oom: true } => f.write_str(
+                "it was killed for exceeding its memory limit (exit code 137): raise `memory`",
+            ),
             GateFailure::Exited { code, oom: true } => write!(
                 f,
-                "it was killed for exceeding its memory limit (exit code {code}): raise `memory`"
+                "a process in it was killed for exceeding its memory limit, and it exited with code {code}: raise `memory`"
+            ),
+            // The engine may miss a memory kill of the main process (its
+            // exit can arrive first), so say what 137 usually means.
+            GateFailure::Exited { code: 137, oom: false } => f.write_str(
+                "it was killed with SIGKILL (exit code 137): the kernel does that to a task that outgrows `memory`, even when the engine does not record it",
             ),
             GateFailure::Exited { code, oom: false } => write!(f, "it exited with code {code}"),
             GateFailure::Restarted { count } => {
@@ -281,5 +289,25 @@ impl Report {
 
     pub fn succeeded(&self) -> bool {
         !self.interrupted && self.failures().next().is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::GateFailure;
+
+    #[test]
+    fn exits_say_whether_memory_killed_them() {
+        let say = |code, oom| GateFailure::Exited { code, oom }.to_string();
+        assert_eq!(say(3, false), "it exited with code 3");
+        assert_eq!(
+            say(137, true),
+            "it was killed for exceeding its memory limit (exit code 137): raise `memory`"
+        );
+        assert!(say(3, true).starts_with(
+            "a process in it was killed for exceeding its memory limit, and it exited with code 3"
+        ));
+        // The engine missed the memory kill: 137 still points at `memory`.
+        assert!(say(137, false).contains("SIGKILL") && say(137, false).contains("`memory`"));
     }
 }

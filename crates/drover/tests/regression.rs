@@ -581,26 +581,31 @@ fn an_exited_task_and_an_oom_kill_are_named() {
         r#"
         image = "drover-test/busybox:1"
         hosts = ["h1"]
-        command = ["sh", "-c", "x=$(head -c 100000000 /dev/zero | tr '\\0' x); sleep 3600"]
+        command = ["sh", "-c", "sh -c 'x=$(head -c 100000000 /dev/zero | tr \"\\0\" x)'; sleep 1; exit 3"]
         memory = "16m"
         restart = "no"
         stop_timeout = "1s"
         "#,
     );
+    // A process in the task is killed for memory, and the task then exits:
+    // the engine records the kill while the task still runs. (A main
+    // process killed outright may exit before the engine hears of the
+    // kill; the gate's message for exit code 137 says what it usually means.)
     c.drover(&["up", "--yes"])
         .status(1)
-        .stderr_has("it was killed for exceeding its memory limit (exit code 137): raise `memory`")
+        .stderr_has("a process in it was killed for exceeding its memory limit, and it exited with code 3: raise `memory`")
         .run();
     let rows = c.drover(&["status", "--json"]).run().json();
     assert_eq!(rows[0]["oom_killed"], true, "{rows}");
     assert_eq!(rows[0]["state"], "exited", "{rows}");
+    assert_eq!(rows[0]["exit_code"], 3, "{rows}");
     c.drover(&["status"])
-        .stdout_has("exited (exit 137) (killed for memory)")
+        .stdout_has("exited (exit 3) (killed for memory)")
         .run();
     c.drover(&["diff"])
         .status(2)
         .stdout_has("> start   hog h1/0  (")
-        .stdout_has(", killed for memory (exit code 137))")
+        .stdout_has(", killed for memory (exit code 3))")
         .run();
 }
 
@@ -800,8 +805,11 @@ fn requests_in_flight_to_one_host_are_bounded() {
     peak.store(0, Ordering::SeqCst);
     c.drover(&["diff"]).run();
     let seen = peak.load(Ordering::SeqCst);
-    // 16 requests at most; a connection the proxy has not yet seen close may add one or two.
-    assert!(seen <= 18, "{seen} connections open to one host at once");
+    // 16 requests at most. The proxy counts connections, and the client
+    // opens a new one when a request starts while one that just finished is
+    // not yet back in its pool: a few more connections than requests may be
+    // open. Unbounded, the 40 inspections would open about 40.
+    assert!(seen <= 24, "{seen} connections open to one host at once");
     assert!(seen >= 4, "the proxy saw the requests ({seen})");
 
     // Usage samples only wait for the engine's collector: all 40 at once
