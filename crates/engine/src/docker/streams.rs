@@ -2,14 +2,18 @@
 //! they flow (they may flow for hours); opening one does.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
-use bollard::query_parameters::{EventsOptions, LogsOptions};
+use bollard::query_parameters::EventsOptions;
+use bytes::Bytes;
 use drover_plan::labels;
-use futures::stream::BoxStream;
+use futures::stream::{self, BoxStream};
 use futures::StreamExt;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
 
 use super::DockerEngine;
 use crate::{
@@ -19,6 +23,7 @@ use crate::{
 /// Most events [`Streams::past_events`] returns.
 const MAX_PAST_EVENTS: usize = 1000;
 
+/// An exec session's output piece, as bollard framed it.
 fn chunk(output: LogOutput) -> Option<LogChunk> {
     match output {
         LogOutput::StdOut { message } | LogOutput::Console { message } => Some(LogChunk {
@@ -33,32 +38,188 @@ fn chunk(output: LogOutput) -> Option<LogChunk> {
     }
 }
 
+/// The log body as it arrives, cut into stdout and stderr pieces; a broken
+/// connection ends it with an error.
+fn body_chunks(body: Incoming, demux: Demux, host: String, address: String) -> LogStream {
+    stream::unfold(Some((body, demux)), move |state| {
+        let (host, address) = (host.clone(), address.clone());
+        async move {
+            let (mut body, mut demux) = state?;
+            loop {
+                match body.frame().await {
+                    None => return None,
+                    Some(Err(e)) => {
+                        let e = EngineError::from_bollard(io_error(e), &host, &address);
+                        return Some((vec![Err(e)], None));
+                    }
+                    Some(Ok(frame)) => {
+                        let Ok(data) = frame.into_data() else {
+                            continue;
+                        };
+                        let chunks = demux.push(data);
+                        if !chunks.is_empty() {
+                            return Some((
+                                chunks.into_iter().map(Ok).collect(),
+                                Some((body, demux)),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    })
+    .flat_map(stream::iter)
+    .boxed()
+}
+
+fn io_error(e: impl std::fmt::Display) -> bollard::errors::Error {
+    bollard::errors::Error::IOError {
+        err: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// Splits the engine's log body into stdout and stderr pieces. It holds at
+/// most a frame header: a payload passes on as it arrives, however long the
+/// frame (and a terminal's raw stream passes on whole), so no line that
+/// never ends can grow a buffer here.
+#[derive(Debug)]
+struct Demux {
+    tty: bool,
+    header: Vec<u8>,
+    /// The stream of the frame being read (`None`: stdin, not passed on).
+    stream: Option<StreamKind>,
+    /// Payload bytes of that frame still to come.
+    left: usize,
+}
+
+impl Demux {
+    fn new(tty: bool) -> Self {
+        Demux {
+            tty,
+            header: Vec::with_capacity(8),
+            stream: None,
+            left: 0,
+        }
+    }
+
+    fn push(&mut self, mut data: Bytes) -> Vec<LogChunk> {
+        if self.tty {
+            return vec![LogChunk {
+                stream: StreamKind::Stdout,
+                bytes: data,
+            }];
+        }
+        let mut out = Vec::new();
+        while !data.is_empty() {
+            if self.left == 0 {
+                let take = (8 - self.header.len()).min(data.len());
+                self.header.extend_from_slice(&data.split_to(take));
+                if self.header.len() < 8 {
+                    break;
+                }
+                self.stream = match self.header[0] {
+                    1 => Some(StreamKind::Stdout),
+                    2 => Some(StreamKind::Stderr),
+                    _ => None,
+                };
+                let len = [
+                    self.header[4],
+                    self.header[5],
+                    self.header[6],
+                    self.header[7],
+                ];
+                self.left = u32::from_be_bytes(len) as usize;
+                self.header.clear();
+                continue;
+            }
+            let piece = data.split_to(self.left.min(data.len()));
+            self.left -= piece.len();
+            if let Some(stream) = self.stream {
+                out.push(LogChunk {
+                    stream,
+                    bytes: piece,
+                });
+            }
+        }
+        out
+    }
+}
+
 #[async_trait]
 impl Streams for DockerEngine {
     fn logs(&self, id: &str, options: LogOptions) -> LogStream {
-        let query = LogsOptions {
-            follow: options.follow,
-            stdout: options.stdout,
-            stderr: options.stderr,
-            since: options
-                .since
-                .and_then(|s| i32::try_from(s).ok())
-                .unwrap_or(0),
-            until: 0,
-            timestamps: true,
-            tail: options
-                .tail
-                .map_or_else(|| "all".to_string(), |t| t.to_string()),
+        let mut query = vec![
+            format!("follow={}", options.follow),
+            format!("stdout={}", options.stdout),
+            format!("stderr={}", options.stderr),
+            "timestamps=true".to_string(),
+            format!(
+                "tail={}",
+                options
+                    .tail
+                    .map_or_else(|| "all".to_string(), |t| t.to_string())
+            ),
+        ];
+        if let Some(since) = options.since.filter(|s| *s > 0) {
+            query.push(format!("since={since}"));
+        }
+        // Container names and IDs need no escaping in a path.
+        let uri = format!(
+            "{}/v{}.{}/containers/{id}/logs?{}",
+            self.base,
+            self.api.0,
+            self.api.1,
+            query.join("&")
+        );
+        let (docker, raw, id) = (self.docker.clone(), Arc::clone(&self.raw), id.to_string());
+        let (host, address, timeout) = (self.host.clone(), self.address.clone(), self.timeout);
+        let opened = async move {
+            let err = |e| EngineError::from_bollard(e, &host, &address);
+            let timed_out = |what: &str| EngineError::Timeout {
+                host: host.clone(),
+                address: address.clone(),
+                what: what.to_string(),
+                after: timeout,
+            };
+            // A container with a terminal logs one raw stream; the others
+            // frame stdout and stderr (as `docker logs` decides too).
+            let tty = match tokio::time::timeout(timeout, docker.inspect_container(&id, None)).await
+            {
+                Ok(Ok(c)) => c.config.and_then(|c| c.tty).unwrap_or(false),
+                Ok(Err(e)) => return Err(err(e)),
+                Err(_) => return Err(timed_out("read the container's log settings")),
+            };
+            let request = http::Request::get(uri)
+                .body(bollard::body_full(Bytes::new()))
+                .map_err(|e| err(io_error(e)))?;
+            let response = match tokio::time::timeout(timeout, raw(request)).await {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => return Err(err(e)),
+                Err(_) => return Err(timed_out("open the container's log")),
+            };
+            let status = response.status().as_u16();
+            if status >= 400 {
+                let body = tokio::time::timeout(timeout, response.into_body().collect())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .map(|b| b.to_bytes())
+                    .unwrap_or_default();
+                let message = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+                return Err(err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: status,
+                    message,
+                }));
+            }
+            Ok((response.into_body(), Demux::new(tty), host, address))
         };
-        let (host, address) = (self.host.clone(), self.address.clone());
-        self.docker
-            .logs(id, Some(query))
-            .filter_map(move |item| {
-                let mapped = match item {
-                    Ok(output) => chunk(output).map(Ok),
-                    Err(e) => Some(Err(EngineError::from_bollard(e, &host, &address))),
-                };
-                futures::future::ready(mapped)
+        stream::once(opened)
+            .flat_map(|opened| match opened {
+                Err(e) => stream::iter(vec![Err(e)]).boxed(),
+                Ok((body, demux, host, address)) => body_chunks(body, demux, host, address),
             })
             .boxed()
     }
@@ -213,5 +374,70 @@ impl Streams for DockerEngine {
             });
         }
         Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod demux_tests {
+    use super::*;
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![kind, 0, 0, 0];
+        f.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn pieces(chunks: Vec<LogChunk>) -> Vec<(StreamKind, String)> {
+        chunks
+            .into_iter()
+            .map(|c| (c.stream, String::from_utf8_lossy(&c.bytes).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn frames_split_anywhere_come_out_in_order_by_stream() {
+        let mut body = frame(1, b"out 1\n");
+        body.extend(frame(2, b"err 1\n"));
+        body.extend(frame(0, b"stdin is never passed on"));
+        body.extend(frame(1, b""));
+        body.extend(frame(1, b"out 2\n"));
+        // Every way of cutting the body in two gives the same text per stream.
+        for cut in 0..=body.len() {
+            let mut demux = Demux::new(false);
+            let mut got = pieces(demux.push(Bytes::copy_from_slice(&body[..cut])));
+            got.extend(pieces(demux.push(Bytes::copy_from_slice(&body[cut..]))));
+            let text = |kind| {
+                got.iter()
+                    .filter(|(k, _)| *k == kind)
+                    .map(|(_, t)| t.as_str())
+                    .collect::<String>()
+            };
+            assert_eq!(text(StreamKind::Stdout), "out 1\nout 2\n", "cut at {cut}");
+            assert_eq!(text(StreamKind::Stderr), "err 1\n", "cut at {cut}");
+            assert!(demux.header.len() < 8 && demux.left == 0);
+        }
+    }
+
+    #[test]
+    fn a_long_frame_passes_on_as_it_arrives() {
+        let payload = vec![b'x'; 100_000];
+        let body = frame(1, &payload);
+        let mut demux = Demux::new(false);
+        let first = demux.push(Bytes::copy_from_slice(&body[..4096]));
+        assert_eq!(first.len(), 1);
+        assert_eq!(
+            first[0].bytes.len(),
+            4096 - 8,
+            "no waiting for the frame's end"
+        );
+        assert_eq!(demux.left, 100_000 - (4096 - 8));
+    }
+
+    #[test]
+    fn a_terminal_stream_passes_on_whole() {
+        let mut demux = Demux::new(true);
+        let got = pieces(demux.push(Bytes::from_static(b"\x01progress\r")));
+        assert_eq!(got, [(StreamKind::Stdout, "\u{1}progress\r".to_string())]);
     }
 }
