@@ -25,20 +25,25 @@ fn chatty(hosts: &str, v: &str) -> String {
     )
 }
 
-/// `drover ARGS` running, its stdout lines arriving on the receiver.
-fn follow_logs(
-    c: &support::Cluster,
-    args: &[&str],
-) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    let mut child = Command::new(support::BIN)
+/// `drover ARGS` started in the cluster's directory, stdout piped, without colour.
+fn spawn_drover(c: &support::Cluster, args: &[&str], stderr: Stdio) -> std::process::Child {
+    Command::new(support::BIN)
         .arg("-C")
         .arg(c.path())
         .args(args)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
+        .stderr(stderr)
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+/// `drover ARGS` running, its stdout lines arriving on the receiver.
+fn follow_logs(
+    c: &support::Cluster,
+    args: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
+    let mut child = spawn_drover(c, args, Stdio::piped());
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -142,15 +147,7 @@ fn peak_rss(pid: u32) -> u64 {
 
 /// Follows `drover logs ARGS` into a slow reader for `secs`, returning its peak RSS.
 fn follow_for(c: &support::Cluster, args: &[&str], secs: u64) -> u64 {
-    let mut child = Command::new(support::BIN)
-        .arg("-C")
-        .arg(c.path())
-        .args(args)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_drover(c, args, Stdio::null());
     let mut stdout = child.stdout.take().unwrap();
     // A reader slower than the writer: a little at a time.
     let reader = std::thread::spawn(move || {
