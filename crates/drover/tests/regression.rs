@@ -167,7 +167,7 @@ fn ctrl_c_mid_up_leaves_every_task_running_and_the_next_up_finishes() {
         "{stderr}"
     );
     assert!(
-        stderr.contains("not started; run the command again to finish"),
+        stderr.contains("not started (of 8 step(s)); run `drover up` again to finish"),
         "{stderr}"
     );
     for host in ["h1", "h2"] {
@@ -259,7 +259,7 @@ fn a_task_under_another_name_is_drift_that_up_renames_back() {
     let changes = json["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 2, "{json}");
     for change in changes {
-        assert_eq!(change["action"], "replace");
+        assert_eq!(change["action"], "rename");
         assert_eq!(change["step"], "rename");
         assert_eq!(change["fields"][0]["path"], "name");
     }
@@ -560,18 +560,28 @@ fn a_crash_looping_task_fails_up_and_shows_in_status() {
         .stderr_has("FAILED app h1/0 (create): the new container failed: it ")
         .stderr_has("  its last log lines:\n    cannot open /etc/app.conf\n")
         .run();
-    // Caught between two restarts it may be running for an instant: look until it is restarting.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let row = loop {
-        let rows = c.drover(&["status", "--json"]).run().json();
-        if rows[0]["state"] == "restarting" || Instant::now() > deadline {
-            break rows[0].clone();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    assert_eq!(row["restart_loop"], true, "{row}");
+    // The new container does not keep the task's name: the task is missing,
+    // the evidence is kept aside, and status says why, with the exit code.
+    let rows = c.drover(&["status", "--json"]).run().json();
+    let row = &rows[0];
+    assert_eq!(row["state"], "missing", "{row}");
     assert_eq!(row["exit_code"], 3, "{row}");
-    assert_eq!(row["state"], "restarting", "{row}");
+    assert!(
+        row["failing"]
+            .as_str()
+            .is_some_and(|f| f.contains("kept stopped as r-crash.app.h1.0.failed")),
+        "{row}"
+    );
+    // Not "No changes": the task is still to be created.
+    c.drover(&["diff"])
+        .status(2)
+        .stdout_has("+ create  app h1/0  (missing)")
+        .run();
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .any_stderr()
+        .stderr_has("FAILED app h1/0 (create)")
+        .run();
 }
 
 #[test]
@@ -597,15 +607,14 @@ fn an_exited_task_and_an_oom_kill_are_named() {
         .run();
     let rows = c.drover(&["status", "--json"]).run().json();
     assert_eq!(rows[0]["oom_killed"], true, "{rows}");
-    assert_eq!(rows[0]["state"], "exited", "{rows}");
+    assert_eq!(rows[0]["state"], "missing", "{rows}");
     assert_eq!(rows[0]["exit_code"], 3, "{rows}");
     c.drover(&["status"])
-        .stdout_has("exited (exit 3) (killed for memory)")
+        .stdout_has("missing (its last new container failed, exit 3, killed for memory)")
         .run();
     c.drover(&["diff"])
         .status(2)
-        .stdout_has("> start   hog h1/0  (")
-        .stdout_has(", killed for memory (exit code 3))")
+        .stdout_has("+ create  hog h1/0  (missing)")
         .run();
 }
 

@@ -10,9 +10,11 @@ use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, HealthConfig as DockerHealth, HostConfig,
     HostConfigLogConfig, Mount, MountType, RestartPolicy, RestartPolicyNameEnum,
 };
+use drover_plan::time;
 use drover_plan::{
     secret_names_label, EnvValue, HealthConfig, ObservedContainer, Resources, Secret, TaskConfig,
 };
+use drover_plan::{Health, RunState, Runs};
 
 use crate::CreateOptions;
 
@@ -213,6 +215,45 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         health,
     };
     let health_state = state.health.clone();
+    let last_check = health_state
+        .as_ref()
+        .and_then(|h| h.log.as_ref())
+        .and_then(|log| log.last().cloned());
+    let run_state = state
+        .status
+        .map(|s| s.to_string())
+        .and_then(|s| s.parse::<RunState>().ok())
+        .unwrap_or(RunState::Dead);
+    let finished_at = state.finished_at.as_deref().and_then(time::parse);
+    let runs = Runs {
+        state: run_state,
+        // The engine resets the code when a container starts: it is the
+        // last run's only for one that ran and is not running now.
+        exit_code: match run_state {
+            RunState::Running | RunState::Paused | RunState::Created => None,
+            _ => finished_at.and(state.exit_code),
+        },
+        oom_killed: state.oom_killed.unwrap_or(false),
+        restarts: inspect.restart_count.unwrap_or(0),
+        started_at: state.started_at.as_deref().and_then(time::parse),
+        finished_at,
+        health: Health::from_engine(
+            &health_state
+                .as_ref()
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        ),
+        health_output: last_check
+            .as_ref()
+            .and_then(|l| l.output.clone())
+            .map(|o| crate::short_message(&o))
+            .unwrap_or_default(),
+        health_at: last_check
+            .and_then(|l| l.end)
+            .as_deref()
+            .and_then(time::parse),
+    };
     ObservedContainer {
         id: inspect.id.unwrap_or_default(),
         name: inspect
@@ -221,25 +262,9 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
             .trim_start_matches('/')
             .to_string(),
         labels,
-        state: state.status.map(|s| s.to_string()).unwrap_or_default(),
-        exit_code: state.exit_code.unwrap_or(0),
-        oom_killed: state.oom_killed.unwrap_or(false),
+        runs,
         error: state.error.unwrap_or_default(),
-        health: health_state
-            .as_ref()
-            .and_then(|h| h.status)
-            .map(|s| s.to_string())
-            .filter(|s| s != "none" && !s.is_empty())
-            .unwrap_or_default(),
-        health_output: health_state
-            .and_then(|h| h.log)
-            .and_then(|log| log.last().and_then(|l| l.output.clone()))
-            .map(|o| crate::short_message(&o))
-            .unwrap_or_default(),
-        started_at: state.started_at.unwrap_or_default(),
-        finished_at: state.finished_at.unwrap_or_default(),
-        created: inspect.created.unwrap_or_default(),
-        restarts: inspect.restart_count.unwrap_or(0),
+        created: inspect.created.as_deref().and_then(time::parse),
         image_id: inspect.image.unwrap_or_default(),
         config: task_config,
         image_env: BTreeMap::new(),

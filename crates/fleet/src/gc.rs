@@ -341,7 +341,7 @@ pub fn plan_host(
     }
     for (task, mut generations) in kept {
         let keep = spec.jobs.get(&task.job).map_or(0, |(keep, _)| *keep);
-        generations.sort_by(|a, b| b.deployed_at().cmp(a.deployed_at()));
+        generations.sort_by_key(|g| std::cmp::Reverse(g.deployed_at()));
         for c in generations.into_iter().skip(keep as usize) {
             // A running kept generation is in the middle of something: leave it.
             if !c.is_running() {
@@ -525,6 +525,7 @@ impl Fleet {
                     Some((host.clone(), HostObservation::Reachable(read.state.clone())))
                 })
                 .collect(),
+            at: drover_plan::time::now(),
         };
         let locked = locks(&observed, env, &self.known_hosts())
             .into_iter()
@@ -768,16 +769,12 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            state: state.to_string(),
-            exit_code: 0,
-            oom_killed: false,
+            runs: drover_plan::Runs {
+                state: state.parse().unwrap_or_default(),
+                ..drover_plan::Runs::default()
+            },
             error: String::new(),
-            health: String::new(),
-            health_output: String::new(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            created: String::new(),
-            restarts: 0,
+            created: None,
             image_id: format!("sha256:{id}"),
             config: config("reg:5000/app:3"),
             image_env: BTreeMap::new(),
@@ -814,7 +811,7 @@ mod tests {
             id: c.id.clone(),
             name: c.name.clone(),
             labels: c.labels.clone(),
-            state: c.state.clone(),
+            state: c.state().to_string(),
             image_id: c.image_id.clone(),
             volumes: Vec::new(),
         }

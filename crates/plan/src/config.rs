@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use drover_spec::units::{format_duration, format_size};
-use drover_spec::{Environment, Job};
+use drover_spec::{Environment, ImageRef, Job};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -144,6 +144,9 @@ pub struct TaskConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredTask {
     pub key: TaskKey,
+    /// The image as the spec names it, typed: how the host's images are
+    /// searched and whether it can be pulled. `config.image` is its text.
+    pub image: ImageRef,
     pub config: TaskConfig,
     /// The `drover.spec` label: a hash of `config`.
     pub spec_hash: String,
@@ -256,6 +259,7 @@ pub fn render_job(
             let spec_hash = config.hash();
             DesiredTask {
                 key,
+                image: job.image.clone(),
                 config,
                 spec_hash,
             }

@@ -12,6 +12,8 @@ mod observed;
 pub mod ops;
 mod plan;
 mod render;
+pub mod state;
+pub mod time;
 pub mod views;
 
 pub use config::{
@@ -25,6 +27,7 @@ pub use observed::{
     belongs_to, HostObservation, HostState, ImageIndex, Observed, ObservedContainer, Role,
 };
 pub use plan::{
-    field_changes, image_key, plan, Action, Change, ContainerRef, FieldChange, Plan, Pull, Scope,
-    Step, UnreachableHost,
+    field_changes, plan, serves, Action, Change, ContainerRef, FieldChange, Phase, Plan, Pull,
+    Scope, Step, StopMark, UnreachableHost,
 };
+pub use state::{Failing, Health, RunState, Runs};

@@ -246,7 +246,7 @@ fn history_of_a_container_without_deployment_labels_falls_back_to_its_creation()
     for label in [labels::DEPLOYED_AT, labels::DEPLOYED_BY, labels::COMMAND] {
         app1.containers[0].labels.remove(label);
     }
-    app1.containers[0].created = "2024-01-02T03:04:05Z".to_string();
+    app1.containers[0].created = drover_plan::time::parse("2024-01-02T03:04:05Z");
 
     let generations = history(
         ENV_NAME,
