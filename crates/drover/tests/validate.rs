@@ -72,7 +72,7 @@ fn unknown_key_lists_the_valid_ones() {
         .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\nimagee = \"y\"\n")
         .drover(&["validate"])
         .status(1)
-        .stderr_has("error: jobs/web.toml:3:1: unknown key `imagee`; valid keys here: image, hosts, instances, command, env, secret_env, volumes, ports, memory, profile, network, init, restart, stop_timeout, host_files, log, health, update, base, artifact_path\n")
+        .stderr_has("error: jobs/web.toml:3:1: unknown key `imagee`; valid keys here: image, hosts, instances, command, env, secret_env, volumes, ports, memory, profile, network, init, restart, stop_timeout, host_files, log, health, update, release, base, artifact_path\n")
         .run();
 }
 
@@ -304,7 +304,7 @@ fn stage_may_not_replace_profiles() {
         .file("drover.staging.toml", "[profiles.x]\nimage = \"y\"\n")
         .drover(&["-e", "staging", "validate"])
         .status(1)
-        .stderr("error: drover.staging.toml:1:2: unknown key `profiles`; valid keys here: name, hosts, defaults, registry\n")
+        .stderr("error: drover.staging.toml:1:2: unknown key `profiles`; valid keys here: name, hosts, defaults, registry, notify\n")
         .run();
 }
 

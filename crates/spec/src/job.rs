@@ -132,6 +132,7 @@ impl Loader {
         let log = self.log(layers);
         let health = self.health(layers);
         let update = self.update(layers);
+        let release = self.release(layers);
 
         let base = pick(layers, |j| j.base.as_ref()).and_then(|Picked { loc, value, .. }| {
             value
@@ -176,6 +177,7 @@ impl Loader {
             log,
             health,
             update,
+            release,
             base,
             artifact_path,
         })
@@ -237,7 +239,7 @@ impl Loader {
         seen
     }
 
-    fn strings_without_nul(
+    pub(crate) fn strings_without_nul(
         &mut self,
         list: &[toml::Spanned<String>],
         file: usize,

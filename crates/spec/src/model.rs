@@ -4,6 +4,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::notify::{Notify, NotifyClass, NotifyFormat, Webhook};
+pub use crate::release::{Release, DEFAULT_RELEASE_TIMEOUT};
 pub use crate::values::{
     DockerAddress, ImageKey, ImageRef, LogDriver, Network, RestartPolicy, Volume,
 };
@@ -20,6 +22,8 @@ pub struct Environment {
     /// The file the `[hosts]` table came from (`drover.toml` or the stage's).
     pub hosts_file: String,
     pub registry: Option<Registry>,
+    /// `[notify]`; `None` without it or with `events = []`.
+    pub notify: Option<Notify>,
     pub jobs: BTreeMap<String, Job>,
 }
 
@@ -105,6 +109,8 @@ pub struct Job {
     pub log: LogConfig,
     pub health: Option<Health>,
     pub update: UpdatePolicy,
+    /// Run once before a rollout that changes the image.
+    pub release: Option<Release>,
     /// `drover package`: the image the artifact is put onto.
     pub base: Option<ImageRef>,
     /// `drover package`: where the artifact goes in the image.

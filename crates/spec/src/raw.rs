@@ -10,6 +10,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::notify::RawNotify;
+pub use crate::release::RawRelease;
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvironment {
@@ -19,6 +22,7 @@ pub struct RawEnvironment {
     #[serde(default)]
     pub profiles: BTreeMap<String, Spanned<RawJob>>,
     pub registry: Option<Spanned<RawRegistry>>,
+    pub notify: Option<Spanned<RawNotify>>,
 }
 
 /// `drover.STAGE.toml`: replaces these keys of `drover.toml` whole.
@@ -29,6 +33,7 @@ pub struct RawStage {
     pub hosts: Option<Spanned<BTreeMap<String, Spanned<RawHost>>>>,
     pub defaults: Option<Spanned<RawJob>>,
     pub registry: Option<Spanned<RawRegistry>>,
+    pub notify: Option<Spanned<RawNotify>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,6 +85,7 @@ pub struct RawJob {
     pub log: Option<Spanned<RawLog>>,
     pub health: Option<Spanned<RawHealth>>,
     pub update: Option<Spanned<RawUpdate>>,
+    pub release: Option<Spanned<RawRelease>>,
     pub base: Option<Spanned<String>>,
     pub artifact_path: Option<Spanned<String>>,
 }
