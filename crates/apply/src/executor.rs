@@ -961,7 +961,8 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Removes kept generations beyond `keep` of the tasks just rolled out.
+    /// Removes the kept generations of the tasks just rolled out that
+    /// [`drover_plan::retention`] says go (`gc` asks the same rule).
     async fn prune(
         &self,
         job: &str,
@@ -998,18 +999,21 @@ impl<'a> Executor<'a> {
                     task,
                 };
                 let prefix = format!("{}.kept-", key.container_name(self.env));
-                if summary.name.starts_with(&prefix) && summary.state != "running" {
+                if summary.name.starts_with(&prefix) {
                     kept.entry(task).or_default().push(summary);
                 }
             }
-            for (task, mut generations) in kept {
-                generations.sort_by(|a, b| {
-                    b.labels
-                        .get(labels::DEPLOYED_AT)
-                        .cmp(&a.labels.get(labels::DEPLOYED_AT))
-                });
-                for old in generations.into_iter().skip(keep as usize) {
-                    if let Err(e) = engine.remove_container(&old.id).await {
+            for (task, generations) in kept {
+                let generations: Vec<drover_plan::retention::Generation> = generations
+                    .iter()
+                    .map(|s| drover_plan::retention::Generation {
+                        id: &s.id,
+                        deployed_at: s.labels.get(labels::DEPLOYED_AT).map_or("", String::as_str),
+                        state: &s.state,
+                    })
+                    .collect();
+                for old in drover_plan::retention::expired(&generations, &[], keep) {
+                    if let Err(e) = engine.remove_container(old.id).await {
                         record(Outcome {
                             job: job.to_string(),
                             host: host.to_string(),
