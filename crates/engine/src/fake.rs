@@ -20,10 +20,10 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use crate::{
-    ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError, EngineEvent, EngineInfo,
-    EngineVersion, ExecOutput, ExecSession, FilesystemSpace, HostContainer, ImageDetails,
-    ImageRemoval, ImageSummary, Images, LogOptions, LogStream, Named, PullProgress, Streams,
-    System, UsageSample, VolumeSummary, Volumes,
+    is_anonymous_volume, ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError,
+    EngineEvent, EngineInfo, EngineVersion, ExecOutput, ExecSession, FilesystemSpace,
+    HostContainer, ImageDetails, ImageRemoval, ImageSummary, Images, ItemSpace, LogOptions,
+    LogStream, Named, PullProgress, Streams, System, UsageSample, VolumeSummary, Volumes,
 };
 
 /// What a container of an image does once started.
@@ -423,8 +423,14 @@ impl Containers for FakeEngine {
             .iter()
             .find(|(k, c)| *k == id || c.name == id)
             .map(|(k, _)| k.clone());
-        if let Some(key) = key {
-            s.containers.remove(&key);
+        // As `docker rm -v`: its anonymous volumes go with it.
+        if let Some(gone) = key.and_then(|key| s.containers.remove(&key)) {
+            for volume in gone.volumes {
+                let used = s.containers.values().any(|c| c.volumes.contains(&volume));
+                if !used && is_anonymous_volume(&volume, &BTreeMap::new(), false) {
+                    s.volumes.remove(&volume);
+                }
+            }
         }
         Ok(())
     }
@@ -641,6 +647,7 @@ impl Volumes for FakeEngine {
                 name: name.clone(),
                 driver: "local".to_string(),
                 labels: BTreeMap::new(),
+                anonymous: is_anonymous_volume(name, &BTreeMap::new(), false),
             })
             .collect())
     }
@@ -658,12 +665,6 @@ impl Volumes for FakeEngine {
         }
         s.volumes.remove(name);
         Ok(())
-    }
-
-    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, EngineError> {
-        let mut s = self.lock();
-        s.call("volume-sizes".to_string())?;
-        Ok(s.volumes.clone())
     }
 }
 
@@ -691,6 +692,15 @@ impl System for FakeEngine {
     async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
         self.lock().call("df".to_string())?;
         Ok(DiskUsage::default())
+    }
+
+    async fn item_space(&self) -> Result<ItemSpace, EngineError> {
+        let mut s = self.lock();
+        s.call("item-space".to_string())?;
+        Ok(ItemSpace {
+            images: BTreeMap::new(),
+            volumes: s.volumes.clone(),
+        })
     }
 
     async fn data_root_space(
