@@ -1066,7 +1066,8 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// Removes kept generations beyond `keep` of the tasks just rolled out.
+    /// Removes the kept generations of the tasks just rolled out that
+    /// [`drover_plan::retention`] says go (`gc` asks the same rule).
     async fn prune(
         &self,
         job: &str,
@@ -1082,7 +1083,8 @@ impl<'a> Executor<'a> {
             let Ok(list) = engine.list_containers(self.env).await else {
                 continue;
             };
-            let mut kept: BTreeMap<u32, Vec<&ContainerSummary>> = BTreeMap::new();
+            let mut aside: BTreeMap<u32, (Vec<&ContainerSummary>, Vec<&ContainerSummary>)> =
+                BTreeMap::new();
             for summary in &list {
                 let (Some(j), Some(h), Some(task)) = (
                     summary.labels.get(labels::JOB),
@@ -1103,18 +1105,17 @@ impl<'a> Executor<'a> {
                     task,
                 };
                 let prefix = format!("{}.kept-", key.container_name(self.env));
-                if summary.name.starts_with(&prefix) && summary.state != "running" {
-                    kept.entry(task).or_default().push(summary);
+                if summary.name.starts_with(&prefix) {
+                    aside.entry(task).or_default().0.push(summary);
+                } else if summary.name == key.failed_name(self.env) {
+                    aside.entry(task).or_default().1.push(summary);
                 }
             }
-            for (task, mut generations) in kept {
-                generations.sort_by(|a, b| {
-                    b.labels
-                        .get(labels::DEPLOYED_AT)
-                        .cmp(&a.labels.get(labels::DEPLOYED_AT))
-                });
-                for old in generations.into_iter().skip(keep as usize) {
-                    if let Err(e) = engine.remove_container(&old.id).await {
+            for (task, (kept, failed)) in aside {
+                let kept: Vec<_> = kept.iter().map(|s| generation(s)).collect();
+                let failed: Vec<_> = failed.iter().map(|s| generation(s)).collect();
+                for old in drover_plan::retention::expired(&kept, &failed, keep) {
+                    if let Err(e) = engine.remove_container(old.id).await {
                         record(Outcome {
                             job: job.to_string(),
                             host: host.to_string(),
@@ -1126,6 +1127,18 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+    }
+}
+
+/// A set-aside container as the retention rule reads it.
+fn generation(s: &ContainerSummary) -> drover_plan::retention::Generation<'_> {
+    drover_plan::retention::Generation {
+        id: &s.id,
+        deployed_at: s
+            .labels
+            .get(labels::DEPLOYED_AT)
+            .and_then(|at| drover_plan::time::parse(at)),
+        state: s.state,
     }
 }
 

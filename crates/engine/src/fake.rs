@@ -21,10 +21,10 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use crate::{
-    ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError, EngineEvent, EngineInfo,
-    EngineVersion, ExecOutput, ExecSession, FilesystemSpace, HostContainer, ImageDetails,
-    ImageRemoval, ImageSummary, Images, LogOptions, LogStream, Named, PullProgress, Streams,
-    System, UsageSample, VolumeSummary, Volumes,
+    is_anonymous_volume, ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError,
+    EngineEvent, EngineInfo, EngineVersion, ExecOutput, ExecSession, FilesystemSpace,
+    HostContainer, ImageDetails, ImageRemoval, ImageSummary, Images, ItemSpace, LogOptions,
+    LogStream, Named, PullProgress, Streams, System, UsageSample, VolumeSummary, Volumes,
 };
 
 /// What a container of an image does once started.
@@ -635,7 +635,7 @@ impl Containers for FakeEngine {
                 id: c.id.clone(),
                 name: c.name.clone(),
                 labels: c.labels.clone(),
-                state: c.runs.state.to_string(),
+                state: c.runs.state,
                 image: c.config.image.clone(),
                 image_id: c.image_id.clone(),
             })
@@ -818,8 +818,14 @@ impl Containers for FakeEngine {
                 .iter()
                 .find(|(k, c)| *k == id || c.name == id)
                 .map(|(k, _)| k.clone());
-            if let Some(key) = key {
-                s.containers.remove(&key);
+            // As `docker rm -v`: its anonymous volumes go with it.
+            if let Some(gone) = key.and_then(|key| s.containers.remove(&key)) {
+                for volume in gone.volumes {
+                    let used = s.containers.values().any(|c| c.volumes.contains(&volume));
+                    if !used && is_anonymous_volume(&volume, &BTreeMap::new(), false) {
+                        s.volumes.remove(&volume);
+                    }
+                }
             }
             Ok(())
         })();
@@ -1049,6 +1055,7 @@ impl Volumes for FakeEngine {
                 name: name.clone(),
                 driver: "local".to_string(),
                 labels: BTreeMap::new(),
+                anonymous: is_anonymous_volume(name, &BTreeMap::new(), false),
             })
             .collect())
     }
@@ -1066,12 +1073,6 @@ impl Volumes for FakeEngine {
         }
         s.volumes.remove(name);
         Ok(())
-    }
-
-    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, EngineError> {
-        let mut s = self.lock();
-        s.call("volume-sizes".to_string())?;
-        Ok(s.volumes.clone())
     }
 }
 
@@ -1099,6 +1100,15 @@ impl System for FakeEngine {
     async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
         self.lock().call("df".to_string())?;
         Ok(DiskUsage::default())
+    }
+
+    async fn item_space(&self) -> Result<ItemSpace, EngineError> {
+        let mut s = self.lock();
+        s.call("item-space".to_string())?;
+        Ok(ItemSpace {
+            images: BTreeMap::new(),
+            volumes: s.volumes.clone(),
+        })
     }
 
     async fn data_root_space(

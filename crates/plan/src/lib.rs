@@ -12,6 +12,7 @@ mod observed;
 pub mod ops;
 mod plan;
 mod render;
+pub mod retention;
 pub mod state;
 pub mod time;
 pub mod views;
