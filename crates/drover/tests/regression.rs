@@ -831,3 +831,62 @@ fn requests_in_flight_to_one_host_are_bounded() {
         "{seen} connections open to one host at once while sampling 40 containers"
     );
 }
+
+/// Issue 12, defect 10: after a tag was pushed again with other contents,
+/// `history` showed two generations with the same image and spec hash and
+/// no way to tell which ran what: each now shows its image ID.
+#[test]
+fn history_tells_two_generations_of_a_re_pushed_tag_apart() {
+    let c = cluster("r-repush", "");
+    let reference = format!(
+        "{}/drover-test/repush-{}:live",
+        c.hosts.registry,
+        std::process::id()
+    );
+    let job = format!(
+        "image = \"{reference}\"\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n"
+    );
+    let c = c.job("app", &job);
+    let push = |image: &str| {
+        c.docker("h1", &["tag", image, &reference]);
+        c.docker("h1", &["push", &reference]);
+        c.docker("h1", &["image", "inspect", "-f", "{{.Id}}", image])
+    };
+    let first = push(IMAGE1);
+    c.drover(&["up", "--yes"]).run();
+    let second = push("drover-test/busybox:2");
+    assert_ne!(first, second);
+    c.drover(&["up", "--yes"]).run();
+
+    let history = c.drover(&["history", "app", "--json"]).run().json();
+    let seen: Vec<(&str, &str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["image"].as_str().unwrap(),
+                g["spec"].as_str().unwrap(),
+                g["image_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let spec = seen[0].1;
+    assert_eq!(
+        seen,
+        [
+            (reference.as_str(), spec, second.as_str()),
+            (reference.as_str(), spec, first.as_str()),
+        ]
+    );
+    let short = |id: &str| id.trim_start_matches("sha256:")[..12].to_string();
+    let table = c.drover(&["history", "app"]).run().stdout;
+    let rows: Vec<&str> = table.lines().collect();
+    assert!(rows[0].contains(" IMAGE ID "), "{table}");
+    assert!(
+        rows[1].contains(&format!("{reference}  {}  {spec}", short(&second)))
+            && rows[2].contains(&format!("{reference}  {}  {spec}", short(&first))),
+        "{table}"
+    );
+    let _ = c.docker_raw("h1", &["rmi", &reference]);
+}

@@ -34,7 +34,7 @@ pub use exec::{parse_task, Picked, Shell};
 pub use gc::{GcItem, GcOutcome, GcReport, GcStep, HostGc};
 pub use images::{ImageRow, ImagesReport};
 pub use marks::ImageEdit;
-pub use package::{default_tag, Packaged};
+pub use package::{default_tag, PackageNote, Packaged};
 pub use secrets::load_secrets;
 pub use status::{human_bytes, human_duration, now_secs, task_status, StatusReport, TaskStatus};
 

@@ -139,6 +139,9 @@ pub struct Generation {
     pub container: String,
     pub name: String,
     pub image: String,
+    /// The image the container runs (`sha256:…`): a tag pushed again with
+    /// other contents names another image, and only this tells them apart.
+    pub image_id: String,
     pub spec: String,
     /// RFC 3339, UTC.
     pub deployed_at: String,
@@ -151,6 +154,13 @@ pub struct Generation {
     pub state: String,
     /// Whether it is the task's running generation (false: kept for rollback).
     pub current: bool,
+}
+
+impl Generation {
+    /// The image ID as `docker images` shows it: 12 hex digits.
+    pub fn short_image_id(&self) -> &str {
+        crate::plan::short(&self.image_id)
+    }
 }
 
 /// Every generation of `job` found on the hosts, newest first.
@@ -179,6 +189,7 @@ pub fn history(
                 container: c.short_id().to_string(),
                 name: c.name.clone(),
                 image: c.config.image.clone(),
+                image_id: c.image_id.clone(),
                 spec: c.spec_hash().unwrap_or_default().to_string(),
                 deployed_at: c.deployed_at().map(time::format).unwrap_or_default(),
                 deployed: c.deployed_at(),
