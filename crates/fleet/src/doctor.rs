@@ -455,6 +455,7 @@ fn probe_config(host_files: &[String]) -> TaskConfig {
         log_driver: String::new(),
         log_options: BTreeMap::new(),
         health: None,
+        settings: Default::default(),
     }
 }
 
@@ -1030,6 +1031,7 @@ mod tests {
             },
             image_env: BTreeMap::new(),
             image_cmd: None,
+            image_defaults: Default::default(),
         }
     }
 

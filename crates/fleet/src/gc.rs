@@ -757,6 +757,7 @@ mod tests {
             log_driver: "local".to_string(),
             log_options: BTreeMap::new(),
             health: None,
+            settings: Default::default(),
         }
     }
 
@@ -782,6 +783,7 @@ mod tests {
             config: config("reg:5000/app:3"),
             image_env: BTreeMap::new(),
             image_cmd: None,
+            image_defaults: Default::default(),
         }
     }
 

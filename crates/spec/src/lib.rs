@@ -14,6 +14,7 @@ mod merge;
 mod model;
 pub mod raw;
 mod read;
+mod settings;
 mod source;
 pub mod units;
 pub mod values;
