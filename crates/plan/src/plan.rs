@@ -735,7 +735,7 @@ pub fn field_changes(want: &TaskConfig, current: &ObservedContainer) -> Vec<Fiel
     if actual.command.is_none() {
         actual.command.clone_from(image_cmd);
     }
-    // Nor is what the image or the engine gives where the job sets nothing.
+    // Nor is what the image or the engine gives for a key the job leaves unset.
     Settings::settle_unset(
         &mut want.settings,
         &mut actual.settings,
