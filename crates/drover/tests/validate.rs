@@ -72,7 +72,7 @@ fn unknown_key_lists_the_valid_ones() {
         .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\nimagee = \"y\"\n")
         .drover(&["validate"])
         .status(1)
-        .stderr_has("error: jobs/web.toml:3:1: unknown key `imagee`; valid keys here: image, hosts, instances, command, env, secret_env, volumes, ports, memory, profile, network, init, restart, stop_timeout, host_files, log, health, update, release, base, artifact_path\n")
+        .stderr_has("error: jobs/web.toml:3:1: unknown key `imagee`; valid keys here: image, hosts, instances, command, env, secret_env, volumes, ports, memory, profile, network, init, restart, stop_timeout, host_files, log, health, update, release, base, artifact_path, entrypoint, user, workdir, cpus, ulimits, cap_add, cap_drop, labels, extra_hosts, tmpfs, shm_size, privileged, devices\n")
         .run();
 }
 

@@ -703,6 +703,7 @@ impl Containers for FakeEngine {
                 config: c.config.clone(),
                 image_env: BTreeMap::new(),
                 image_cmd: None,
+                image_defaults: Default::default(),
             }
         };
         self.counted();

@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drover_plan::{ObservedContainer, RunState, TaskConfig};
+use drover_plan::{ImageDefaults, ObservedContainer, RunState, TaskConfig};
 use futures::stream::BoxStream;
 
 pub use convert::create_body;
@@ -142,6 +142,8 @@ pub struct ImageDetails {
     pub id: String,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    /// Its entrypoint, user, workdir and labels.
+    pub defaults: ImageDefaults,
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
     pub created: String,

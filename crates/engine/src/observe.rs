@@ -54,6 +54,7 @@ pub async fn observe(
         if let Some(image) = details.get(&container.image_id) {
             container.image_env = env_map(&image.env);
             container.image_cmd.clone_from(&image.cmd);
+            container.image_defaults.clone_from(&image.defaults);
         }
     }
 

@@ -457,6 +457,7 @@ fn probe_config(host_files: &[String]) -> TaskConfig {
         log_driver: String::new(),
         log_options: BTreeMap::new(),
         health: None,
+        settings: Default::default(),
     }
 }
 
@@ -1034,6 +1035,7 @@ mod tests {
             },
             image_env: BTreeMap::new(),
             image_cmd: None,
+            image_defaults: Default::default(),
         }
     }
 

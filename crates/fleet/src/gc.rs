@@ -1013,6 +1013,7 @@ mod tests {
             log_driver: "local".to_string(),
             log_options: BTreeMap::new(),
             health: None,
+            settings: Default::default(),
         }
     }
 
@@ -1034,6 +1035,7 @@ mod tests {
             config: config("reg:5000/app:3"),
             image_env: BTreeMap::new(),
             image_cmd: None,
+            image_defaults: Default::default(),
         }
     }
 

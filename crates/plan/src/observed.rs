@@ -95,6 +95,18 @@ pub struct ObservedContainer {
     /// The container image's own `Env` and `Cmd`, to tell them from drover's.
     pub image_env: BTreeMap<String, String>,
     pub image_cmd: Option<Vec<String>>,
+    /// What else the image sets, for the keys a job may leave to it.
+    pub image_defaults: ImageDefaults,
+}
+
+/// What an image gives a container whose create request does not say
+/// otherwise; the engine merges it into what `docker inspect` reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    pub entrypoint: Option<Vec<String>>,
+    pub user: String,
+    pub workdir: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What a drover container is, by its labels and name.

@@ -14,7 +14,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
-use crate::config::{mask, DesiredTask, HealthConfig, TaskConfig};
+use crate::config::{mask, DesiredTask, HealthConfig, Settings, TaskConfig};
 use crate::names::{labels, TaskKey};
 use crate::observed::{belongs_to, HostObservation, HostState, Observed, ObservedContainer, Role};
 use crate::state::{Failing, RunState};
@@ -895,14 +895,25 @@ pub fn field_changes(want: &TaskConfig, current: &ObservedContainer) -> Vec<Fiel
     actual.env.retain(|k, v| {
         want.env.contains_key(k) || current.image_env.get(k).map(String::as_str) != Some(v.expose())
     });
-    // Without a command of its own, the job runs the image's.
+    // Without a command of its own, the job runs the image's (which the
+    // engine drops for an entrypoint of the job's own).
     let mut want = want.clone();
+    let image_cmd = match &want.settings.entrypoint {
+        Some(entrypoint) if !entrypoint.is_empty() => &None,
+        _ => &current.image_cmd,
+    };
     if want.command.is_none() {
-        want.command.clone_from(&current.image_cmd);
+        want.command.clone_from(image_cmd);
     }
     if actual.command.is_none() {
-        actual.command.clone_from(&current.image_cmd);
+        actual.command.clone_from(image_cmd);
     }
+    // Nor is what the image or the engine gives for a key the job leaves unset.
+    Settings::settle_unset(
+        &mut want.settings,
+        &mut actual.settings,
+        &current.image_defaults,
+    );
     // A host without swap accounting reports -1 whatever was asked: not drift.
     if actual.resources.memory_swap == -1 {
         actual.resources.memory_swap = want.resources.memory_swap;

@@ -20,7 +20,7 @@ const MIN_HEALTH_DURATION: Duration = Duration::from_millis(1);
 /// The engine refuses less.
 const MIN_MEMORY: u64 = 6 << 20;
 /// More than any machine has; above it the engine's own arithmetic overflows.
-const MAX_MEMORY: u64 = 1 << 50;
+pub(crate) const MAX_MEMORY: u64 = 1 << 50;
 /// A day: a stop that may take longer is a bug, not a policy.
 const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Variables drover sets itself in every task.
@@ -129,6 +129,7 @@ impl Loader {
         };
 
         let host_files = self.host_files(layers, &volumes);
+        let settings = self.settings(layers, &volumes, &host_files);
         let log = self.log(layers);
         let health = self.health(layers);
         let update = self.update(layers);
@@ -180,6 +181,19 @@ impl Loader {
             release,
             base,
             artifact_path,
+            entrypoint: settings.entrypoint,
+            user: settings.user,
+            workdir: settings.workdir,
+            cpus: settings.cpus,
+            ulimits: settings.ulimits,
+            cap_add: settings.cap_add,
+            cap_drop: settings.cap_drop,
+            labels: settings.labels,
+            extra_hosts: settings.extra_hosts,
+            tmpfs: settings.tmpfs,
+            shm_size: settings.shm_size,
+            privileged: settings.privileged,
+            devices: settings.devices,
         })
     }
 

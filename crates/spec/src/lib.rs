@@ -16,6 +16,7 @@ mod notify;
 pub mod raw;
 mod read;
 mod release;
+mod settings;
 mod source;
 pub mod units;
 pub mod values;

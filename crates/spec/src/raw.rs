@@ -88,10 +88,25 @@ pub struct RawJob {
     pub release: Option<Spanned<RawRelease>>,
     pub base: Option<Spanned<String>>,
     pub artifact_path: Option<Spanned<String>>,
+    pub entrypoint: Option<Spanned<Vec<Spanned<String>>>>,
+    pub user: Option<Spanned<String>>,
+    pub workdir: Option<Spanned<String>>,
+    /// `"1.5"`, or a TOML number.
+    pub cpus: Option<Spanned<EnvScalar>>,
+    /// Each `"SOFT:HARD"`, `"N"` or a number.
+    pub ulimits: Option<Spanned<BTreeMap<String, Spanned<EnvScalar>>>>,
+    pub cap_add: Option<Spanned<Vec<Spanned<String>>>>,
+    pub cap_drop: Option<Spanned<Vec<Spanned<String>>>>,
+    pub labels: Option<Spanned<BTreeMap<String, Spanned<EnvScalar>>>>,
+    pub extra_hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tmpfs: Option<Spanned<Vec<Spanned<String>>>>,
+    pub shm_size: Option<Spanned<String>>,
+    pub privileged: Option<Spanned<bool>>,
+    pub devices: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
-/// Environment values may be written as strings, numbers or booleans; they
-/// reach the container as text either way.
+/// Environment values (and label values, `cpus`, `ulimits`) may be written
+/// as strings, numbers or booleans; they reach the engine as text either way.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnvScalar {
     String(String),

@@ -59,6 +59,7 @@ pub fn config(image: &str) -> TaskConfig {
         log_driver: "local".to_string(),
         log_options: BTreeMap::new(),
         health: Some(health()),
+        settings: Default::default(),
     }
 }
 
@@ -187,6 +188,7 @@ fn observed(c: &FakeContainer) -> ObservedContainer {
         config: c.config.clone(),
         image_env: BTreeMap::new(),
         image_cmd: None,
+        image_defaults: Default::default(),
     }
 }
 

@@ -161,6 +161,7 @@ pub fn observed_from(desired: &DesiredTask) -> ObservedContainer {
         config,
         image_env,
         image_cmd,
+        image_defaults: Default::default(),
     }
 }
 
@@ -231,9 +232,11 @@ fn marker(name: String, job: &str, host: &str, role: &str) -> ObservedContainer 
             log_driver: "none".to_string(),
             log_options: BTreeMap::new(),
             health: None,
+            settings: Default::default(),
         },
         image_env: BTreeMap::new(),
         image_cmd: None,
+        image_defaults: Default::default(),
     }
 }
 
