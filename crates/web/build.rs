@@ -1,8 +1,8 @@
-//! Builds the dashboard's browser side (`ui/`) into `ui/dist/` with npm,
-//! when the bundle is missing or older than its sources, so that
-//! `cargo build` alone turns a fresh clone into a binary that serves the
-//! page. Nothing npm fetches is committed: `ui/node_modules/` and
-//! `ui/dist/` are ignored by git.
+//! Builds the dashboard's browser side (`ui/`) with npm into `OUT_DIR`, so
+//! that `cargo build` alone turns a fresh clone into a binary that serves
+//! the page, and the source tree gets nothing but npm's own
+//! `ui/node_modules/` (ignored by git). Cargo runs this again whenever a
+//! file of `ui/` that goes into the bundle changes.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,38 +10,30 @@ use std::time::SystemTime;
 
 fn main() {
     let ui = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ui");
-    for path in [
-        "src",
-        "package.json",
-        "package-lock.json",
-        "build.mjs",
-        "dist",
-    ] {
+    for path in ["src", "package.json", "package-lock.json", "build.mjs"] {
         println!("cargo:rerun-if-changed=ui/{path}");
     }
-    let sources = newest(&[
-        ui.join("src"),
-        ui.join("package.json"),
-        ui.join("package-lock.json"),
-        ui.join("build.mjs"),
-    ]);
-    let bundle = oldest(&[ui.join("dist/app.js"), ui.join("dist/app.css")]);
-    if matches!((bundle, sources), (Some(b), Some(s)) if b >= s) {
-        return;
-    }
+    let Some(out) = std::env::var_os("OUT_DIR").map(PathBuf::from) else {
+        fail("cargo did not set OUT_DIR");
+    };
+    let dist = out.join("ui");
     if Command::new("npm").arg("--version").output().is_err() {
         fail("building the dashboard's page needs npm (Node.js 18 or newer) on PATH: install it (Debian: apt-get install nodejs npm) and build again");
     }
     let installed = modified(&ui.join("node_modules/.package-lock.json"));
     let locked = modified(&ui.join("package-lock.json"));
     if installed.is_none() || installed < locked {
-        run(&ui, &["ci", "--no-audit", "--no-fund"]);
+        run(&ui, &["ci", "--no-audit", "--no-fund"], &dist);
     }
-    run(&ui, &["run", "build"]);
+    run(&ui, &["run", "build"], &dist);
 }
 
-fn run(dir: &Path, args: &[&str]) {
-    let status = Command::new("npm").args(args).current_dir(dir).status();
+fn run(dir: &Path, args: &[&str], dist: &Path) {
+    let status = Command::new("npm")
+        .args(args)
+        .current_dir(dir)
+        .env("DROVER_UI_OUT", dist)
+        .status();
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => fail(&format!(
@@ -60,28 +52,4 @@ fn fail(message: &str) -> ! {
 
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
-}
-
-/// The newest modification time of the files under `paths`.
-fn newest(paths: &[PathBuf]) -> Option<SystemTime> {
-    let mut newest = None;
-    let mut stack: Vec<PathBuf> = paths.to_vec();
-    while let Some(path) = stack.pop() {
-        if let Ok(entries) = std::fs::read_dir(&path) {
-            stack.extend(entries.flatten().map(|e| e.path()));
-        } else if let Some(time) = modified(&path) {
-            newest = newest.max(Some(time));
-        }
-    }
-    newest
-}
-
-/// The oldest modification time of `paths`; `None` if any is missing.
-fn oldest(paths: &[PathBuf]) -> Option<SystemTime> {
-    paths
-        .iter()
-        .map(|p| modified(p))
-        .collect::<Option<Vec<_>>>()?
-        .into_iter()
-        .min()
 }

@@ -153,7 +153,7 @@ pub enum Command {
     },
     /// Each host: reachable, engine version, disk use, and known daemon pitfalls
     Doctor,
-    /// The dashboard: status, live logs, a remote shell
+    /// The dashboard: status, live logs, a remote shell, actions
     Web {
         /// Address to listen on
         #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7070")]
@@ -164,6 +164,9 @@ pub enum Command {
         /// The certificate's private key (PEM)
         #[arg(long, value_name = "FILE", requires = "tls_cert")]
         tls_key: Option<std::path::PathBuf>,
+        /// Append the audit record (logins, shells, actions; JSON lines) to FILE (default: stderr)
+        #[arg(long, value_name = "FILE")]
+        audit: Option<std::path::PathBuf>,
     },
     /// Build the job's image from `base` + an artifact + `command`, and push it
     Package {

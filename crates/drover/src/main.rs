@@ -105,7 +105,17 @@ fn main() -> ExitCode {
                 listen,
                 tls_cert,
                 tls_key,
-            } => commands::web::run(global, listen, tls_cert.as_deref(), tls_key.as_deref()).await,
+                audit,
+            } => {
+                commands::web::run(
+                    global,
+                    listen,
+                    tls_cert.as_deref(),
+                    tls_key.as_deref(),
+                    audit.as_deref(),
+                )
+                .await
+            }
             Command::Package { job, artifact, tag } => {
                 commands::package::run(global, job, artifact, tag.as_deref()).await
             }

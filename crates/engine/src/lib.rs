@@ -33,7 +33,7 @@ pub use convert::create_body;
 pub use docker::{connect, DockerEngine};
 pub use error::{short_message, EngineError};
 pub use limits::Limits;
-pub use observe::observe;
+pub use observe::{observe, with_image};
 pub use streams::{ExecSession, LogChunk, LogStream, StreamKind};
 pub use transport::ssh::kill_all as kill_ssh_masters;
 

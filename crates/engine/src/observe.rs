@@ -52,9 +52,7 @@ pub async fn observe(
         .await?;
     for container in &mut containers {
         if let Some(image) = details.get(&container.image_id) {
-            container.image_env = env_map(&image.env);
-            container.image_cmd.clone_from(&image.cmd);
-            container.image_defaults.clone_from(&image.defaults);
+            with_image(container, image);
         }
     }
 
@@ -68,6 +66,16 @@ pub async fn observe(
         containers,
         images: index,
     })
+}
+
+/// Gives `container` what its image sets (env, command, entrypoint, user,
+/// workdir, labels), so `diff` tells the image's own settings from
+/// drover's. [`observe`] does it for what it reads; a reader that inspects
+/// containers one at a time (the dashboard's live view) does it too.
+pub fn with_image(container: &mut ObservedContainer, image: &crate::ImageDetails) {
+    container.image_env = env_map(&image.env);
+    container.image_cmd.clone_from(&image.cmd);
+    container.image_defaults.clone_from(&image.defaults);
 }
 
 /// How far back a restarted container's last `die` event is looked for.

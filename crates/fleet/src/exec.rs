@@ -64,6 +64,20 @@ pub fn parse_task(text: &str) -> Result<(String, u32), FleetError> {
 }
 
 impl Fleet {
+    /// `job`, if it has task `host/task`; otherwise why not, naming its
+    /// tasks (every front end says it in these words).
+    pub fn task(&self, job: &str, host: &str, task: u32) -> Result<&drover_spec::Job, FleetError> {
+        let spec = self.job(job)?;
+        if spec.tasks().any(|(h, t)| h == host && t == task) {
+            return Ok(spec);
+        }
+        let known: Vec<String> = spec.tasks().map(|(h, t)| format!("{h}/{t}")).collect();
+        Err(FleetError::Other(format!(
+            "job {job} has no task {host}/{task} (its tasks: {})",
+            list(&known)
+        )))
+    }
+
     /// The running tasks of `job`, healthiest first, with their engines.
     pub async fn running_tasks(
         &self,
@@ -125,27 +139,11 @@ impl Fleet {
                 running
                     .into_iter()
                     .find(|p| p.task.host == host && p.task.task == n)
-                    .ok_or_else(|| {
-                        let known = self
-                            .env
-                            .jobs
-                            .get(job)
-                            .map(|j| {
-                                j.tasks()
-                                    .map(|(h, t)| format!("{h}/{t}"))
-                                    .collect::<Vec<_>>()
-                            })
-                            .unwrap_or_default();
-                        if known.contains(&text.to_string()) {
-                            FleetError::Other(format!(
-                                "task {job} {text} is not running (see `drover status {job}`)"
-                            ))
-                        } else {
-                            FleetError::Other(format!(
-                                "job {job} has no task {text} (its tasks: {})",
-                                list(&known)
-                            ))
-                        }
+                    .ok_or_else(|| match self.task(job, &host, n) {
+                        Ok(_) => FleetError::Other(format!(
+                            "task {job} {text} is not running (see `drover status {job}`)"
+                        )),
+                        Err(e) => e,
                     })
             }
             None => {

@@ -3,37 +3,43 @@
 //! Each answer is one fleet call, as a CLI command is: `/api/status` is
 //! `Fleet::status` (the very array `status --json` prints), a job's page is
 //! `Fleet::plan_up` (the diff, printed by the CLI's renderer) with the
-//! history and locks read from the same observation, and its images are
-//! `Fleet::images`.
+//! history, timeline and locks read from the same observation, and its
+//! images are `Fleet::images`. An unknown job or task is 404 everywhere,
+//! in the words the CLI uses. Only `/login` (the sign-in form) is open to
+//! anyone; every other route is behind [`auth::require`].
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{middleware, Json, Router};
+use axum::{middleware, Extension, Json, Router};
 use drover_fleet::Fleet;
 use drover_plan::views::{history, locks, status_rows};
 use drover_plan::HostObservation;
 use serde::Serialize;
 use serde_json::json;
 
-use crate::{assets, auth, live, logs, pages, shell, Dashboard};
+use crate::{actions, assets, auth, channel, logs, metrics, pages, shell, timeline, Dashboard};
 use drover_fleet::task_status;
 
 pub fn router(dashboard: Dashboard) -> Router {
-    Router::new()
+    let signed_in = Router::new()
         .route("/", get(pages::page))
         .route("/jobs/{job}", get(pages::page))
         .route("/jobs/{job}/tasks/{host}/{task}", get(pages::page))
         .route("/jobs/{job}/tasks/{host}/{task}/shell", get(pages::page))
         .route("/assets/{name}", get(assets::serve))
         .route("/logout", post(auth::logout))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/status", get(status))
-        .route("/api/live", get(live::live))
+        .route("/api/live", get(channel::live))
+        .route("/api/changes/{id}", get(actions::progress))
         .route("/api/jobs/{job}", get(job))
         .route("/api/jobs/{job}/images", get(images))
         .route("/api/jobs/{job}/logs", get(logs::sse))
         .route("/api/jobs/{job}/logs/download", get(logs::download))
+        .route("/api/jobs/{job}/{action}", post(actions::act))
+        .route("/api/jobs/{job}/{action}/plan", get(actions::plan))
         .route(
             "/api/jobs/{job}/tasks/{host}/{task}/shell",
             get(shell::shell),
@@ -42,7 +48,10 @@ pub fn router(dashboard: Dashboard) -> Router {
         .layer(middleware::from_fn_with_state(
             dashboard.clone(),
             auth::require,
-        ))
+        ));
+    Router::new()
+        .route("/login", get(auth::login_page).post(auth::login))
+        .merge(signed_in)
         .with_state(dashboard)
 }
 
@@ -104,7 +113,11 @@ struct JobSpec {
 }
 
 /// `GET /api/jobs/{job}`: the job's spec, tasks, diff, history and locks.
-async fn job(State(dashboard): State<Dashboard>, Path(name): Path<String>) -> Response {
+async fn job(
+    State(dashboard): State<Dashboard>,
+    Extension(who): Extension<auth::Who>,
+    Path(name): Path<String>,
+) -> Response {
     let fleet = dashboard.fleet();
     let spec = fleet.job(&name).ok();
     let connections = dashboard.inner.pool.connections().await;
@@ -130,14 +143,11 @@ async fn job(State(dashboard): State<Dashboard>, Path(name): Path<String>) -> Re
     let known = fleet.known_hosts();
     let generations = history(env, &name, &observed, &known);
     if spec.is_none() && generations.is_empty() {
-        return error(
-            StatusCode::NOT_FOUND,
-            &format!(
-                "unknown job {name:?} (jobs: {})",
-                drover_fleet::list(fleet.env.jobs.keys())
-            ),
-        );
+        if let Err(e) = fleet.job(&name) {
+            return error(StatusCode::NOT_FOUND, &e.to_string());
+        }
     }
+    let timeline = timeline::timeline(env, &name, &observed, &known);
     let keys = spec.map(|s| fleet.task_keys(&[s])).unwrap_or_default();
     let now = observed.at;
     let tasks: Vec<_> = status_rows(env, &keys, &observed, &Fleet::scope(&names), &known)
@@ -182,6 +192,8 @@ async fn job(State(dashboard): State<Dashboard>, Path(name): Path<String>) -> Re
         })),
         "diff_error": diff_error,
         "history": generations,
+        "timeline": timeline,
+        "role": who.role(),
         "locks": held,
         "unreachable": unreachable,
         "spec_error": dashboard.inner.source.error(),
@@ -195,8 +207,8 @@ async fn job(State(dashboard): State<Dashboard>, Path(name): Path<String>) -> Re
 /// `drover images JOB` lists them.
 async fn images(State(dashboard): State<Dashboard>, Path(name): Path<String>) -> Response {
     let fleet = dashboard.fleet();
-    if fleet.job(&name).is_err() {
-        return error(StatusCode::NOT_FOUND, &format!("unknown job {name:?}"));
+    if let Err(e) = fleet.job(&name) {
+        return error(StatusCode::NOT_FOUND, &e.to_string());
     }
     let connections = dashboard.inner.pool.connections().await;
     match fleet.images(&connections, &name).await {

@@ -1,6 +1,6 @@
 //! The browser side, compiled into the binary.
 //!
-//! `build.rs` bundles `ui/` with esbuild (after `npm ci`) into `ui/dist/`;
+//! `build.rs` bundles `ui/` with esbuild (after `npm ci`) into `OUT_DIR`;
 //! the files are included here, so the binary alone serves the page. Each
 //! is addressed with a hash of its content in the query, so browsers may
 //! keep it for good and still never run a stale one after an upgrade.
@@ -21,12 +21,12 @@ const ASSETS: &[Asset] = &[
     Asset {
         name: "app.js",
         mime: "text/javascript; charset=utf-8",
-        bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/dist/app.js")),
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.js")),
     },
     Asset {
         name: "app.css",
         mime: "text/css; charset=utf-8",
-        bytes: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/ui/dist/app.css")),
+        bytes: include_bytes!(concat!(env!("OUT_DIR"), "/ui/app.css")),
     },
 ];
 

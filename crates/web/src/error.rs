@@ -18,4 +18,7 @@ pub enum WebError {
     Listener(std::io::Error),
     #[error("the system has no randomness to make a token from: {0}")]
     Random(String),
+    /// A token the dashboard must not start with.
+    #[error("{0}")]
+    Token(String),
 }

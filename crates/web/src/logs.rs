@@ -33,8 +33,8 @@ use crate::api::error;
 use crate::auth::Who;
 use crate::Dashboard;
 
-/// The query of both routes.
-#[derive(Debug, Default, Deserialize)]
+/// The query of both routes (and of a page's log subscription).
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct Params {
     /// Lines per task from the end (`all`, or absent: everything).
     pub tail: Option<String>,
@@ -49,12 +49,46 @@ pub struct Params {
 }
 
 /// What the query asks for, checked.
-struct Asked {
-    query: LogQuery,
-    after: Option<Cursor>,
+pub struct Asked {
+    pub query: LogQuery,
+    pub after: Option<Cursor>,
 }
 
-fn parse(params: &Params, headers: &HeaderMap, follow_default: bool) -> Result<Asked, String> {
+/// Checks `params` (and a client's `Last-Event-ID`, which wins over
+/// `after`) against `job` of `fleet`: a bad value is 400, an unknown job
+/// or task 404, each with the CLI's words.
+pub fn ask(
+    fleet: &drover_fleet::Fleet,
+    job: &str,
+    params: &Params,
+    last_event_id: Option<&str>,
+    follow_default: bool,
+) -> Result<Asked, (StatusCode, String)> {
+    fleet
+        .job(job)
+        .map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
+    let asked = parse(params, last_event_id, follow_default)
+        .map_err(|why| (StatusCode::BAD_REQUEST, why))?;
+    if let Some((host, task)) = &asked.query.task {
+        fleet
+            .task(job, host, *task)
+            .map_err(|e| (StatusCode::NOT_FOUND, e.to_string()))?;
+    }
+    Ok(asked)
+}
+
+fn last_event_id(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+}
+
+fn parse(
+    params: &Params,
+    last_event_id: Option<&str>,
+    follow_default: bool,
+) -> Result<Asked, String> {
     let tail = match params.tail.as_deref() {
         None | Some("") | Some("all") => None,
         Some(n) => Some(
@@ -79,10 +113,6 @@ fn parse(params: &Params, headers: &HeaderMap, follow_default: bool) -> Result<A
         Some(other) => return Err(format!("stream={other:?}: expected stdout or stderr")),
     };
     let grep = params.grep.clone().filter(|g| !g.is_empty());
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty());
     let after = match last_event_id.or(params.after.as_deref().filter(|a| !a.is_empty())) {
         None => None,
         Some(text) => Some(text.parse::<Cursor>()?),
@@ -120,12 +150,9 @@ pub async fn sse(
     headers: HeaderMap,
 ) -> Response {
     let fleet = dashboard.fleet();
-    if fleet.job(&job).is_err() {
-        return error(StatusCode::NOT_FOUND, &format!("unknown job {job:?}"));
-    }
-    let asked = match parse(&params, &headers, false) {
+    let asked = match ask(&fleet, &job, &params, last_event_id(&headers), false) {
         Ok(asked) => asked,
-        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+        Err((status, why)) => return error(status, &why),
     };
     let connections = dashboard.inner.pool.connections().await;
     let cancel = CancellationToken::new();
@@ -225,12 +252,9 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Response {
     let fleet = dashboard.fleet();
-    if fleet.job(&job).is_err() {
-        return error(StatusCode::NOT_FOUND, &format!("unknown job {job:?}"));
-    }
-    let asked = match parse(&params, &headers, false) {
+    let asked = match ask(&fleet, &job, &params, last_event_id(&headers), false) {
         Ok(asked) => asked,
-        Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+        Err((status, why)) => return error(status, &why),
     };
     let file = {
         let mut name = format!("{}-{job}", fleet.env.name);
@@ -324,7 +348,7 @@ mod tests {
             grep: Some("GET".into()),
             after: None,
         };
-        let asked = parse(&params, &headers, false).unwrap();
+        let asked = parse(&params, last_event_id(&headers), false).unwrap();
         assert_eq!(asked.query.tail, Some(20));
         assert!(asked.query.follow);
         assert_eq!(asked.query.task, Some(("h1".to_string(), 0)));
@@ -348,7 +372,7 @@ mod tests {
                 ..Params::default()
             },
         ] {
-            assert!(parse(&bad, &headers, false).is_err(), "{bad:?}");
+            assert!(parse(&bad, None, false).is_err(), "{bad:?}");
         }
     }
 
@@ -363,7 +387,7 @@ mod tests {
             tail: Some("10".into()),
             ..Params::default()
         };
-        let asked = parse(&params, &headers, false).unwrap();
+        let asked = parse(&params, last_event_id(&headers), false).unwrap();
         assert_eq!(asked.query.tail, None);
         assert_eq!(asked.after.map(|c| c.task), Some(0));
     }

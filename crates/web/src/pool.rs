@@ -2,7 +2,10 @@
 //!
 //! A CLI run connects, works and exits; the dashboard serves for days, so it
 //! keeps one client per host for every page, stream and shell, and connects
-//! again only after a host was found unreachable.
+//! again only after a host was found unreachable, or when `drover.toml`
+//! (re-read while the dashboard runs) gives the host another address or
+//! other certificates: a client is kept under the host's whole entry, not
+//! its name alone.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
@@ -10,20 +13,27 @@ use std::time::{Duration, Instant};
 
 use drover_engine::{Engine, EngineError};
 use drover_fleet::Connections;
+use drover_spec::Host;
 use futures::future::join_all;
 
 use crate::source::FleetSource;
 
+/// A client, and the entry of drover.toml it was made from.
+type Made = (Host, Arc<dyn Engine>);
+/// A connect that failed: when, to which entry, why.
+type Failed = (Instant, Host, EngineError);
+
 #[derive(Clone)]
 pub struct Pool {
     source: Arc<FleetSource>,
-    engines: Arc<Mutex<BTreeMap<String, Arc<dyn Engine>>>>,
+    /// Each host's client, with the entry of drover.toml it was made from.
+    engines: Arc<Mutex<BTreeMap<String, Made>>>,
     /// One connect at a time per host: a page and the hub asking together
     /// share the attempt.
     connecting: Arc<Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// Hosts that just failed to connect, and why: a page does not wait a
     /// host's whole timeout again within [`RETRY_AFTER`].
-    failed: Arc<Mutex<BTreeMap<String, (Instant, EngineError)>>>,
+    failed: Arc<Mutex<BTreeMap<String, Failed>>>,
 }
 
 /// How long a failed connect is answered from memory.
@@ -39,9 +49,20 @@ impl Pool {
         }
     }
 
+    /// The client of `host`, if it was made from the entry drover.toml has now.
     fn cached(&self, host: &str) -> Option<Arc<dyn Engine>> {
-        let engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
-        engines.get(host).cloned()
+        let entry = self.source.current().env.hosts.get(host).cloned()?;
+        let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
+        match engines.get(host) {
+            Some((made_from, engine)) if *made_from == entry => Some(Arc::clone(engine)),
+            Some(_) => {
+                // The entry changed (another address, other certificates):
+                // the old client goes, the next use connects anew.
+                engines.remove(host);
+                None
+            }
+            None => None,
+        }
     }
 
     /// The engine of `host`, connecting when there is none yet.
@@ -57,20 +78,25 @@ impl Pool {
         if let Some(engine) = self.cached(host) {
             return Ok(engine);
         }
+        let fleet = self.source.current();
+        let Some(entry) = fleet.env.hosts.get(host).cloned() else {
+            return Err(EngineError::Other(format!(
+                "host {host} is not in the environment"
+            )));
+        };
         {
             let failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, error)) = failed.get(host) {
-                if at.elapsed() < RETRY_AFTER {
+            if let Some((at, made_from, error)) = failed.get(host) {
+                if *made_from == entry && at.elapsed() < RETRY_AFTER {
                     return Err(error.clone());
                 }
             }
         }
-        let fleet = self.source.current();
         let hosts = BTreeSet::from([host.to_string()]);
         let mut connections = fleet.connect(&hosts).await;
         if let Some(error) = connections.unreachable.remove(host) {
             let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
-            failed.insert(host.to_string(), (Instant::now(), error.clone()));
+            failed.insert(host.to_string(), (Instant::now(), entry, error.clone()));
             return Err(error);
         }
         let Some(engine) = connections.engines.remove(host) else {
@@ -79,7 +105,7 @@ impl Pool {
             )));
         };
         let mut engines = self.engines.lock().unwrap_or_else(|e| e.into_inner());
-        engines.insert(host.to_string(), Arc::clone(&engine));
+        engines.insert(host.to_string(), (entry, Arc::clone(&engine)));
         Ok(engine)
     }
 

@@ -10,8 +10,14 @@
 //!
 //! Under TLS, browsers speak HTTP/2 (offered by ALPN) and so keep every tab's
 //! streams on one connection; over plain HTTP/1.1 a browser opens at most
-//! six connections to one origin, which is why the overview's live feed is
-//! a WebSocket (not counted against those six) and only logs use SSE.
+//! six connections to one origin, which is why a page's live data travels
+//! over one WebSocket per tab (not counted against those six); the
+//! event-stream routes are for programs.
+//!
+//! It refuses to start with a token too short for the address it listens
+//! on ([`crate::check_tokens`]), and once stopping, waits for the changes
+//! started from the dashboard to wind down (they are interrupted as the
+//! CLI's are by Ctrl-C).
 
 use std::future::Future;
 use std::path::Path;
@@ -27,6 +33,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use tower::ServiceExt;
+
+use crate::auth::ClientAddr;
 use crate::{Dashboard, WebError};
 
 /// How long a TLS handshake may take.
@@ -41,11 +50,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
     dashboard: Dashboard,
 ) -> Result<(), WebError> {
-    let port = listener.local_addr().map_err(WebError::Listener)?.port();
+    let local = listener.local_addr().map_err(WebError::Listener)?;
+    dashboard.inner.auth.check(local)?;
     let _ = dashboard
         .inner
         .cookie_name
-        .set(format!("drover_session_{port}"));
+        .set(format!("drover_session_{}", local.port()));
+    let _ = dashboard
+        .inner
+        .base_url
+        .set(crate::login_base(local, dashboard.secure()));
     let app = crate::api::router(dashboard.clone());
     let tls = dashboard.inner.tls.clone().map(TlsAcceptor::from);
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -64,7 +78,7 @@ pub async fn run(
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -77,7 +91,14 @@ pub async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        // Each request knows its client's address (failed logins are
+        // slowed per address; the audit record names it).
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut request: http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(ClientAddr(peer));
+                request
+            },
+        ));
         let watcher = graceful.watcher();
         let builder = Arc::clone(&builder);
         match &tls {
@@ -107,6 +128,15 @@ pub async fn run(
     }
     drop(listener);
     dashboard.inner.shutdown.cancel();
+    // Changes in flight were interrupted with it: no new step starts, steps
+    // in flight finish or are undone, locks are given back. Wait for that.
+    let running = dashboard.inner.changes.running();
+    if running > 0 {
+        dashboard.log(&format!(
+            "waiting for {running} change(s) started from the dashboard: steps in flight finish or are undone"
+        ));
+    }
+    dashboard.inner.changes.wait().await;
     // Streams and shells see the token and say goodbye; give them a moment
     // before connections are asked to close.
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -11,10 +11,11 @@
 //! A shell is the most dangerous thing the dashboard does, so: the upgrade
 //! is refused (403) unless the `Origin` is the dashboard's own (a page on
 //! another site cannot ride the operator's cookie); logout closes the
-//! session's shells within seconds; and each shell is written to drover's
-//! own log (standard error of `drover web`) when it opens and when it
-//! closes: who (the session's public id), which task and container, when,
-//! and how it ended.
+//! session's shells within seconds; a viewer gets none (403), nor does a
+//! task the files do not have (404, in the CLI's words); and each shell is
+//! written to the audit record when it opens and when it closes: who (role,
+//! the session's public id, address), which task and container, when, and
+//! how it ended (its exit code).
 //!
 //! Docker cannot end an exec, so the shell tells its PID first (in an
 //! escape sequence taken out of the output) and the server hangs it up
@@ -43,8 +44,8 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 
-use crate::auth::{same_origin, Who};
-use crate::live::{close, PING_EVERY};
+use crate::auth::{same_origin, ClientAddr, Role, Who};
+use crate::channel::{close, PING_EVERY};
 use crate::Dashboard;
 
 /// A browser that sends nothing (not even a pong) this long is gone.
@@ -136,33 +137,45 @@ enum Control {
 pub async fn shell(
     State(dashboard): State<Dashboard>,
     Extension(who): Extension<Who>,
-    Path((job, host, task)): Path<(String, String, u32)>,
+    client: Option<Extension<ClientAddr>>,
+    Path((job, host, task)): Path<(String, String, String)>,
     headers: HeaderMap,
     uri: Uri,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    let address = client.map(|c| c.0 .0);
+    let by = crate::audit::who(&who, address);
+    let refuse = |status: StatusCode, why: &str| {
+        dashboard.audit().record(
+            "shell.refused",
+            json!({"task": format!("{job} {host}/{task}"), "by": by, "why": why}),
+        );
+        crate::api::error(status, why)
+    };
     let authority = uri.authority().map(|a| a.as_str());
-    if !same_origin(
-        &headers,
-        authority,
-        dashboard.secure(),
-        matches!(who, Who::Token),
-    ) {
-        dashboard.log(&format!(
-            "shell refused session={} task={job}/{host}/{task} why=cross-origin origin={:?}",
-            who.name(),
-            headers
-                .get(axum::http::header::ORIGIN)
-                .and_then(|o| o.to_str().ok())
-                .unwrap_or("")
-        ));
-        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    if !same_origin(&headers, authority, dashboard.secure(), who.is_program()) {
+        return refuse(StatusCode::FORBIDDEN, "cross-origin WebSocket refused");
+    }
+    if who.role() != Role::Operator {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "a viewer opens no shell: sign in with the operator's token (DROVER_WEB_TOKEN) for one",
+        );
+    }
+    let Ok(task) = task.parse::<u32>() else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            &format!("invalid task \"{host}/{task}\": expected HOST/N, e.g. app1/0"),
+        );
+    };
+    if let Err(e) = dashboard.fleet().task(&job, &host, task) {
+        return refuse(StatusCode::NOT_FOUND, &e.to_string());
     }
     let upgrade = match upgrade {
         Ok(upgrade) => upgrade,
         Err(rejection) => return rejection.into_response(),
     };
-    upgrade.on_upgrade(move |socket| session(socket, dashboard, who, job, host, task))
+    upgrade.on_upgrade(move |socket| session(socket, dashboard, who, by, job, host, task))
 }
 
 /// How a shell ended.
@@ -182,12 +195,13 @@ async fn session(
     mut socket: WebSocket,
     dashboard: Dashboard,
     who: Who,
+    by: serde_json::Value,
     job: String,
     host: String,
     task: u32,
 ) {
     let started = crate::now();
-    let name = format!("{job}/{host}/{task}");
+    let name = format!("{job} {host}/{task}");
     let fleet = dashboard.fleet();
     let mut connections = Connections::default();
     let engine = match dashboard.inner.pool.get(&host).await {
@@ -217,10 +231,9 @@ async fn session(
     let (shell, engine) = match opened {
         Ok(opened) => opened,
         Err(why) => {
-            dashboard.log(&format!(
-                "shell refused session={} task={name} at={started} why={why:?}",
-                who.name()
-            ));
+            dashboard
+                .audit()
+                .record("shell.refused", json!({"task": name, "by": by, "why": why}));
             let _ = socket
                 .send(Message::Text(
                     json!({"type": "error", "message": why}).to_string().into(),
@@ -240,10 +253,10 @@ async fn session(
     } = shell.session;
     let container: String = container_id.chars().take(12).collect();
     let exec: String = exec_id.chars().take(12).collect();
-    dashboard.log(&format!(
-        "shell open session={} task={name} container={container} exec={exec} at={started}",
-        who.name()
-    ));
+    dashboard.audit().record(
+        "shell.open",
+        json!({"task": name, "container": container, "exec": exec, "by": by, "start": started}),
+    );
     let ready = json!({
         "type": "ready",
         "task": name,
@@ -360,11 +373,13 @@ async fn session(
         End::Shutdown => "the dashboard is stopping".to_string(),
     };
     let finished = crate::now();
-    dashboard.log(&format!(
-        "shell close session={} task={name} container={container} exec={exec} start={started} end={finished} exit={} reason={reason:?}",
-        who.name(),
-        code.map_or_else(|| "none".to_string(), |c| c.to_string())
-    ));
+    dashboard.audit().record(
+        "shell.close",
+        json!({
+            "task": name, "container": container, "exec": exec, "by": by,
+            "start": started, "end": finished, "exit_code": code, "reason": reason,
+        }),
+    );
     if !matches!(end, End::Browser(_)) {
         let exit = json!({"type": "exit", "code": code, "reason": reason});
         let _ = socket.send(Message::Text(exit.to_string().into())).await;

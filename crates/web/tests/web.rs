@@ -64,10 +64,6 @@ async fn every_route_needs_the_token() {
         let r = web.get(route, &[]).await;
         assert_eq!(r.status, 401, "{route} without a token: {}", r.body);
         let r = web
-            .get(route, &[("authorization", "Bearer not-the-token")])
-            .await;
-        assert_eq!(r.status, 401, "{route} with a wrong token");
-        let r = web
             .get(route, &[("cookie", "drover_session_1=forged")])
             .await;
         assert_eq!(r.status, 401, "{route} with a forged cookie");
@@ -75,10 +71,15 @@ async fn every_route_needs_the_token() {
         let want = if route == "/no/such/page" { 404 } else { 200 };
         assert_eq!(r.status, want, "{route} with the token: {}", r.body);
     }
-    // A page without a token says what to do, as a page.
+    // A page without a token says what to do, as a page with a sign-in form.
     let r = web.get("/", &[("accept", "text/html")]).await;
     assert_eq!(r.status, 401);
     assert!(r.body.contains("drover web"), "{}", r.body);
+    assert!(
+        r.body.contains("<form method=\"post\" action=\"/login\">"),
+        "{}",
+        r.body
+    );
 
     let r = request(web.addr, "POST", "/logout", &[], Vec::new()).await;
     assert_eq!(r.status, 401, "logout without a session");
@@ -94,6 +95,18 @@ async fn every_route_needs_the_token() {
         );
         let ws = websocket(web.addr, path, &[("authorization", &bearer)]).await;
         assert!(ws.is_ok(), "{path} with the token");
+    }
+    // A wrong token opens nothing; after a few, the address waits (429).
+    for route in http_routes {
+        let r = web
+            .get(route, &[("authorization", "Bearer not-the-token")])
+            .await;
+        assert!(
+            r.status == 401 || r.status == 429 && r.header("retry-after").is_some(),
+            "{route} with a wrong token: {} {}",
+            r.status,
+            r.body
+        );
     }
     web.stop().await;
 }
@@ -129,10 +142,27 @@ async fn a_token_in_the_address_becomes_a_session_cookie() {
     let r = web.get("/?token=wrong", &[]).await;
     assert_eq!(r.status, 401);
     assert!(r.header("set-cookie").is_none());
-    // The login is in drover's own log, by session id, never the token.
-    let log = web.log().join("\n");
-    assert!(log.contains("login session=s-"), "{log}");
-    assert!(!log.contains(TOKEN), "the token is never logged: {log}");
+    // The login is in the audit record, by role, session id and address, never the token.
+    let logins = web.audited("login");
+    assert_eq!(logins.len(), 1, "{logins:?}");
+    assert_eq!(logins[0]["role"], "operator");
+    assert_eq!(logins[0]["via"], "token");
+    assert_eq!(logins[0]["address"], "127.0.0.1");
+    assert!(logins[0]["session"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("s-")));
+    let failed = web.audited("login.failed");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let record = web
+        .audit()
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        !record.contains(TOKEN),
+        "the token is never recorded: {record}"
+    );
     web.stop().await;
 }
 
@@ -324,10 +354,9 @@ async fn a_cross_origin_websocket_is_refused() {
         let ok = websocket(web.addr, path, &[("cookie", &cookie), ("origin", &origin)]).await;
         assert!(ok.is_ok(), "{path} from the dashboard itself");
     }
-    assert!(web
-        .log()
-        .iter()
-        .any(|l| l.contains("shell refused") && l.contains("cross-origin")));
+    assert!(web.audited("shell.refused").iter().any(|r| r["why"]
+        .as_str()
+        .is_some_and(|w| w.contains("cross-origin"))));
     web.stop().await;
 }
 
@@ -373,7 +402,7 @@ async fn logout_closes_the_sessions_shells_within_seconds() {
         .await
         .expect("ready");
     assert_eq!(ready["type"], "ready", "{ready}");
-    assert_eq!(ready["task"], "app/h1/0");
+    assert_eq!(ready["task"], "app h1/0");
     shell
         .send(Message::Binary(b"echo one-$((40+2))\n".to_vec().into()))
         .await
@@ -437,33 +466,37 @@ async fn logout_closes_the_sessions_shells_within_seconds() {
         Some(401)
     );
     // The record: who, which task, start, end, how it ended.
-    let log = web.log();
-    let open = log
-        .iter()
-        .find(|l| l.starts_with("shell open"))
-        .expect("opened");
-    let close = log
-        .iter()
-        .find(|l| l.starts_with("shell close"))
-        .expect("closed");
-    let session = open
-        .split_whitespace()
-        .find(|w| w.starts_with("session=s-"))
-        .expect("the session's id");
-    assert!(close.contains(session), "{close}");
+    let open = web.audited("shell.open");
+    let close = web.audited("shell.close");
+    let (open, close) = (&open[0], &close[0]);
+    let session = open["by"]["session"].as_str().expect("the session's id");
+    assert!(session.starts_with("s-"), "{open}");
+    assert_eq!(open["by"]["role"], "operator");
+    assert_eq!(close["by"]["session"], session, "{close}");
+    assert_eq!(close["task"], "app h1/0");
     assert!(
-        close.contains("task=app/h1/0") && close.contains("start=") && close.contains("end="),
+        close["start"].is_string() && close["end"].is_string(),
         "{close}"
     );
+    // 128 + SIGHUP: the shell was hung up, as a closed terminal does.
+    assert_eq!(close["exit_code"], 129, "{close}");
     assert!(
-        // 128 + SIGHUP: the shell was hung up, as a closed terminal does.
-        close.contains("exit=129") && close.contains("signed out"),
+        close["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("signed out")),
         "{close}"
     );
-    assert!(log
+    assert!(web
+        .audited("logout")
         .iter()
-        .any(|l| l.starts_with("logout ") && l.contains(session)));
-    assert!(!log.join("\n").contains(TOKEN));
+        .any(|l| l["session"] == session));
+    let record = web
+        .audit()
+        .iter()
+        .map(|v| v.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(!record.contains(TOKEN));
     web.stop().await;
 }
 
@@ -548,8 +581,13 @@ async fn a_shell_says_how_it_ended() {
             .is_some_and(|m| m.contains("not running")),
         "{error}"
     );
-    let log = web.log().join("\n");
-    assert!(log.contains("exit=3"), "{log}");
+    assert!(
+        web.audited("shell.close")
+            .iter()
+            .any(|r| r["exit_code"] == 3),
+        "{:?}",
+        web.audit()
+    );
     web.stop().await;
 }
 
@@ -584,12 +622,10 @@ restart = "no"
         })
     };
     proxy.reset();
-    let mut first = websocket(web.addr, "/api/live", &[("authorization", &bearer)])
-        .await
-        .expect("live");
+    let mut first = live(web.addr, &[("authorization", &bearer)]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let s = next_text(&mut first, Duration::from_secs(5))
+        let s = next_overview(&mut first, Duration::from_secs(5))
             .await
             .expect("snapshots");
         if running(&s) {
@@ -631,9 +667,7 @@ restart = "no"
 
     let mut others = Vec::new();
     for _ in 0..9 {
-        let ws = websocket(web.addr, "/api/live", &[("authorization", &bearer)])
-            .await
-            .expect("live");
+        let ws = live(web.addr, &[("authorization", &bearer)]).await;
         others.push(drain(ws));
     }
     // Ten pages also load the shell page (no engine call) and run a status.
@@ -664,12 +698,10 @@ restart = "no"
     // Changes arrive by event: a stopped task shows without listing again.
     proxy.reset();
     c.docker("h1", &["stop", "-t", "1", "w-count.app.counted.1"]);
-    let mut watcher = websocket(web.addr, "/api/live", &[("authorization", &bearer)])
-        .await
-        .expect("live");
+    let mut watcher = live(web.addr, &[("authorization", &bearer)]).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let s = next_text(&mut watcher, Duration::from_secs(5))
+        let s = next_overview(&mut watcher, Duration::from_secs(5))
             .await
             .expect("snapshots");
         let stopped = s["tasks"]
@@ -979,9 +1011,7 @@ async fn a_dropped_event_stream_is_followed_by_a_relist_then_a_new_subscription(
     .expect("rewrite drover.toml");
     let web = Web::start(c.path()).await;
     let bearer = format!("Bearer {TOKEN}");
-    let mut live = websocket(web.addr, "/api/live", &[("authorization", &bearer)])
-        .await
-        .expect("live");
+    let mut feed = live(web.addr, &[("authorization", &bearer)]).await;
     let state = |s: &Value| {
         s["tasks"][0]["state"]
             .as_str()
@@ -995,7 +1025,7 @@ async fn a_dropped_event_stream_is_followed_by_a_relist_then_a_new_subscription(
             .to_string()
     };
     loop {
-        let s = next_text(&mut live, Duration::from_secs(10))
+        let s = next_overview(&mut feed, Duration::from_secs(10))
             .await
             .expect("snapshots");
         if state(&s) == "running" && host(&s) == "up" {
@@ -1008,7 +1038,7 @@ async fn a_dropped_event_stream_is_followed_by_a_relist_then_a_new_subscription(
     c.docker("h1", &["stop", "-t", "1", "w-resync.app.counted.0"]);
     let mut saw_resync = false;
     loop {
-        let s = next_text(&mut live, Duration::from_secs(15))
+        let s = next_overview(&mut feed, Duration::from_secs(15))
             .await
             .expect("snapshots");
         saw_resync |= host(&s) == "resyncing";

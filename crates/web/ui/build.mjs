@@ -1,6 +1,9 @@
-// Bundles the dashboard's browser side into dist/ (app.js, app.css), which
-// the Rust crate compiles into the binary. Run by build.rs via `npm run build`.
+// Bundles the dashboard's browser side (app.js, app.css) into the directory
+// DROVER_UI_OUT names (build.rs passes its OUT_DIR/ui; `npm run build` by
+// hand writes dist/), which the Rust crate compiles into the binary.
 import { build } from "esbuild";
+
+const out = process.env.DROVER_UI_OUT || "dist";
 
 const common = {
   bundle: true,
@@ -12,7 +15,7 @@ const common = {
 await build({
   ...common,
   entryPoints: ["src/main.ts"],
-  outfile: "dist/app.js",
+  outfile: `${out}/app.js`,
   format: "esm",
   target: ["es2020"],
   sourcemap: false,
@@ -21,5 +24,5 @@ await build({
 await build({
   ...common,
   entryPoints: ["src/app.css"],
-  outfile: "dist/app.css",
+  outfile: `${out}/app.css`,
 });

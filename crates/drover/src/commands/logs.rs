@@ -1,7 +1,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use drover_fleet::logs::{parse_since, LogEvent, LogQuery};
 use drover_fleet::parse_task;
 
@@ -30,13 +30,7 @@ pub async fn run(
     let spec = fleet.job(job)?;
     let task = task.map(parse_task).transpose()?;
     if let Some((host, n)) = &task {
-        if !spec.tasks().any(|(h, t)| h == host && t == *n) {
-            let known: Vec<String> = spec.tasks().map(|(h, t)| format!("{h}/{t}")).collect();
-            bail!(
-                "job {job} has no task {host}/{n} (its tasks: {})",
-                drover_fleet::list(&known)
-            );
-        }
+        fleet.task(job, host, *n)?;
     }
     let since_ns = since
         .map(parse_since)

@@ -1,7 +1,11 @@
-//! `drover web`: load the environment, serve the dashboard until Ctrl-C or
-//! SIGTERM, then stop cleanly (streams and shells are told why).
+//! `drover web`: load the environment, check the tokens against the address
+//! it listens on, print a single-use login address, serve the dashboard
+//! until Ctrl-C or SIGTERM, then stop cleanly (streams and shells are told
+//! why; changes started from the dashboard wind down as the CLI's do).
 
+use std::io::Write as _;
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
@@ -13,15 +17,38 @@ pub async fn run(
     listen: &str,
     tls_cert: Option<&std::path::Path>,
     tls_key: Option<&std::path::Path>,
+    audit: Option<&std::path::Path>,
 ) -> Result<ExitCode> {
     let fleet = super::load(global)?;
     let tls = match (tls_cert, tls_key) {
         (Some(cert), Some(key)) => Some(drover_web::tls_config(cert, key)?),
         _ => None,
     };
-    let (token, generated) = match std::env::var("DROVER_WEB_TOKEN") {
-        Ok(token) if !token.trim().is_empty() => (token.trim().to_string(), false),
-        _ => (drover_web::generate_token()?, true),
+    let token = match std::env::var("DROVER_WEB_TOKEN") {
+        Ok(token) if !token.trim().is_empty() => token.trim().to_string(),
+        _ => drover_web::generate_token()?,
+    };
+    let view_token = std::env::var("DROVER_WEB_VIEW_TOKEN")
+        .ok()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty());
+    let audit = match audit {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the audit file {}", path.display()))?;
+            let file = Mutex::new(file);
+            let shown = path.display().to_string();
+            Some(Arc::new(move |line: &str| {
+                let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+                if let Err(e) = writeln!(file, "{line}").and_then(|()| file.flush()) {
+                    eprintln!("drover web: cannot append to the audit file {shown}: {e}; the record: {line}");
+                }
+            }) as drover_web::LogSink)
+        }
+        None => None,
     };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -29,36 +56,29 @@ pub async fn run(
     let address = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let host = if address.ip().is_unspecified() {
-        "127.0.0.1".to_string()
-    } else if address.is_ipv6() {
-        format!("[{}]", address.ip())
-    } else {
-        address.ip().to_string()
-    };
+    drover_web::check_tokens(&token, view_token.as_deref(), address)?;
     let env = fleet.env.name.clone();
+    let base = drover_web::login_base(address, tls.is_some());
+    let plain = tls.is_none();
     let dashboard = drover_web::Dashboard::new(
         fleet,
         drover_web::Options {
-            token: token.clone(),
+            token,
+            view_token,
             tls,
             log: None,
+            audit,
         },
     );
     if !address.ip().is_loopback() {
-        eprintln!("drover web: listening on {address}, beyond this machine: anyone who can reach it and has the token gets a shell in every task{}", if scheme == "http" { " (and the token crosses the network in the clear: use --tls-cert/--tls-key)" } else { "" });
+        eprintln!("drover web: listening on {address}, beyond this machine: anyone who can reach it and has the operator's token gets a shell in every task{}", if plain { " (and tokens cross the network in the clear: use --tls-cert/--tls-key)" } else { "" });
     }
     // The first Ctrl-C stops the server gracefully; a second one aborts.
-    interrupt::serving();
-    let url = format!("{scheme}://{host}:{}/", address.port());
-    // A token of the operator's own is printed only to a terminal, not
-    // into a service's log; a generated one must be printed to be usable.
-    if generated || std::io::IsTerminal::is_terminal(&std::io::stderr()) {
-        eprintln!("drover web: environment {env}, open {url}?token={token}");
-    } else {
-        eprintln!("drover web: environment {env}, open {url}?token=$DROVER_WEB_TOKEN");
-    }
+    let running = dashboard.clone();
+    interrupt::serving(Box::new(move || running.changes_running()));
+    // The address signs one browser in once; a new one is printed when it is used.
+    let login = dashboard.login_address(&base)?;
+    eprintln!("drover web: environment {env}, open {login}");
     let shutdown = interrupt::token();
     drover_web::run(
         listener,

@@ -28,10 +28,30 @@ pub fn changing() {
     CHANGING.store(true, Ordering::SeqCst);
 }
 
-/// From now on, a first signal stops a server cleanly, and it exits 0.
-pub fn serving() {
+/// How many changes a server has in flight (a second signal leaves them
+/// as they are, and says so only then).
+type InFlight = Box<dyn Fn() -> usize + Send + Sync>;
+static IN_FLIGHT: OnceLock<InFlight> = OnceLock::new();
+
+/// From now on, a first signal stops a server cleanly, and it exits 0;
+/// `in_flight` tells how many changes it has under way.
+pub fn serving(in_flight: InFlight) {
+    let _ = IN_FLIGHT.set(in_flight);
     SERVING.store(true, Ordering::SeqCst);
     CHANGING.store(true, Ordering::SeqCst);
+}
+
+/// What a second signal says as it aborts: a server with nothing under
+/// way has nothing to repair.
+fn aborting() -> String {
+    let in_flight = IN_FLIGHT.get().map_or(0, |count| count());
+    if SERVING.load(Ordering::SeqCst) && in_flight == 0 {
+        "\naborting: stopping at once".to_string()
+    } else if SERVING.load(Ordering::SeqCst) {
+        format!("\naborting: {in_flight} change(s) started from the dashboard are left as they are; run `drover up` to repair")
+    } else {
+        "\naborting: steps in flight are left as they are; run `drover up` to repair".to_string()
+    }
 }
 
 /// The exit code an interruption gives: 128 + the signal (none for a server
@@ -80,7 +100,7 @@ pub fn install() {
                         // Nothing in flight: leave now, quietly on a new line.
                         eprintln!();
                     } else {
-                        eprintln!("\naborting: steps in flight are left as they are; run `drover up` to repair");
+                        eprintln!("{}", aborting());
                     }
                     abort(number);
                 }

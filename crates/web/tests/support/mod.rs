@@ -21,15 +21,32 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const TOKEN: &str = "test-token-0123456789abcdef";
+/// The operator's token.
+pub const TOKEN: &str = "test-token-0123456789abcdef-operator";
+/// The viewer's token.
+pub const VIEW_TOKEN: &str = "test-token-0123456789abcdef-viewer";
 
 /// A dashboard serving an environment directory, on 127.0.0.1:PORT.
 pub struct Web {
     pub addr: SocketAddr,
     pub dashboard: Dashboard,
     log: Arc<Mutex<Vec<String>>>,
+    audit: Arc<Mutex<Vec<String>>>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A sink that keeps the lines (and shows them on stderr).
+fn keeping(prefix: &'static str) -> (LogSink, Arc<Mutex<Vec<String>>>) {
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let into = Arc::clone(&kept);
+    let sink: LogSink = Arc::new(move |line: &str| {
+        eprintln!("{prefix}{line}");
+        if let Ok(mut l) = into.lock() {
+            l.push(line.to_string());
+        }
+    });
+    (sink, kept)
 }
 
 impl Web {
@@ -39,20 +56,16 @@ impl Web {
 
     pub async fn start_with(dir: &Path, tls: Option<Arc<rustls::ServerConfig>>) -> Web {
         let fleet = Fleet::load(Some(dir), None, &[]).expect("the test environment loads");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let sink_log = Arc::clone(&log);
-        let sink: LogSink = Arc::new(move |line: &str| {
-            eprintln!("drover web: {line}");
-            if let Ok(mut l) = sink_log.lock() {
-                l.push(line.to_string());
-            }
-        });
+        let (log_sink, log) = keeping("drover web: ");
+        let (audit_sink, audit) = keeping("audit: ");
         let dashboard = Dashboard::new(
             fleet,
             Options {
                 token: TOKEN.to_string(),
+                view_token: Some(VIEW_TOKEN.to_string()),
                 tls,
-                log: Some(sink),
+                log: Some(log_sink),
+                audit: Some(audit_sink),
             },
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -76,6 +89,7 @@ impl Web {
             addr,
             dashboard,
             log,
+            audit,
             stop: Some(stop),
             task: Some(task),
         }
@@ -94,8 +108,38 @@ impl Web {
         }
     }
 
+    /// What the dashboard told the operator who started it.
     pub fn log(&self) -> Vec<String> {
         self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The audit record, one JSON object per line.
+    pub fn audit(&self) -> Vec<serde_json::Value> {
+        self.audit
+            .lock()
+            .map(|l| l.clone())
+            .unwrap_or_default()
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("an audit line is JSON ({e}): {l}"))
+            })
+            .collect()
+    }
+
+    /// The audit records of `event`.
+    pub fn audited(&self, event: &str) -> Vec<serde_json::Value> {
+        self.audit()
+            .into_iter()
+            .filter(|r| r["event"] == event)
+            .collect()
+    }
+
+    /// A fresh single-use login address, as `drover web` prints it.
+    pub fn login_address(&self) -> String {
+        self.dashboard
+            .login_address(&format!("http://{}/", self.addr))
+            .expect("a login address")
     }
 
     pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
@@ -107,9 +151,18 @@ impl Web {
             .await
     }
 
-    /// Opens a session the way a browser does (`/?token=`) and returns its cookie.
+    /// Opens an operator's session the way a script does (`/?token=`) and returns its cookie.
     pub async fn login(&self) -> String {
-        let r = self.get(&format!("/?token={TOKEN}"), &[]).await;
+        self.login_as(TOKEN).await
+    }
+
+    /// Opens a viewer's session and returns its cookie.
+    pub async fn login_viewer(&self) -> String {
+        self.login_as(VIEW_TOKEN).await
+    }
+
+    async fn login_as(&self, token: &str) -> String {
+        let r = self.get(&format!("/?token={token}"), &[]).await;
         assert_eq!(r.status, 303, "login redirects");
         let cookie = r.header("set-cookie").expect("a session cookie");
         cookie.split(';').next().expect("name=value").to_string()
@@ -333,4 +386,59 @@ pub fn artefacts() -> std::path::PathBuf {
     let dir = target.join("web-screenshots");
     std::fs::create_dir_all(&dir).expect("create target/web-screenshots");
     dir
+}
+
+/// Subscribes a `/api/live` socket to the overview.
+pub async fn subscribe_overview(ws: &mut Ws) {
+    subscribe(
+        ws,
+        serde_json::json!({"op": "sub", "id": 1, "topic": "overview"}),
+    )
+    .await;
+}
+
+/// Sends a subscription request on a `/api/live` socket.
+pub async fn subscribe(ws: &mut Ws, request: serde_json::Value) {
+    use futures::SinkExt;
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        request.to_string().into(),
+    ))
+    .await
+    .expect("subscribe");
+}
+
+/// A `/api/live` socket with `headers`, subscribed to the overview.
+pub async fn live(addr: SocketAddr, headers: &[(&str, &str)]) -> Ws {
+    let mut ws = websocket(addr, "/api/live", headers)
+        .await
+        .unwrap_or_else(|status| panic!("the live socket: {status}"));
+    subscribe_overview(&mut ws).await;
+    ws
+}
+
+/// The next message of kind `t` on a `/api/live` socket (within `wait`).
+pub async fn next_of(ws: &mut Ws, t: &str, wait: Duration) -> Option<serde_json::Value> {
+    use futures::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match tokio::time::timeout(left, ws.next()).await.ok()?? {
+            Ok(Message::Text(text)) => {
+                let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                if v["t"] == t {
+                    return Some(v);
+                }
+            }
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The next overview on a `/api/live` socket subscribed to it.
+pub async fn next_overview(ws: &mut Ws, wait: Duration) -> Option<serde_json::Value> {
+    next_of(ws, "overview", wait)
+        .await
+        .map(|m| m["data"].clone())
 }

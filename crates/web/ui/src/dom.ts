@@ -66,3 +66,21 @@ export function ansi(text: string): DocumentFragment {
   push(text.slice(last));
   return out;
 }
+
+/** Whether this page's session is an operator's (a viewer opens no shell, takes no action). */
+export function operator(): boolean {
+  return document.body.dataset.role === "operator";
+}
+
+/** `fetch` of JSON, throwing the server's `error` (its words) on failure. */
+export async function getJson<T>(url: string, init?: RequestInit): Promise<T> {
+  const r = await fetch(url, { ...init, headers: { accept: "application/json", ...(init?.headers ?? {}) } });
+  const body = await r.json().catch(() => ({ error: `${r.status} ${r.statusText}` }));
+  if (!r.ok) {
+    const e = new Error(body.error ?? `${r.status}`) as Error & { status: number; body: unknown };
+    e.status = r.status;
+    e.body = body;
+    throw e;
+  }
+  return body as T;
+}

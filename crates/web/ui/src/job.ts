@@ -1,23 +1,25 @@
-// `/jobs/{job}`: the job's tasks (live), what `drover diff` would change
-// now (printed by the CLI's own renderer), its history and kept
+// `/jobs/{job}`: the job's tasks and glance (live), the actions an
+// operator takes from here (each shown as a plan first, confirmed, then
+// run by the server through the CLI's own fleet code, its progress
+// streamed to every page watching the job), what the engines saw happen to
+// it lately (a change made from the CLI shows here too), what `drover diff`
+// would change now (printed by the CLI's own renderer), its timeline of
 // generations, its images, and its lock.
 
-import { ansi, append, clear, h, path, setText } from "./dom";
-import { bytes, when } from "./format";
-import { live, type LockInfo, type TaskStatus } from "./live";
+import { channel, type Glance, type JobView, type LockInfo, type Message, type TaskStatus } from "./channel";
+import { ansi, append, clear, getJson, h, operator, path, setText } from "./dom";
+import { bytes, clock, parseTime, when } from "./format";
+import { syncClass, syncText, syncTitle } from "./overview";
 import { header, TaskRows } from "./tasks";
 
-interface Generation {
-  host: string;
-  task: number;
-  container: string;
-  image: string;
-  spec: string;
-  deployed_at: string;
-  deployed_by: string;
+interface TimelineEntry {
+  at: string;
+  kind: "deployed" | "kept" | "rolled back" | "failed";
+  by: string;
   command: string;
-  state: string;
-  current: boolean;
+  image: string;
+  tasks: string[];
+  why: string | null;
 }
 
 interface JobAnswer {
@@ -38,7 +40,7 @@ interface JobAnswer {
   } | null;
   diff: { text: string; empty: boolean } | null;
   diff_error: string | null;
-  history: Generation[];
+  timeline: TimelineEntry[];
   locks: LockInfo[];
   unreachable: { host: string; address: string; error: string }[];
 }
@@ -54,48 +56,123 @@ interface ImageRow {
   error: string | null;
 }
 
-async function getJson<T>(url: string): Promise<T> {
-  const r = await fetch(url, { headers: { accept: "application/json" } });
-  const body = await r.json().catch(() => ({ error: `${r.status} ${r.statusText}` }));
-  if (!r.ok) throw new Error(body.error ?? `${r.status}`);
-  return body as T;
+interface PlanAnswer {
+  job: string;
+  action: string;
+  command: string;
+  question: string;
+  text: string;
+  summary: string;
+  problems: string[];
+  warnings: string[];
+  noop: boolean;
+  fingerprint: string;
+  locked: string | null;
+  running: { change: string; action: string } | null;
 }
+
+interface Activity {
+  time: string;
+  host: string;
+  task: number | null;
+  action: string;
+  name: string;
+  exit_code: number | null;
+  what: "task" | "lock" | "stopped";
+}
+
+const ACTIONS: [string, string][] = [
+  ["restart", "restart every task in place, batch by batch, gated on health"],
+  ["stop", "stop every task and keep it stopped (through up) until start"],
+  ["start", "clear the stop mark and converge the job to the files"],
+  ["rollback", "return the job to its previous deployed generation"],
+  ["up", "converge this job to the files (what the diff below shows)"],
+];
 
 export function jobPage(root: HTMLElement, job: string): void {
   const title = h("h1", null, h("span", { class: "dim" }, "job "), job);
+  const sync = h("a", { class: "sync", href: "#diff" });
+  const stopped = h("span", { class: "chip chip-idle", hidden: true }, "stopped");
   const facts = h("div", { class: "facts" });
   const lock = h("div", { class: "banner warn", hidden: true });
+  const actions = h("div", { class: "actions" });
+  const changes = h("div", { class: "changes" });
   const tasksTable = h("table", { class: "tasks grid" }, header(false));
   const tbody = h("tbody");
   tasksTable.append(tbody);
-  const diff = h("pre", { class: "diff" }, "reading what runs…");
+  const activity = h("ol", { class: "activity" });
+  const diff = h("pre", { class: "diff", id: "diff" }, "reading what runs…");
   const refresh = h("button", { type: "button", title: "compute the diff again (r)" }, "refresh");
-  const historyBody = h("tbody");
+  const timeline = h("ol", { class: "timeline" });
   const images = h("div", null, h("p", { class: "dim" }, "reading the registry and the hosts…"));
   root.append(
-    h("div", { class: "page-head" }, title, facts),
+    h("div", { class: "page-head" }, h("div", { class: "title-line" }, title, sync, stopped), facts),
     lock,
+    actions,
+    changes,
     h("h2", null, "tasks"),
     tasksTable,
     h("h2", null, "what ", h("code", null, `drover diff ${job}`), " would change ", refresh),
     diff,
-    h("h2", null, "history and kept generations"),
-    h("table", { class: "grid" }, h("thead", null, h("tr", null, ...["task", "deployed", "by", "image", "spec", "command", "state"].map((c) => h("th", null, c)))), historyBody),
+    h("h2", null, "what the engines saw lately"),
+    activity,
+    h("h2", null, "timeline"),
+    timeline,
     h("h2", null, "images"),
     images,
   );
   document.title = `${job} · drover`;
+  if (operator()) {
+    for (const [action, help] of ACTIONS) {
+      const b = h("button", { type: "button", class: "action", "data-action": action, title: help }, action);
+      b.addEventListener("click", () => askPlan(job, action, changes));
+      actions.append(b);
+    }
+  } else {
+    actions.append(h("span", { class: "dim" }, "signed in as a viewer: actions need the operator's token"));
+  }
 
   let specImage: string | undefined;
   const rows = new TaskRows(tbody, () => specImage);
-  const feed = live();
-  feed.on((o) => {
-    const j = o.jobs.find((x) => x.name === job);
-    specImage = j?.image;
-    rows.update(o.tasks.filter((t: TaskStatus) => t.job === job));
+  const panels = new Map<string, ChangePanel>();
+  let reload = 0;
+  const later = () => {
+    clearTimeout(reload);
+    reload = window.setTimeout(load, 1500);
+  };
+  let lastActivity = "";
+  channel().subscribe({ topic: "job", job }, (m: Message) => {
+    if (m.t === "error") {
+      clear(diff);
+      diff.append(h("span", { class: "a-fg1" }, m.error));
+      return;
+    }
+    if (m.t === "change") {
+      let panel = panels.get(m.change);
+      if (!panel) {
+        panel = new ChangePanel(m.change);
+        panels.set(m.change, panel);
+        changes.prepend(panel.el);
+      }
+      panel.line(m);
+      if (m.kind === "finished") later();
+      return;
+    }
+    if (m.t !== "job") return;
+    const j = m.job as JobView | null;
+    specImage = j?.in_spec ? j.image : undefined;
+    rows.update(m.tasks as TaskStatus[]);
     showLocks(lock, j?.locks ?? []);
+    showGlance(sync, stopped, j?.glance);
+    const acts = m.activity as Activity[];
+    const key = acts.length ? acts[acts.length - 1].time + acts.length : "";
+    if (key !== lastActivity) {
+      if (lastActivity) later();
+      lastActivity = key;
+      renderActivity(activity, acts);
+    }
   });
-  setInterval(() => rows.tick(feed.skew), 1000);
+  setInterval(() => rows.tick(channel().skew), 1000);
 
   const load = async () => {
     refresh.disabled = true;
@@ -108,7 +185,7 @@ export function jobPage(root: HTMLElement, job: string): void {
       else if (a.diff && a.diff.empty) diff.append(h("span", { class: "a-fg2" }, "no changes: what runs is what the files say"), "\n", ansi(a.diff.text));
       else if (a.diff) diff.append(ansi(a.diff.text));
       for (const u of a.unreachable) diff.append("\n", h("span", { class: "a-fg1" }, `host ${u.host} (${u.address}) is unreachable: ${u.error}`));
-      renderHistory(historyBody, a.history);
+      renderTimeline(timeline, a.timeline);
       if (a.locks.length) showLocks(lock, a.locks);
     } catch (e) {
       clear(diff);
@@ -136,17 +213,195 @@ export function isTyping(e: KeyboardEvent): boolean {
   return !!t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable || !!t.closest(".xterm"));
 }
 
+function showGlance(sync: HTMLAnchorElement, stopped: HTMLElement, g: Glance | undefined) {
+  setText(sync, syncText(g));
+  sync.className = syncClass(g);
+  sync.title = syncTitle(g);
+  sync.hidden = !g;
+  const marks = g?.stop_marks ?? [];
+  stopped.hidden = marks.length === 0;
+  stopped.title = marks.map((m) => `stopped by drover stop on ${m.host}${m.by ? ` (${m.by})` : ""}`).join("; ");
+}
+
 function showLocks(el: HTMLElement, locks: LockInfo[]) {
   el.hidden = locks.length === 0;
   const l = locks[0];
   setText(el, l ? `locked on ${locks.map((x) => x.host).join(", ")} by ${l.by} since ${when(l.at)}${l.reason ? `: ${l.reason}` : ""}${l.command ? ` (${l.command})` : ""}` : "");
 }
 
+/** The plan of an action, shown and confirmed before it runs. */
+async function askPlan(job: string, action: string, changes: HTMLElement): Promise<void> {
+  const dialog = h("div", { class: "dialog", role: "dialog", "aria-label": `${action} ${job}` });
+  const box = h("div", { class: "dialog-box" });
+  dialog.append(box);
+  document.body.append(dialog);
+  const close = () => dialog.remove();
+  dialog.addEventListener("click", (e) => {
+    if (e.target === dialog) close();
+  });
+  const onKey = (e: KeyboardEvent) => {
+    if (e.key === "Escape") {
+      close();
+      document.removeEventListener("keydown", onKey);
+    }
+  };
+  document.addEventListener("keydown", onKey);
+  box.append(h("h2", null, `drover ${action} ${job}`), h("p", { class: "dim" }, "planning…"));
+  let plan: PlanAnswer;
+  try {
+    plan = await getJson<PlanAnswer>(`/api${path("jobs", job, action, "plan")}`);
+  } catch (e) {
+    clear(box);
+    box.append(h("h2", null, `drover ${action} ${job}`), h("div", { class: "banner bad" }, (e as Error).message), buttons(box, close, null));
+    return;
+  }
+  const show = (p: PlanAnswer, note: string | null) => {
+    clear(box);
+    box.append(h("h2", null, p.command));
+    if (note) box.append(h("div", { class: "banner warn" }, note));
+    for (const w of p.warnings) box.append(h("div", { class: "banner warn" }, `warning: ${w}`));
+    const text = p.text.trim() ? ansi(p.text) : document.createTextNode(p.noop ? "nothing to do: the job is as the files say" : "");
+    box.append(h("pre", { class: "diff plan" }, text));
+    for (const problem of p.problems) box.append(h("div", { class: "banner warn" }, problem));
+    if (p.locked) box.append(h("div", { class: "banner bad locked" }, p.locked));
+    if (p.running) box.append(h("div", { class: "banner warn" }, `a ${p.running.action} of this job started from the dashboard is still running (${p.running.change})`));
+    if (p.noop || p.locked || p.running) {
+      box.append(buttons(box, close, null));
+      return;
+    }
+    box.append(h("p", { class: "question" }, p.question));
+    const confirm = async (b: HTMLButtonElement) => {
+      b.disabled = true;
+      setText(b, "starting…");
+      try {
+        const r = await fetch(`/api${path("jobs", job, action)}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", accept: "application/json" },
+          body: JSON.stringify({ fingerprint: p.fingerprint }),
+        });
+        const body = await r.json().catch(() => ({ error: `${r.status} ${r.statusText}` }));
+        if (r.status === 202) {
+          close();
+          changes.scrollIntoView({ block: "nearest" });
+          return;
+        }
+        if (r.status === 409 && body.plan) {
+          show(body.plan as PlanAnswer, body.error);
+          return;
+        }
+        box.append(h("div", { class: "banner bad" }, body.error ?? body.message ?? `${r.status}`));
+        if (body.noop) close();
+      } catch (e) {
+        box.append(h("div", { class: "banner bad" }, (e as Error).message));
+      }
+    };
+    box.append(buttons(box, close, [`yes, ${action}`, confirm]));
+  };
+  show(plan, null);
+}
+
+function buttons(_box: HTMLElement, close: () => void, yes: [string, (b: HTMLButtonElement) => void] | null): HTMLElement {
+  const row = h("div", { class: "dialog-buttons" });
+  const no = h("button", { type: "button", class: "cancel" }, yes ? "cancel" : "close");
+  no.addEventListener("click", close);
+  row.append(no);
+  if (yes) {
+    const b = h("button", { type: "button", class: "confirm" }, yes[0]);
+    b.addEventListener("click", () => yes[1](b));
+    row.append(b);
+    setTimeout(() => b.focus(), 0);
+  }
+  return row;
+}
+
+/** One change's progress: a row per task with its latest step, the notices, the end. */
+class ChangePanel {
+  el: HTMLElement;
+  private head: HTMLElement;
+  private state: HTMLElement;
+  private body = h("tbody");
+  private notes = h("div", { class: "change-notes" });
+  private result = h("div", { class: "change-result", hidden: true });
+  private rows = new Map<string, { tr: HTMLTableRowElement; step: HTMLElement; time: HTMLElement }>();
+
+  constructor(readonly id: string) {
+    this.head = h("span", { class: "change-title" }, id);
+    this.state = h("span", { class: "pill st-warn" }, "running");
+    this.el = h(
+      "section",
+      { class: "change", "data-change": id },
+      h("div", { class: "change-head" }, this.head, this.state),
+      h("table", { class: "grid progress" }, h("thead", null, h("tr", null, h("th", null, "task"), h("th", null, "step"), h("th", null, "at"))), this.body),
+      this.notes,
+      this.result,
+    );
+  }
+
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  line(m: any): void {
+    if (m.kind === "started") {
+      const by = m.by ? `${m.by.role} ${m.by.session}` : "";
+      clear(this.head);
+      append(this.head, [h("b", null, m.action), ` · ${m.summary} · by ${by} · ${clock(parseTime(m.time))} · `, h("span", { class: "mono dim" }, this.id)]);
+    } else if (m.kind === "event") {
+      const e = m.event;
+      const key = e.task === null || e.task === undefined ? e.host : `${e.host}/${e.task}`;
+      let row = this.rows.get(key);
+      if (!row) {
+        const step = h("td", { class: "step" });
+        const time = h("td", { class: "dim num" });
+        const tr = h("tr", { class: "progress-row", "data-task": key }, h("td", { class: "mono" }, key), step, time);
+        row = { tr, step, time };
+        this.rows.set(key, row);
+        this.body.append(tr);
+      }
+      const text: string = m.text.includes(": ") ? m.text.slice(m.text.indexOf(": ") + 2) : m.text;
+      setText(row.step, text);
+      row.step.className = "step ev-" + e.event;
+      setText(row.time, clock(parseTime(m.time)));
+    } else if (m.kind === "notice") {
+      this.notes.append(h("div", { class: "banner " + (m.level === "bad" ? "bad" : m.level === "warn" ? "warn" : "info") }, m.text));
+      if (m.plan) this.notes.append(h("pre", { class: "diff" }, ansi(m.plan)));
+    } else if (m.kind === "finished") {
+      setText(this.state, m.result);
+      this.state.className = "pill " + (m.ok ? "st-ok" : m.result === "locked" || m.result === "interrupted" ? "st-warn" : "st-bad");
+      this.result.hidden = false;
+      clear(this.result);
+      this.result.append(h("div", null, m.summary));
+      for (const f of m.failures ?? []) this.result.append(h("div", { class: "bad" }, `FAILED ${f}`));
+      this.el.classList.add("done");
+    }
+  }
+}
+
+function renderActivity(el: HTMLElement, acts: Activity[]) {
+  clear(el);
+  if (acts.length === 0) {
+    el.append(h("li", { class: "dim" }, "nothing since the dashboard started watching"));
+    return;
+  }
+  for (const a of acts.slice(-15).reverse()) {
+    const subject = a.what === "lock" ? `lock on ${a.host}` : a.what === "stopped" ? `stop mark on ${a.host}` : a.task !== null ? `${a.host}/${a.task}` : a.host;
+    el.append(
+      h(
+        "li",
+        { class: "act-" + a.action.split(":")[0] },
+        h("span", { class: "dim num" }, clock(parseTime(a.time))),
+        " ",
+        h("span", { class: "mono" }, subject),
+        " ",
+        a.action,
+        a.exit_code !== null && a.action === "die" ? ` (exit ${a.exit_code})` : "",
+      ),
+    );
+  }
+}
+
 function renderFacts(el: HTMLElement, a: JobAnswer) {
   clear(el);
   const j = a.job;
   if (!j) {
-    el.append(h("span", { class: "bad" }, "not in the spec"));
+    el.append(h("span", { class: "bad" }, "not in the spec: drover up removes its containers"));
     return;
   }
   const fact = (k: string, v: string) => h("span", { class: "fact" }, h("span", { class: "dim" }, k + " "), v);
@@ -162,24 +417,27 @@ function renderFacts(el: HTMLElement, a: JobAnswer) {
   ]);
 }
 
-function renderHistory(body: HTMLTableSectionElement, gens: Generation[]) {
-  clear(body);
-  if (gens.length === 0) {
-    body.append(h("tr", null, h("td", { colspan: "7", class: "dim" }, "no deployed generation on the hosts")));
+function renderTimeline(el: HTMLElement, entries: TimelineEntry[]) {
+  clear(el);
+  if (entries.length === 0) {
+    el.append(h("li", { class: "dim" }, "no deployed generation on the hosts"));
     return;
   }
-  for (const g of gens) {
-    body.append(
+  for (const e of entries) {
+    const kind = e.kind.replace(" ", "-");
+    el.append(
       h(
-        "tr",
-        { class: g.current ? "" : "kept" },
-        h("td", { class: "mono" }, `${g.host}/${g.task}`),
-        h("td", { title: g.deployed_at }, when(g.deployed_at)),
-        h("td", null, g.deployed_by),
-        h("td", { class: "mono" }, g.image),
-        h("td", { class: "mono dim" }, g.spec.slice(0, 12)),
-        h("td", { class: "dim" }, g.command),
-        h("td", null, h("span", { class: "pill " + (g.current ? (g.state === "running" ? "st-ok" : "st-bad") : "st-idle") }, g.current ? `current, ${g.state}` : "kept")),
+        "li",
+        { class: `tl tl-${kind}` },
+        h("span", { class: "tl-dot" }),
+        h(
+          "div",
+          { class: "tl-body" },
+          h("div", null, h("span", { class: `pill tl-kind tl-kind-${kind}` }, e.kind), " ", h("span", { title: e.at }, when(e.at)), " ", h("span", { class: "dim" }, `by ${e.by}`)),
+          h("div", { class: "mono tl-image" }, e.image),
+          h("div", { class: "dim" }, e.command, " · ", e.tasks.join(", ")),
+          e.why ? h("div", { class: "bad" }, e.why) : null,
+        ),
       ),
     );
   }
@@ -205,5 +463,5 @@ function renderImages(el: HTMLElement, repository: string, rows: ImageRow[], reg
     );
   }
   if (rows.length === 0) body.append(h("tr", null, h("td", { colspan: "6", class: "dim" }, "no tags found")));
-  el.append(h("table", { class: "grid" }, h("thead", null, h("tr", null, ...["tag", "built", "registry", "on hosts", "running in", ""].map((c) => h("th", null, c)))), body));
+  el.append(h("div", { class: "scroll-x" }, h("table", { class: "grid" }, h("thead", null, h("tr", null, ...["tag", "built", "registry", "on hosts", "running in", ""].map((c) => h("th", null, c)))), body)));
 }

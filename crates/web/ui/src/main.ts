@@ -2,26 +2,32 @@
 // empty page for each; this script fills it from the JSON API and the live
 // feeds, with text nodes only.
 
+import { channel } from "./channel";
 import { h, path, setText } from "./dom";
 import { isTyping, jobPage } from "./job";
-import { live } from "./live";
 import { overview } from "./overview";
 import { shellPage } from "./shell";
 import { taskPage } from "./taskpage";
 
 const app = document.getElementById("app")!;
 const env = document.body.dataset.env ?? "";
+const role = document.body.dataset.role ?? "viewer";
 
 function chrome(crumbs: (string | [string, string])[]): HTMLElement {
   const linkState = h("span", { class: "link", title: "the live feed" }, "connecting");
+  const rolePill = h(
+    "span",
+    { class: `role role-${role}`, title: role === "operator" ? "signed in as an operator: shells and actions" : "signed in as a viewer: everything to see, no shell, no action" },
+    role,
+  );
   const logout = h("form", { method: "post", action: "/logout", class: "logout" }, h("button", { type: "submit", title: "end this browser's session and close its shells" }, "sign out"));
   const nav = h("nav", { class: "crumbs" }, h("a", { href: "/", class: "brand" }, "drover"), h("span", { class: "env" }, env));
   for (const c of crumbs) {
     nav.append(h("span", { class: "sep" }, "/"));
-    nav.append(typeof c === "string" ? h("span", null, c) : h("a", { href: c[1] }, c[0]));
+    nav.append(typeof c === "string" ? h("span", { class: "crumb" }, c) : h("a", { href: c[1], class: "crumb" }, c[0]));
   }
-  const top = h("header", { class: "top" }, nav, h("div", { class: "right" }, linkState, h("button", { type: "button", class: "help-btn", title: "keyboard shortcuts (?)" }, "?"), logout));
-  live().onState((s, why) => {
+  const top = h("header", { class: "top" }, nav, h("div", { class: "right" }, linkState, rolePill, h("button", { type: "button", class: "help-btn", title: "keyboard shortcuts (?)" }, "?"), logout));
+  channel().onState((s, why) => {
     setText(linkState, s === "live" ? "live" : s === "signed-out" ? "signed out" : s);
     linkState.className = "link " + s;
     linkState.title = why ?? "the live feed";
@@ -57,6 +63,15 @@ function route(): void {
   const parts = location.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const main = h("main", { class: "page" });
   const helpBox = help();
+  const missing = document.body.dataset.error;
+  if (missing) {
+    // A job or task the files do not have: the server said why, in the CLI's words.
+    const crumbs: (string | [string, string])[] = parts[0] === "jobs" && parts[1] ? [parts[1]] : [];
+    app.append(chrome([...crumbs, "not found"]), main);
+    main.append(h("div", { class: "banner bad notfound" }, missing), h("p", null, h("a", { href: "/" }, "the overview")));
+    document.title = `not found · drover`;
+    return;
+  }
   if (parts.length === 0) {
     app.append(chrome([]), main, helpBox);
     overview(main);

@@ -2,7 +2,7 @@
 
 import { append, clear, h, path, setText } from "./dom";
 import { count, when } from "./format";
-import { live, type HostView, type JobView, type Overview, type TaskStatus } from "./live";
+import { channel, onOverview, type Glance, type HostView, type JobView, type Overview, type TaskStatus } from "./channel";
 import { header, TaskRows, troubled } from "./tasks";
 
 interface JobBlock {
@@ -10,8 +10,34 @@ interface JobBlock {
   name: HTMLAnchorElement;
   image: HTMLSpanElement;
   counts: HTMLSpanElement;
+  sync: HTMLAnchorElement;
+  stopped: HTMLSpanElement;
   lock: HTMLSpanElement;
   rows: TaskRows;
+}
+
+/** `in sync`, `3 changes`, …: the job's `diff` count at a glance. */
+export function syncText(g: Glance | undefined): string {
+  if (!g) return "";
+  if (g.error) return "diff unknown";
+  if (g.changes === null) return "checking";
+  if (g.changes === 0) return g.unreachable.length ? "in sync where read" : "in sync";
+  return g.changes === 1 ? "1 change" : `${g.changes} changes`;
+}
+
+export function syncClass(g: Glance | undefined): string {
+  if (!g || g.changes === null || g.error) return "sync sync-unknown";
+  return g.changes === 0 ? "sync sync-ok" : "sync sync-drift";
+}
+
+export function syncTitle(g: Glance | undefined): string {
+  if (!g) return "";
+  if (g.error) return `the files cannot be compared with what runs: ${g.error}`;
+  const parts: string[] = [];
+  if (g.changes === 0) parts.push("what runs is what the files say (drover diff lists nothing)");
+  else if (g.changes !== null) parts.push(`drover diff lists ${g.changes} change(s)${g.held ? `, ${g.held} held by drover stop` : ""}: open the job to see them`);
+  if (g.unreachable.length) parts.push(`host(s) ${g.unreachable.join(", ")} could not be read`);
+  return parts.join("; ");
 }
 
 export function overview(root: HTMLElement): void {
@@ -97,10 +123,13 @@ export function overview(root: HTMLElement): void {
     }
   };
 
-  const feed = live();
-  feed.on(render);
+  let last: Overview | null = null;
+  onOverview((o) => {
+    last = o;
+    render(o);
+  });
   const rerender = () => {
-    if (feed.last) render(feed.last);
+    if (last) render(last);
     const url = new URL(location.href);
     if (filter.value) url.searchParams.set("q", filter.value);
     else url.searchParams.delete("q");
@@ -109,7 +138,7 @@ export function overview(root: HTMLElement): void {
   filter.addEventListener("input", rerender);
   onlyTrouble.addEventListener("change", rerender);
   setInterval(() => {
-    for (const b of blocks.values()) b.rows.tick(feed.skew);
+    for (const b of blocks.values()) b.rows.tick(channel().skew);
   }, 1000);
 }
 
@@ -117,9 +146,11 @@ function renderSummary(el: HTMLElement, o: Overview) {
   const running = o.tasks.filter((t) => t.state === "running").length;
   const trouble = o.tasks.filter(troubled).length;
   const up = o.hosts.filter((x) => x.state === "up").length;
+  const drifting = o.jobs.filter((j) => (j.glance.changes ?? 0) > 0).length;
   clear(el);
   el.append(
     h("span", { class: "stat" }, h("b", null, count(o.jobs.length)), " jobs"),
+    h("span", { class: "stat" + (drifting ? " warn" : "") }, h("b", null, count(drifting)), " with changes"),
     h("span", { class: "stat" }, h("b", null, `${count(running)}/${count(o.tasks.length)}`), " tasks running"),
     h("span", { class: "stat" + (up < o.hosts.length ? " bad" : "") }, h("b", null, `${up}/${o.hosts.length}`), " hosts up"),
     h("span", { class: "stat" + (trouble ? " warn" : "") }, h("b", null, count(trouble)), " need a look"),
@@ -163,18 +194,28 @@ function makeBlock(name: string, specImage: (job: string) => string | undefined)
   const link = h("a", { href: path("jobs", name), class: "job-name" }, name);
   const image = h("span", { class: "mono dim job-image" });
   const counts = h("span", { class: "job-counts" });
+  const sync = h("a", { href: path("jobs", name), class: "sync" });
+  const stopped = h("span", { class: "chip chip-idle", hidden: true }, "stopped");
   const lock = h("span", { class: "lock", hidden: true });
-  const head = h("tr", { class: "job-head" }, h("td", { colspan: "10" }, link, counts, lock, image));
+  const head = h("tr", { class: "job-head" }, h("td", { colspan: "10" }, h("span", { class: "job-line" }, link, counts, sync, stopped, lock), image));
   const body = h("tbody", { class: "job" }, head);
-  return { body, name: link, image, counts, lock, rows: new TaskRows(body, specImage, head) };
+  return { body, name: link, image, counts, sync, stopped, lock, rows: new TaskRows(body, specImage, head) };
 }
 
 function fillBlock(block: JobBlock, job: JobView | undefined, tasks: TaskStatus[]) {
   const running = tasks.filter((t) => t.state === "running").length;
   setText(block.counts, `${running}/${tasks.length} running`);
   block.counts.className = "job-counts " + (running === tasks.length && tasks.length > 0 ? "ok" : tasks.some(troubled) ? "bad" : "");
-  setText(block.image, job ? job.image : "not in the spec");
+  setText(block.image, job && job.in_spec ? job.image : "not in the spec: drover up removes it");
+  const g = job?.glance;
+  setText(block.sync, syncText(g));
+  block.sync.className = syncClass(g);
+  block.sync.title = syncTitle(g);
+  block.sync.hidden = !g;
+  const marks = g?.stop_marks ?? [];
+  block.stopped.hidden = marks.length === 0;
+  block.stopped.title = marks.map((m) => `stopped by drover stop on ${m.host}${m.by ? ` (${m.by})` : ""}`).join("; ");
   const lock = job?.locks[0];
   block.lock.hidden = !lock;
-  setText(block.lock, lock ? `locked by ${lock.by}${lock.reason ? `: ${lock.reason}` : ""}` : "");
+  setText(block.lock, lock ? `locked by ${lock.by}${lock.reason ? `: ${lock.reason}` : lock.command ? ` (${lock.command})` : ""}` : "");
 }

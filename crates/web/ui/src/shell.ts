@@ -6,7 +6,7 @@
 
 import { FitAddon } from "@xterm/addon-fit";
 import { Terminal } from "@xterm/xterm";
-import { h, path, setText } from "./dom";
+import { h, operator, path, setText } from "./dom";
 
 export function shellPage(root: HTMLElement, job: string, host: string, task: number): void {
   const status = h("span", { class: "pill st-idle" }, "connecting");
@@ -23,6 +23,13 @@ export function shellPage(root: HTMLElement, job: string, host: string, task: nu
     ),
     banner,
   );
+  if (!operator()) {
+    setText(status, "refused");
+    status.className = "pill st-bad";
+    banner.hidden = false;
+    setText(banner, "a viewer opens no shell: sign in with the operator's token (DROVER_WEB_TOKEN) for one");
+    return;
+  }
   const holder = h("div", { class: "term" });
   root.append(holder);
   document.title = `shell ${host}/${task} · ${job} · drover`;

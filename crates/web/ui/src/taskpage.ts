@@ -1,14 +1,19 @@
-// `/jobs/{job}/tasks/{host}/{task}`: the task's live logs (or the whole
-// job's, merged), pushed by the server as SSE and filtered there.
+// `/jobs/{job}/tasks/{host}/{task}`: the task at a glance (state,
+// restarts, last exit code and why, health's last output, memory and CPU
+// over the last hour) and its live logs (or the whole job's, merged),
+// filtered on the server.
 //
-// The browser's EventSource reconnects by itself after a dropped connection
-// and sends the last event's id, from which the server resumes with no gap
-// and no duplicate. Changing a filter starts a new stream.
+// Everything comes over the page's one WebSocket: the task's row and chart
+// points, and the log lines in batches. After a reconnect the log
+// subscription is made again from the last batch's cursor, and the server
+// resumes right after it, with no gap and no duplicate. Changing a filter
+// starts a new subscription.
 
-import { clear, h, path, setText } from "./dom";
-import { count, parseTime } from "./format";
+import { Chart, type Series } from "./charts";
+import { channel, type Message, type TaskStatus } from "./channel";
+import { clear, h, operator, path, setText } from "./dom";
+import { bytes, count, duration, parseTime, percent, when } from "./format";
 import { isTyping } from "./job";
-import { live } from "./live";
 import { LogStore, LogView, MAX_LINES } from "./logview";
 import { stateClass, stateText } from "./tasks";
 
@@ -24,13 +29,20 @@ interface Line {
 export function taskPage(root: HTMLElement, job: string, host: string, task: number): void {
   const params = new URLSearchParams(location.search);
   const state = h("span", { class: "pill" });
-  const shellLink = h("a", { href: path("jobs", job, "tasks", host, task, "shell"), class: "button", title: "a shell in this task (s)" }, "shell");
+  const shellLink = h("a", { href: path("jobs", job, "tasks", host, task, "shell"), class: "button", title: "a shell in this task (s)", hidden: !operator() }, "shell");
   const head = h(
     "div",
     { class: "page-head" },
     h("h1", null, h("a", { href: path("jobs", job) }, job), " ", h("span", { class: "mono" }, `${host}/${task}`), " ", state),
     h("div", { class: "facts" }, shellLink),
   );
+  const glance = h("div", { class: "task-glance" });
+  const why = h("div", { class: "banner bad why", hidden: true });
+  const healthOut = h("pre", { class: "health-output", hidden: true });
+  const memory = new Chart("memory", (p) => p[1], (v) => bytes(v), "chart-mem");
+  const cpu = new Chart("cpu", (p) => p[2], (v) => percent(v), "chart-cpu");
+  const charts = h("div", { class: "charts" }, memory.el, cpu.el);
+  const glanceBox = h("section", { class: "task-top" }, h("div", { class: "task-facts" }, glance, why, healthOut), charts);
 
   const scope = h("select", { title: "this task, or every task of the job merged by time" }, h("option", { value: "task" }, `${host}/${task}`), h("option", { value: "job" }, `all tasks of ${job}`));
   const stream = h("select", { title: "which output" }, h("option", { value: "" }, "stdout + stderr"), h("option", { value: "stdout" }, "stdout"), h("option", { value: "stderr" }, "stderr"));
@@ -50,24 +62,51 @@ export function taskPage(root: HTMLElement, job: string, host: string, task: num
   const detail = h("pre", { class: "log-detail", hidden: true });
   root.classList.add("fill");
   document.body.classList.add("fill");
-  root.append(head, h("div", { class: "toolbar" }, scope, stream, tail, grep, pause, toEnd, download, status), view.el, detail);
+  root.append(head, glanceBox, h("div", { class: "toolbar" }, scope, stream, tail, grep, pause, toEnd, download, status), view.el, detail);
   view.measure();
   // For the browser test (and a curious operator's console).
   (window as unknown as { drover: unknown }).drover = { logs: { store, view } };
   document.title = `${host}/${task} · ${job} · drover`;
 
-  live().on((o) => {
-    const t = o.tasks.find((x) => x.job === job && x.host === host && x.task === task);
+  let series: Series | null = null;
+  channel().subscribe({ topic: "task", job, host, task }, (m: Message) => {
+    if (m.t === "error") {
+      setText(state, "unknown");
+      state.className = "pill st-bad";
+      why.hidden = false;
+      setText(why, m.error);
+      return;
+    }
+    if (m.t === "usage") {
+      series = m.series as Series;
+      memory.draw(series);
+      cpu.draw(series);
+      return;
+    }
+    if (m.t !== "task") return;
+    const t = m.task as TaskStatus | null;
     if (!t) {
-      setText(state, "not in the spec");
+      setText(state, m.reading ? "reading" : "no container");
       state.className = "pill st-idle";
       return;
     }
     setText(state, stateText(t));
     state.className = "pill " + stateClass(t);
+    renderGlance(glance, t);
+    why.hidden = !t.failing;
+    setText(why, t.failing ?? "");
+    const out = (m.detail?.health_output ?? "").trim();
+    healthOut.hidden = !t.health || !out;
+    setText(healthOut, out ? `last health check: ${out}` : "");
   });
+  new ResizeObserver(() => {
+    if (series) {
+      memory.draw(series);
+      cpu.draw(series);
+    }
+  }).observe(charts);
 
-  let source: EventSource | null = null;
+  let sub: ReturnType<ReturnType<typeof channel>["subscribe"]> | null = null;
   let received = 0;
   let dropped = 0;
   let since = 0;
@@ -90,7 +129,7 @@ export function taskPage(root: HTMLElement, job: string, host: string, task: num
   };
 
   const start = () => {
-    source?.close();
+    sub?.close();
     store.clear();
     view.selected = -1;
     detail.hidden = true;
@@ -102,8 +141,6 @@ export function taskPage(root: HTMLElement, job: string, host: string, task: num
     since = 0;
     const q = query();
     download.href = `/api${path("jobs", job, "logs", "download")}?${q}`;
-    q.set("follow", "true");
-    q.set("tail", tail.value);
     const url = new URL(location.href);
     for (const k of ["scope", "stream", "tail", "grep"]) url.searchParams.delete(k);
     if (scope.value === "job") url.searchParams.set("scope", "job");
@@ -112,46 +149,47 @@ export function taskPage(root: HTMLElement, job: string, host: string, task: num
     if (grep.value) url.searchParams.set("grep", grep.value);
     history.replaceState(null, "", url);
 
-    const es = new EventSource(`/api${path("jobs", job, "logs")}?${q}`);
-    source = es;
+    const request: Record<string, unknown> = { topic: "logs", job, follow: "true", tail: tail.value };
+    for (const [k, v] of q) request[k] = v;
     linkState = "connecting";
     renderStatus();
-    es.onopen = () => {
-      linkState = "following";
-      renderStatus();
-    };
-    es.onmessage = (e) => {
-      const l = JSON.parse(e.data) as Line;
-      store.push(parseTime(l.time), `${l.host}/${l.task}`, l.stream === "stderr" ? 1 : 0, l.truncated ? l.line + " …[cut]" : l.line);
-      received++;
-      if (view.paused) since++;
-      view.invalidate();
-      scheduleStatus();
-    };
-    es.addEventListener("dropped", (e) => {
-      const d = JSON.parse((e as MessageEvent).data);
-      dropped += d.lines;
-      store.push(Date.now(), `${d.host}/${d.task}`, 2, `… ${count(d.lines)} lines of ${d.host}/${d.task} dropped: the browser could not keep up with the container`);
-      view.invalidate();
-      scheduleStatus();
+    const s = channel().subscribe(request, (m: Message) => {
+      if (m.t === "lines") {
+        linkState = "following";
+        for (const l of m.lines as Line[]) {
+          store.push(parseTime(l.time), `${l.host}/${l.task}`, l.stream === "stderr" ? 1 : 0, l.truncated ? l.line + " …[cut]" : l.line);
+          received++;
+          if (view.paused) since++;
+        }
+        // A reconnect resumes right after the last line received.
+        if (m.cursor) s.update({ after: m.cursor });
+        view.invalidate();
+        scheduleStatus();
+      } else if (m.t === "dropped") {
+        dropped += m.lines;
+        store.push(Date.now(), `${m.host}/${m.task}`, 2, `… ${count(m.lines)} lines of ${m.host}/${m.task} dropped: the browser could not keep up with the container`);
+        view.invalidate();
+        scheduleStatus();
+      } else if (m.t === "note") {
+        store.push(Date.now(), "drover", 2, `drover: ${m.note}`);
+        view.invalidate();
+      } else if (m.t === "end") {
+        linkState = `ended: ${m.reason}`;
+        renderStatus();
+      } else if (m.t === "error") {
+        linkState = "refused";
+        store.push(Date.now(), "drover", 2, `drover: ${m.error}`);
+        view.invalidate();
+        renderStatus();
+      }
     });
-    es.addEventListener("note", (e) => {
-      const d = JSON.parse((e as MessageEvent).data);
-      store.push(Date.now(), "drover", 2, `drover: ${d.note}`);
-      view.invalidate();
-    });
-    es.addEventListener("end", (e) => {
-      const d = JSON.parse((e as MessageEvent).data);
-      es.close();
-      linkState = `ended: ${d.reason}`;
-      renderStatus();
-    });
-    es.onerror = () => {
-      // EventSource retries by itself (with Last-Event-ID) unless the
-      // server refused outright.
-      linkState = es.readyState === EventSource.CLOSED ? "disconnected (reload to sign in again)" : "reconnecting…";
-      renderStatus();
-    };
+    sub = s;
+    window.setTimeout(() => {
+      if (linkState === "connecting" && channel().state === "live") {
+        linkState = "following";
+        renderStatus();
+      }
+    }, 1500);
   };
 
   let statusTimer = 0;
@@ -221,4 +259,18 @@ export function taskPage(root: HTMLElement, job: string, host: string, task: num
     }
   });
   start();
+}
+
+function renderGlance(el: HTMLElement, t: TaskStatus): void {
+  clear(el);
+  const fact = (k: string, v: string, cls = "") => h("span", { class: "fact " + cls }, h("span", { class: "dim" }, k + " "), v);
+  el.append(
+    fact("restarts", t.restarts === null ? "–" : String(t.restarts), (t.restarts ?? 0) > 0 ? "warn" : ""),
+    fact("last exit code", t.exit_code === null ? "–" : String(t.exit_code) + (t.oom_killed ? " (killed for memory)" : ""), t.exit_code !== null && t.exit_code !== 0 ? "bad" : ""),
+    fact("up", t.state === "running" ? duration(t.uptime_seconds) : "–"),
+    fact("started", when(t.started_at)),
+    fact("health", t.health ?? "no check", t.health === "unhealthy" ? "bad" : t.health === "healthy" ? "ok" : ""),
+    fact("container", t.container ?? "–"),
+    fact("image", t.image ?? "–"),
+  );
 }

@@ -3,9 +3,9 @@
 // key and only their changed cells are touched, so a selection or a hover
 // survives the live updates.
 
-import { h, path, setText } from "./dom";
+import { h, operator, path, setText } from "./dom";
 import { bytes, duration, parseTime, percent } from "./format";
-import type { TaskStatus } from "./live";
+import type { TaskStatus } from "./channel";
 
 export function taskKey(t: TaskStatus): string {
   return `${t.job}\u0000${t.host}\u0000${t.task ?? "?"}\u0000${t.container ?? ""}`;
@@ -139,14 +139,15 @@ export class TaskRows {
     const fl = h("span", { class: "flags" });
     const cpuBar = h("span", { class: "bar" });
     const cpuText = h("span");
+    // data-label: what a cell is called when the row is a card (phones).
     const cells = {
-      health: h("td", { class: "c-health" }),
-      uptime: h("td", { class: "c-uptime num" }),
-      restarts: h("td", { class: "c-restarts num" }),
-      memory: h("td", { class: "c-memory num" }),
-      cpu: h("td", { class: "c-cpu num" }, h("span", { class: "barwrap" }, cpuBar), cpuText),
-      container: h("td", { class: "c-container mono dim" }),
-      image: h("td", { class: "c-image mono" }),
+      health: h("td", { class: "c-health", "data-label": "health" }),
+      uptime: h("td", { class: "c-uptime num", "data-label": "up" }),
+      restarts: h("td", { class: "c-restarts num", "data-label": "restarts" }),
+      memory: h("td", { class: "c-memory num", "data-label": "memory" }),
+      cpu: h("td", { class: "c-cpu num", "data-label": "cpu" }, h("span", { class: "barwrap" }, cpuBar), cpuText),
+      container: h("td", { class: "c-container mono dim", "data-label": "container" }),
+      image: h("td", { class: "c-image mono", "data-label": "image" }),
       actions: h("td", { class: "c-actions" }),
     };
     const tr = h(
@@ -171,19 +172,19 @@ export class TaskRows {
     row.data = t;
     const fresh = row.task.textContent === "";
     setText(row.task, taskName(t));
-    if (fresh && t.task !== null) {
+    // Only the spec's tasks have pages (as `drover logs --task` knows only them).
+    if (fresh && t.task !== null && t.in_spec) {
       const href = path("jobs", t.job, "tasks", t.host, t.task);
       row.task.href = href;
       row.tr.dataset.href = href;
-      row.tr.dataset.shell = href + "/shell";
-      row.actions.append(
-        h("a", { href, class: "act", title: "live logs (l)" }, "logs"),
-        h("a", { href: href + "/shell", class: "act", title: "a shell in the task (s)" }, "shell"),
-      );
+      if (operator()) row.tr.dataset.shell = href + "/shell";
+      row.actions.append(h("a", { href, class: "act", title: "live logs (l)" }, "logs"));
+      if (operator()) row.actions.append(h("a", { href: href + "/shell", class: "act", title: "a shell in the task (s)" }, "shell"));
     }
     setText(row.state, stateText(t));
     row.state.className = "pill " + stateClass(t);
     setText(row.flags, flags(t).join(" · "));
+    row.state.title = t.failing ?? "";
     setText(row.health, t.health ?? "");
     row.health.className = "c-health " + (t.health === "healthy" ? "h-ok" : t.health === "unhealthy" ? "h-bad" : "h-warn");
     if (fresh || prev.started_at !== t.started_at || t.state !== "running") {
