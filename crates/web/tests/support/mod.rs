@@ -231,6 +231,44 @@ pub async fn open(
     body: Vec<u8>,
 ) -> (u16, Vec<(String, String)>, Incoming) {
     let stream = TcpStream::connect(addr).await.expect("connect");
+    send(stream, addr, method, path, headers, body).await
+}
+
+/// Sends one request from another loopback address (`127.0.0.N`), as
+/// another client would, and reads the whole answer.
+pub async fn request_from(
+    from: std::net::Ipv4Addr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Resp {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(SocketAddr::from((from, 0)))
+        .expect("bind a loopback address");
+    let stream = socket.connect(addr).await.expect("connect");
+    let (status, headers, body) = send(stream, addr, method, path, headers, Vec::new()).await;
+    let bytes = tokio::time::timeout(Duration::from_secs(30), body.collect())
+        .await
+        .expect("the answer ends within 30 s")
+        .expect("the answer's body")
+        .to_bytes();
+    Resp {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    }
+}
+
+async fn send(
+    stream: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, Vec<(String, String)>, Incoming) {
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .expect("handshake");
