@@ -696,8 +696,10 @@ fn page(title: &str, body_html: &str, next: &str) -> String {
     )
 }
 
-/// Headers every answer carries: no framing, no sniffing, no referrer (an
-/// address may carry a login code), scripts from this origin only.
+/// Headers every answer carries: no framing, no sniffing, no referrer to
+/// other sites (an address may carry a login code; `same-origin` rather
+/// than `no-referrer`, under which a browser sends `Origin: null` with the
+/// sign-in form's POST), scripts from this origin only.
 pub fn security_headers(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -712,7 +714,7 @@ pub fn security_headers(headers: &mut HeaderMap) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
 }
 

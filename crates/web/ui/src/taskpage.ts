@@ -192,13 +192,23 @@ export function taskPage(root: HTMLElement, job: string, host: string, task: num
     }, 1500);
   };
 
+  // At most five times a second; at once when it has been longer (a tab
+  // in the background runs its timers late, its socket's messages not).
   let statusTimer = 0;
+  let statusAt = 0;
   const scheduleStatus = () => {
+    const wait = statusAt + 200 - Date.now();
+    if (wait <= 0) {
+      statusAt = Date.now();
+      renderStatus();
+      return;
+    }
     if (statusTimer) return;
     statusTimer = window.setTimeout(() => {
       statusTimer = 0;
+      statusAt = Date.now();
       renderStatus();
-    }, 200);
+    }, wait);
   };
 
   const setPaused = (p: boolean) => {
