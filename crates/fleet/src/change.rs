@@ -417,7 +417,7 @@ impl Fleet {
         let shown = locked_out
             .iter()
             .fold(prepared.plan.clone(), |plan, job| plan.without_job(job));
-        if fresh.changes != shown.changes || fresh.pulls != shown.pulls {
+        if !fresh.same_as(&shown) {
             (run.notices)(&Notice::Replanned(fresh.clone()));
         }
         let parallel = operation.parallel().or(run.parallel);
