@@ -58,6 +58,8 @@ pub struct Deployment {
     pub at: String,
     /// The drover command, e.g. `update web --image reg/web:2`.
     pub command: String,
+    /// The environment directory's git commit (`-dirty` with changes), if in git.
+    pub commit: Option<String>,
 }
 
 /// How a job's tasks are replaced.

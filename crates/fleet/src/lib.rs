@@ -363,6 +363,8 @@ pub struct Run<'a> {
     pub events: &'a (dyn Fn(&Event) + Sync),
     /// What happens beside it (a job locked by someone else, the file written…).
     pub notices: &'a (dyn Fn(&Notice) + Sync),
+    /// Where each job's deploy is announced (`[notify]`); posting never waits.
+    pub notifier: drover_notify::Notifier,
 }
 
 /// The holder record for a command of this process.
@@ -382,6 +384,7 @@ pub fn deployment(command: &str) -> Deployment {
         by: lock::operator(),
         at: now_rfc3339(),
         command: command.to_string(),
+        commit: None,
     }
 }
 

@@ -438,6 +438,7 @@ async fn change(
         cancel,
         events: &events,
         notices: &notices,
+        notifier: drover_notify::Notifier::disabled(),
     };
     Ok(fleet
         .execute(&connections, &prepared, &run)
