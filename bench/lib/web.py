@@ -173,8 +173,24 @@ class Web:
 # ---- clients ----------------------------------------------------------------
 
 
+def ws_text(sock, text):
+    """Sends one masked text frame (a client's)."""
+    data = text.encode()
+    mask = os.urandom(4)
+    head = bytes([0x81])
+    n = len(data)
+    if n < 126:
+        head += bytes([0x80 | n])
+    elif n < 65536:
+        head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+    sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data)))
+
+
 class Overview:
-    """A minimal WebSocket client on /api/live that reads every frame."""
+    """A browser tab's WebSocket on /api/live, subscribed to the overview
+    (what the overview page asks for), reading every frame."""
 
     def __init__(self, port):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
@@ -194,7 +210,9 @@ class Overview:
         if not head.startswith(b"HTTP/1.1 101"):
             raise SystemExit(f"/api/live answered {head[:60]!r}")
         self.bytes = len(head.split(b"\r\n\r\n", 1)[1])
+        self.opened = time.perf_counter()
         self.open = True
+        ws_text(self.sock, json.dumps({"op": "sub", "id": 1, "topic": "overview"}))
         threading.Thread(target=self.read, daemon=True).start()
 
     def read(self):
@@ -323,6 +341,10 @@ def main():
     ap.add_argument("--env", required=True)
     ap.add_argument("--engine", required=True)
     ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--h1", help="the first test host's engine (unix://…)")
+    ap.add_argument("--h2", help="the second test host's engine")
+    ap.add_argument("--tasks", type=int, default=200)
+    ap.add_argument("--unit-metrics", help="the line the 1,000-task metrics bench printed")
     a = ap.parse_args()
 
     proxy = Proxy(os.path.join(a.work, "engine.sock"), a.engine)
@@ -449,7 +471,101 @@ def main():
     web.stop()
     drover("down", "--yes", "flood")
 
+    if a.h1 and a.h2:
+        many(a, results)
     report(results, a)
+
+
+def http_get(port, path):
+    """Seconds until the whole answer of GET `path` (bearer token) came, and its body."""
+    t = time.perf_counter()
+    s = socket.create_connection(("127.0.0.1", port), timeout=30)
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    if not data.startswith(b"HTTP/1.1 200"):
+        raise SystemExit(f"{path} answered {data[:80]!r}")
+    return time.perf_counter() - t, data.split(b"\r\n\r\n", 1)[1]
+
+
+def many(a, results):
+    """5. `a.tasks` tasks on the two test hosts, one tab then ten."""
+    h1, h2 = a.h1.removeprefix("unix://"), a.h2.removeprefix("unix://")
+    p1 = Proxy(os.path.join(a.work, "h1.sock"), h1)
+    p2 = Proxy(os.path.join(a.work, "h2.sock"), h2)
+    per_host = a.tasks // 2
+    job = (
+        'image = "drover-test/busybox:1"\nhosts = ["h1", "h2"]\n'
+        f'instances = {per_host}\ncommand = ["sleep", "3600"]\nstop_timeout = "1s"\nrestart = "no"\n'
+    )
+    name = f"{a.env}many"
+    direct = os.path.join(a.work, "many-direct")
+    proxied = os.path.join(a.work, "many")
+    for d, (s1, s2) in ((direct, (h1, h2)), (proxied, (p1.path, p2.path))):
+        os.makedirs(os.path.join(d, "jobs"))
+        with open(os.path.join(d, "drover.toml"), "w") as f:
+            f.write(f'name = "{name}"\n\n[hosts.h1]\ndocker = "unix://{s1}"\n[hosts.h2]\ndocker = "unix://{s2}"\n')
+        with open(os.path.join(d, "jobs", "many.toml"), "w") as f:
+            f.write(job)
+
+    def drover(*args):
+        out = subprocess.run([a.drover, "-C", direct, *args], capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"drover {' '.join(args)} failed:\n{out.stderr}")
+
+    log(f"5. {per_host * 2} tasks on the test hosts: drover up")
+    drover("up", "--yes")
+    try:
+        web = Web(a.drover, proxied)
+        web.first_byte()
+        time.sleep(2)
+        results["many_rss_idle"] = web.rss_kib()
+        log("   one tab; waiting for every task to be read and sampled")
+        tabs = [Overview(web.port)]
+        deadline = time.perf_counter() + 120
+        while time.perf_counter() < deadline:
+            _, body = http_get(web.port, "/metrics")
+            if body.count(b"drover_task_memory_bytes{") >= per_host * 2:
+                break
+            time.sleep(2)
+        else:
+            raise SystemExit("the tasks' memory did not show within 2 minutes")
+        window = 20.0
+        t0 = time.monotonic()
+        peak1, _ = sample_rss(web, window)
+        r1 = p1.since(t0) + p2.since(t0)
+        log("   ten tabs")
+        tabs += [Overview(web.port) for _ in range(9)]
+        time.sleep(2)
+        t0 = time.monotonic()
+        peak10, median10 = sample_rss(web, window)
+        r10 = p1.since(t0) + p2.since(t0)
+        results["many_tasks"] = per_host * 2
+        results["many_calls_one"] = len(r1) / window
+        results["many_calls_ten"] = len(r10) / window
+        results["many_kinds"] = sorted({r.split("?")[0].split(" ")[1].split("/", 3)[-1].split("/")[-1] for r in r10})
+        results["many_rss_one"] = peak1
+        results["many_rss_ten"] = peak10
+        results["many_rss_ten_median"] = median10
+        now = time.perf_counter()
+        results["many_tab_bytes"] = statistics.median(t.bytes / (now - t.opened) for t in tabs[1:])
+        log("   /metrics, 50 scrapes")
+        took = []
+        for _ in range(50):
+            t, _ = http_get(web.port, "/metrics")
+            took.append(t)
+        took.sort()
+        results["many_metrics"] = took
+        for t in tabs:
+            t.close()
+        web.stop()
+    finally:
+        drover("down", "--yes", "many")
 
 
 CATCH_UP = 8
@@ -469,7 +585,7 @@ def report(r, a):
     print()
     print("## drover web")
     print()
-    print(f"`bench/web` on the system engine ({os.cpu_count()} CPUs), release build; medians of {a.runs} starts.")
+    print(f"`bench/web`, release build, {os.cpu_count()} CPUs: parts 1-4 on the system engine (medians of {a.runs} starts), part 5 on two test hosts (scripts/test-hosts). A tab is a WebSocket on `/api/live` subscribed to the overview, as the overview page is.")
     print()
     print("| what | measured |")
     print("| --- | --- |")
@@ -488,6 +604,18 @@ def report(r, a):
     print(f"| one slow client (256 KiB/s), 15 s | peak RSS {mib(r['rss_one_slow_peak'])}; {r['one_slow_lines']:,} lines delivered; {r['one_slow_dropped']:,} dropped and marked (markers read in {CATCH_UP} s at full speed after the 15 s) |")
     print(f"| ten slow clients (256 KiB/s each), 15 s | peak RSS {mib(r['rss_ten_slow_peak'])} (median {mib(r['rss_ten_slow_median'])}); {r['ten_slow_lines']:,} lines delivered; {r['ten_slow_dropped']:,} dropped and marked (likewise) |")
     print(f"| resident memory after the clients left | {mib(r['rss_after'])} |")
+    if "many_tasks" in r:
+        n = r["many_tasks"]
+        m = r["many_metrics"]
+        print(f"| {n} tasks on the two test hosts: resident memory, dashboard idle | {mib(r['many_rss_idle'])} |")
+        print(f"| {n} tasks, one tab open (overview): peak resident memory | {mib(r['many_rss_one'])} |")
+        print(f"| {n} tasks, ten tabs open: peak resident memory (aim < 60 MiB) | {mib(r['many_rss_ten'])} (median {mib(r['many_rss_ten_median'])}) |")
+        print(f"| {n} tasks, engine calls/s with one tab | {r['many_calls_one']:.1f} |")
+        print(f"| {n} tasks, engine calls/s with ten tabs | {r['many_calls_ten']:.1f} ({', '.join(r['many_kinds'])}) |")
+        print(f"| {n} tasks, what one tab receives | {r['many_tab_bytes'] / 1024:.0f} KiB/s |")
+        print(f"| {n} tasks, `GET /metrics` (50 scrapes over HTTP, new connection each) | median {statistics.median(m) * 1000:.1f} ms, slowest {m[-1] * 1000:.1f} ms |")
+    if a.unit_metrics:
+        print(f"| `/metrics` at 1,000 tasks, rendered from a view made up in memory (`cargo test --release -p drover-web --lib a_thousand_tasks`; the engine simulator has not landed on main) | {a.unit_metrics} |")
     print()
 
 

@@ -320,6 +320,7 @@ pub async fn act(
             cancel: dashboard.inner.shutdown.child_token(),
             audit: dashboard.audit().clone(),
             plan_summary: summary.clone(),
+            notifier: dashboard.inner.notifier.clone(),
         },
     );
     let mut response = (

@@ -94,6 +94,8 @@ pub struct Start {
     pub cancel: CancellationToken,
     pub audit: Audit,
     pub plan_summary: String,
+    /// Where the deploy is announced (`[notify]`).
+    pub notifier: drover_notify::Notifier,
 }
 
 impl Changes {
@@ -217,6 +219,7 @@ impl Changes {
             cancel: start.cancel.clone(),
             events: &events,
             notices: &notices,
+            notifier: start.notifier.clone(),
         };
         let executed = start
             .fleet

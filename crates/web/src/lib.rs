@@ -101,6 +101,9 @@ struct Inner {
     tls: Option<Arc<rustls::ServerConfig>>,
     log: LogSink,
     audit: Audit,
+    /// Where the changes started here announce their deploys (`[notify]`
+    /// as the dashboard started): one for the server's whole run.
+    notifier: drover_notify::Notifier,
     /// Fired when the server stops: every stream and shell ends, and the
     /// changes in flight are interrupted (steps in flight finish or are undone).
     shutdown: CancellationToken,
@@ -120,6 +123,10 @@ impl Dashboard {
         let log = options.log.unwrap_or_else(|| stderr("drover web: "));
         let audit = Audit::new(options.audit.unwrap_or_else(|| stderr("")));
         let shutdown = CancellationToken::new();
+        let notifier = drover_notify::Notifier::from_env(
+            &fleet.env,
+            drover_notify::Options::new(drover_apply::lock::operator()),
+        );
         let source = Arc::new(FleetSource::new(fleet));
         let pool = Pool::new(Arc::clone(&source));
         let hub = Hub::new(Arc::clone(&source), pool.clone(), shutdown.clone());
@@ -133,6 +140,7 @@ impl Dashboard {
                 tls: options.tls,
                 log,
                 audit,
+                notifier,
                 shutdown,
                 cookie_name: OnceLock::new(),
                 base_url: OnceLock::new(),
@@ -149,6 +157,13 @@ impl Dashboard {
     /// Sessions opened and still valid.
     pub fn sessions(&self) -> usize {
         self.inner.auth.sessions()
+    }
+
+    /// What the changes started here post to `[notify]`: once the server
+    /// stopped, its owner gives what is undelivered a last moment and hands
+    /// the rest off, as a CLI command does.
+    pub fn notifier(&self) -> drover_notify::Notifier {
+        self.inner.notifier.clone()
     }
 
     /// Changes started from the dashboard that have not finished.

@@ -979,3 +979,86 @@ async fn a_host_given_another_address_is_read_there() {
     }
     web.stop().await;
 }
+
+#[test]
+fn a_short_token_beyond_loopback_is_refused_at_start() {
+    let c = cluster("w-short", "", &[("app", SLEEPER)]);
+    let out = c
+        .drover(&["web", "--listen", "0.0.0.0:0"])
+        .env("DROVER_WEB_TOKEN", "hunter2")
+        .status(1)
+        .stderr_has(
+            "error: DROVER_WEB_TOKEN has 7 characters, and the dashboard would listen on 0.0.0.0:",
+        )
+        .run();
+    assert!(
+        out.stderr.trim_end().ends_with(", beyond this machine: such a token needs at least 32 (make one with `openssl rand -hex 32`), or listen on loopback only (--listen 127.0.0.1:PORT)"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"), "the token is not printed");
+    c.drover(&["web", "--listen", "0.0.0.0:0"])
+        .env("DROVER_WEB_TOKEN", &"x".repeat(40))
+        .env("DROVER_WEB_VIEW_TOKEN", "peek")
+        .status(1)
+        .stderr_has("error: DROVER_WEB_VIEW_TOKEN has 4 characters")
+        .run();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_timeline_shows_deployed_rolled_back_and_failed_generations() {
+    let one = r#"
+image = "drover-test/busybox:1"
+hosts = ["h1"]
+command = ["sleep", "3600"]
+stop_timeout = "1s"
+restart = "no"
+"#;
+    let c = cluster("w-timeline", "", &[("app", one)]);
+    c.drover(&["up", "--yes"]).run();
+    c.set_job("app", &one.replace("busybox:1", "busybox:2"));
+    c.drover(&["up", "--yes"]).run();
+    c.drover(&["rollback", "app", "--yes"]).run();
+    // A new generation that cannot start: kept aside as `.failed`.
+    c.set_job(
+        "app",
+        &one.replace("[\"sleep\", \"3600\"]", "[\"/no/such/binary\"]"),
+    );
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stderr_has("FAILED")
+        .run();
+    let web = Web::start(c.path()).await;
+    let v = web.bearer("/api/jobs/app").await.json();
+    let timeline = v["timeline"].as_array().expect("a timeline").clone();
+    let kinds: Vec<(String, String)> = timeline
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or("").to_string(),
+                e["image"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("failed".to_string(), "drover-test/busybox:1".to_string()),
+            (
+                "rolled back".to_string(),
+                "drover-test/busybox:2".to_string()
+            ),
+            ("deployed".to_string(), "drover-test/busybox:1".to_string()),
+        ],
+        "{timeline:#?}"
+    );
+    assert_eq!(timeline[0]["tasks"], json!(["h1/0"]));
+    assert!(
+        timeline[0]["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("exited (code 127)")),
+        "{timeline:#?}"
+    );
+    assert_eq!(timeline[2]["command"], "up");
+    web.stop().await;
+}

@@ -80,12 +80,19 @@ pub async fn run(
     let login = dashboard.login_address(&base)?;
     eprintln!("drover web: environment {env}, open {login}");
     let shutdown = interrupt::token();
+    let notifier = dashboard.notifier();
     drover_web::run(
         listener,
         async move { shutdown.cancelled().await },
         dashboard,
     )
     .await?;
+    // What the changes made here had still to tell the team gets the 2 s a
+    // command gets; the rest is retried by a detached process.
+    notifier
+        .finish(std::time::Duration::from_secs(2))
+        .await
+        .hand_off(&drover_notify::HandOff::this_binary());
     eprintln!("drover web: stopped");
     Ok(super::SUCCESS)
 }

@@ -68,7 +68,9 @@ export class Chart {
     for (const p of points) {
       const px = x(p[0]);
       const py = y(this.pick(p));
-      if (p[0] - prev > series.step * 1.5) g.moveTo(px, py);
+      // A gap of a minute or more (nobody watched) stays a gap; the sampler
+      // reads a host with many tasks less often than every step.
+      if (p[0] - prev > series.step * 6) g.moveTo(px, py);
       else g.lineTo(px, py);
       prev = p[0];
     }
