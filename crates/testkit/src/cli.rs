@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::normalize::Normalizer;
 use crate::unindent;
 
 #[must_use = "a test does nothing until .run()"]
@@ -22,6 +23,7 @@ pub struct Drover {
     stdout_lacks: Vec<String>,
     stderr: Option<String>,
     stderr_has: Vec<String>,
+    normalizer: Option<Normalizer>,
 }
 
 /// What one run printed, and how it exited.
@@ -60,7 +62,17 @@ impl Drover {
             stdout_lacks: Vec::new(),
             stderr: Some(String::new()),
             stderr_has: Vec::new(),
+            normalizer: None,
         }
+    }
+
+    /// Compares whole outputs ([`Drover::stdout`], [`Drover::stderr`]) with
+    /// IDs, times, durations, sizes and temporary paths masked, and the
+    /// environment's directory shown as `<dir>` ([`crate::normalize`]).
+    pub fn normalized(mut self) -> Self {
+        let dir = self.dir.display().to_string();
+        self.normalizer = Some(Normalizer::new().literal(&dir, "<dir>"));
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -168,8 +180,12 @@ impl Drover {
             )
         };
         assert_eq!(output.status, self.status, "exit status of {}", context());
+        let shown = |text: &str| match &self.normalizer {
+            Some(normalizer) => normalizer.apply(text),
+            None => text.to_string(),
+        };
         if let Some(expected) = &self.stdout {
-            assert_eq!(&output.stdout, expected, "stdout of {}", context());
+            assert_eq!(&shown(&output.stdout), expected, "stdout of {}", context());
         }
         for part in &self.stdout_has {
             assert!(
@@ -186,7 +202,7 @@ impl Drover {
             );
         }
         if let Some(expected) = &self.stderr {
-            assert_eq!(&output.stderr, expected, "stderr of {}", context());
+            assert_eq!(&shown(&output.stderr), expected, "stderr of {}", context());
         }
         for part in &self.stderr_has {
             assert!(
