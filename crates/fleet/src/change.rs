@@ -417,7 +417,9 @@ impl Fleet {
         let shown = locked_out
             .iter()
             .fold(prepared.plan.clone(), |plan, job| plan.without_job(job));
-        if fresh.changes != shown.changes || fresh.pulls != shown.pulls {
+        // Compared as shown: a health check that ran in between changes
+        // what was observed, not the plan.
+        if fresh.render(false) != shown.render(false) {
             (run.notices)(&Notice::Replanned(fresh.clone()));
         }
         let parallel = operation.parallel().or(run.parallel);
