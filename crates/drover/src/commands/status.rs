@@ -26,8 +26,15 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
                 } else {
                     lock.reason.clone()
                 };
+                // Stale by the rule the next change takes it over by.
+                let stale = match lock.pid {
+                    Some(pid) if drover_apply::lock::is_stale(lock) => format!(
+                        ": a stale lock, process {pid} no longer runs (the next change takes it over)"
+                    ),
+                    _ => String::new(),
+                };
                 outln!(
-                    "job {job} is locked on {} by {} since {} ({why})",
+                    "job {job} is locked on {} by {} since {} ({why}){stale}",
                     lock.host,
                     lock.by,
                     lock.at
