@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use drover_testkit::endpoints::{HtmlServer, Wedged};
-use support::{cluster, env, Cluster};
+use support::{cluster, env, unindent, Cluster};
 
 const IMAGE1: &str = "drover-test/busybox:1";
 
@@ -889,4 +889,946 @@ fn history_tells_two_generations_of_a_re_pushed_tag_apart() {
         "{table}"
     );
     let _ = c.docker_raw("h1", &["rmi", &reference]);
+}
+
+// Issue 12: trust. Each case the issue lists, as an operator on call met
+// it, and its neighbours: no path takes a serving job down, no file
+// changes behind the operator's back, one model of task state.
+
+/// A web job whose tasks take seconds to serve (the command sleeps 3 s
+/// before httpd listens; failed checks in the first 10 s do not count),
+/// `instances` per host, each on `port + task`.
+fn slow_web(hosts: &str, instances: u32, port: u16, parallel: u32, delay: &str) -> String {
+    format!(
+        r#"
+        image = "{IMAGE1}"
+        hosts = [{hosts}]
+        instances = {instances}
+        command = ["sh", "-c", "sleep 3; exec httpd -f -p $(({port} + DROVER_TASK)) -h /www"]
+        stop_timeout = "1s"
+        [health]
+        cmd = ["sh", "-c", "wget -q -O /dev/null http://127.0.0.1:$(({port} + DROVER_TASK))/"]
+        interval = "1s"
+        timeout = "1s"
+        start_period = "10s"
+        [update]
+        parallel = {parallel}
+        delay = "{delay}"
+        "#
+    )
+}
+
+/// How many containers of `job` serve (up, and healthy) on the engine at
+/// `socket`; `None` when the engine could not be asked.
+fn serving(socket: &str, env: &str, job: &str) -> Option<usize> {
+    let out = Command::new("docker")
+        .args(["-H", socket, "ps", "--filter"])
+        .arg(format!("label=drover.env={env}"))
+        .arg("--filter")
+        .arg(format!("label=drover.job={job}"))
+        .args(["--format", "{{.Status}}"])
+        .output()
+        .ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|status| status.starts_with("Up ") && status.contains("(healthy)"))
+            .count()
+    })
+}
+
+/// Counts, every 100 ms until stopped, the tasks of a job that serve on
+/// some hosts, and keeps the fewest seen at one moment.
+struct Probe {
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<(u32, usize)>,
+}
+
+impl Probe {
+    fn start(c: &Cluster, hosts: &[&str], job: &str) -> Probe {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let done = std::sync::Arc::new(AtomicBool::new(false));
+        let sockets: Vec<String> = hosts.iter().map(|h| c.socket(h).to_string()).collect();
+        let (env, job) = (c.env.clone(), job.to_string());
+        let stop = std::sync::Arc::clone(&done);
+        let handle = std::thread::spawn(move || {
+            let (mut rounds, mut fewest) = (0, usize::MAX);
+            while !stop.load(Ordering::SeqCst) {
+                let counts: Option<Vec<usize>> =
+                    sockets.iter().map(|s| serving(s, &env, &job)).collect();
+                if let Some(counts) = counts {
+                    fewest = fewest.min(counts.iter().sum());
+                    rounds += 1;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            (rounds, fewest)
+        });
+        Probe { done, handle }
+    }
+
+    /// How many rounds it counted, and the fewest serving tasks it saw.
+    fn stop(self) -> (u32, usize) {
+        self.done.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.handle.join().expect("the probe thread")
+    }
+}
+
+/// When the container `name` on `host` last started.
+fn started_at(c: &Cluster, host: &str, name: &str) -> drover_plan::time::Timestamp {
+    let text = c.inspect(host, name, "{{.State.StartedAt}}");
+    drover_plan::time::parse(&text).unwrap_or_else(|| panic!("{name} started at {text:?}"))
+}
+
+/// Issue 12, defect 1: a host renamed (`[hosts.h1]` → `h1b`, and the jobs
+/// with it) and renamed back. Going back, the plan took the generations the
+/// first rollout had kept for a duplicate of each task, and `up` removed
+/// them all at once beside the rollout; the next `diff` was not clean.
+/// Every step of a rename is a rollout, `parallel` at a time, `delay`
+/// apart, and the probe never sees more than `parallel` tasks down.
+#[test]
+fn a_host_renamed_and_back_is_a_rollout_that_keeps_the_job_serving() {
+    let c = cluster("r12-rename", "").job("web", &slow_web("\"h1\"", 3, 27000, 1, "2s"));
+    c.drover(&["up", "--yes"]).run();
+    let toml = |h1: &str| {
+        format!(
+            "name = \"r12-rename\"\n[hosts.{h1}]\ndocker = \"{}\"\n[hosts.h2]\ndocker = \"{}\"\n",
+            c.hosts.h1, c.hosts.h2
+        )
+    };
+    let probe = Probe::start(&c, &["h1"], "web");
+    for (from, to) in [("h1", "h1b"), ("h1b", "h1")] {
+        c.write("drover.toml", &toml(to));
+        c.set_job("web", &slow_web(&format!("\"{to}\""), 3, 27000, 1, "2s"));
+        let task = |n: u32| {
+            format!(
+                "
+                ~ replace web {to}/{n}  (<id>, spec changed)
+                    env.DROVER_HOST: \"{from}\" => \"{to}\"
+                    name: \"r12-rename.web.{from}.{n}\" => \"r12-rename.web.{to}.{n}\"
+                "
+            )
+        };
+        let plan = format!(
+            "{}{}{}Plan: 3 to replace; 0 task(s) unchanged.\n",
+            unindent(&task(0)),
+            unindent(&task(1)),
+            unindent(&task(2))
+        );
+        c.drover(&["diff"])
+            .normalized()
+            .status(2)
+            .stdout(&plan)
+            .run();
+        c.drover(&["up", "--yes"])
+            .stdout_has("Done: 3 step(s) applied.\n")
+            .run();
+        // One task at a time, each once the one before served, 2 s apart.
+        let starts: Vec<_> = (0..3)
+            .map(|n| started_at(&c, "h1", &format!("r12-rename.web.{to}.{n}")))
+            .collect();
+        for pair in starts.windows(2) {
+            let gap = drover_plan::time::since(pair[1], pair[0]);
+            assert!(
+                gap >= Duration::from_secs(5),
+                "the next batch began {gap:?} after the one before (3 s to serve + 2 s delay)"
+            );
+        }
+        c.drover(&["diff"])
+            .stdout("No changes: 3 task(s) as specified.\n")
+            .run();
+    }
+    let (rounds, fewest) = probe.stop();
+    assert!(rounds > 50, "the probe ran ({rounds} rounds)");
+    assert_eq!(fewest, 2, "at most `parallel` (1) of 3 tasks down at once");
+    // Each rollout kept the generation it replaced: none was taken for a
+    // duplicate and removed.
+    let kept = c
+        .containers("h1")
+        .iter()
+        .filter(|n| n.contains(".kept-"))
+        .count();
+    assert_eq!(kept, 6, "{:?}", c.containers("h1"));
+}
+
+/// Issue 12, defect 1 (neighbours): a job moved to another host is created
+/// there first, and each old task goes only once the new ones serve; a
+/// `parallel = 2` rollout never has more than two tasks down.
+#[test]
+fn a_job_moved_between_hosts_serves_throughout_and_parallel_bounds_a_rollout() {
+    let c = cluster("r12-move", "").job("web", &slow_web("\"h1\"", 4, 27100, 2, "0s"));
+    c.drover(&["up", "--yes"]).run();
+
+    let probe = Probe::start(&c, &["h1", "h2"], "web");
+    c.set_job("web", &slow_web("\"h2\"", 4, 27100, 2, "0s"));
+    c.drover(&["up", "--yes"])
+        .stdout_has("Done: 8 step(s) applied.\n")
+        .run();
+    let (rounds, fewest) = probe.stop();
+    assert!(rounds > 20, "the probe ran ({rounds} rounds)");
+    assert_eq!(fewest, 4, "the old tasks serve until the new ones do");
+    assert_eq!(c.containers("h1"), Vec::<String>::new());
+    c.drover(&["diff"])
+        .stdout("No changes: 4 task(s) as specified.\n")
+        .run();
+
+    // A change of every task: two at a time, never more.
+    let probe = Probe::start(&c, &["h2"], "web");
+    c.set_job(
+        "web",
+        &slow_web("\"h2\"", 4, 27100, 2, "0s")
+            .replace("stop_timeout = \"1s\"", "stop_timeout = \"2s\""),
+    );
+    c.drover(&["up", "--yes"])
+        .stdout_has("Done: 4 step(s) applied.\n")
+        .run();
+    let (rounds, fewest) = probe.stop();
+    assert!(rounds > 20, "the probe ran ({rounds} rounds)");
+    assert_eq!(fewest, 2, "at most `parallel` (2) of 4 tasks down at once");
+}
+
+/// Issue 12, defect 1 (a neighbour): a second container of a task (made by
+/// hand under another name) is a duplicate that goes, and only once the
+/// task's own container is sound; the task's own container is not touched.
+#[test]
+fn a_duplicate_of_a_task_goes_and_the_task_stays() {
+    let job = "image = \"drover-test/busybox:1\"\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n";
+    let c = cluster("r12-dup", "").job("app", job);
+    c.drover(&["up", "--yes"]).run();
+    let own = c.inspect("h1", "r12-dup.app.h1.0", "{{.Id}}");
+    c.docker(
+        "h1",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "r12-dup-copy",
+            "--label",
+            "drover.env=r12-dup",
+            "--label",
+            "drover.job=app",
+            "--label",
+            "drover.host=h1",
+            "--label",
+            "drover.task=0",
+            IMAGE1,
+            "sleep",
+            "3600",
+        ],
+    );
+    let plan = c.drover(&["diff", "--json"]).status(2).run().json();
+    let changes = plan["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{plan}");
+    assert_eq!(changes[0]["action"], "remove");
+    assert_eq!(changes[0]["phase"], "retire");
+    assert_eq!(changes[0]["reason"], "duplicate container for the task");
+    assert_eq!(changes[0]["container"]["name"], "r12-dup-copy");
+    c.drover(&["up", "--yes"]).run();
+    assert_eq!(c.containers("h1"), ["r12-dup.app.h1.0"]);
+    assert_eq!(c.inspect("h1", "r12-dup.app.h1.0", "{{.Id}}"), own);
+    c.drover(&["diff"])
+        .stdout("No changes: 1 task(s) as specified.\n")
+        .run();
+}
+
+/// A job that runs on h1 and fails anywhere else (it prints why, exits 1,
+/// and is not restarted).
+fn homesick(hosts: &str) -> String {
+    format!(
+        r#"
+        image = "{IMAGE1}"
+        hosts = [{hosts}]
+        command = ["sh", "-c", "test $DROVER_HOST = h1 || {{ echo not on h1; exit 1; }}; exec sleep 3600"]
+        restart = "no"
+        stop_timeout = "1s"
+        "#
+    )
+}
+
+/// Issue 12, defect 2: a job moved (`hosts = ["h1"]` → `["h2"]`) to a host
+/// where it fails. The new task failed, and the old one was removed all
+/// the same: no task of the job served. Now the old task keeps serving,
+/// `up` exits 1, and the next `diff` still shows the move.
+#[test]
+fn a_job_moved_to_a_host_where_it_fails_keeps_serving_where_it_was() {
+    let c = cluster("r12-homesick", "").job("side", &homesick("\"h1\""));
+    c.drover(&["up", "--yes"]).run();
+    let old = c.inspect("h1", "r12-homesick.side.h1.0", "{{.Id}}");
+    c.set_job("side", &homesick("\"h2\""));
+    let plan = r#"
+        - remove  side h1/0  (<id>, job side no longer runs on host h1)
+        + create  side h2/0  (missing)
+            image: "drover-test/busybox:1"
+            command: ["sh","-c","test $DROVER_HOST = h1 || { echo not on h1; exit 1; }; exec sleep 3600"]
+            host_files: ["/etc/localtime"]
+            network: "host"
+            init: true
+            restart: "no"
+            stop_timeout: "<duration>"
+            log.driver: "local"
+            log.max-file: "5"
+            log.max-size: "20m"
+        Plan: 1 to create, 1 to remove; 0 task(s) unchanged.
+        "#;
+    c.drover(&["diff"])
+        .normalized()
+        .status(2)
+        .stdout(plan)
+        .run();
+    c.drover(&["up", "--yes"])
+        .normalized()
+        .status(1)
+        .stderr(
+            "
+            FAILED side h2/0 (create): the new container failed: it exited with code 1; it is kept stopped as r12-homesick.side.h2.0.failed for its logs
+              its last log lines:
+                not on h1
+            1 failed, 1 not started (of 2 step(s))
+            ",
+        )
+        .run();
+    assert_eq!(c.inspect("h1", &old, "{{.State.Status}}"), "running");
+    c.drover(&["diff"])
+        .normalized()
+        .status(2)
+        .stdout(plan)
+        .run();
+    c.drover(&["status"])
+        .normalized_table()
+        .stdout(
+            "
+            TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU
+            side h1/0  <id>  drover-test/busybox:1  running (not in spec)  -  <duration>  0  <size>  0.0%
+            side h2/0  -  -  missing (its last new container failed, exit 1)  -  -  -  -  -
+            ",
+        )
+        .run();
+}
+
+/// Issue 12, defect 2 (a neighbour): a job moved to a host that does not
+/// answer. Nothing could be created there, and its task on the host it
+/// left was removed: the job ran nowhere. It stays until the new host
+/// answers and its task there serves; `--host` leaving the new host out
+/// (which took the job for one no longer in the spec) removes nothing.
+#[test]
+fn a_job_moved_to_a_host_that_does_not_answer_keeps_serving_where_it_was() {
+    let dir = tempfile::Builder::new()
+        .prefix("r12-away")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let later = dir.path().join("h2.sock");
+    let extra = format!("[hosts.later]\ndocker = \"unix://{}\"\n", later.display());
+    let job = |hosts: &str| {
+        format!("image = \"{IMAGE1}\"\nhosts = [{hosts}]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n")
+    };
+    let c = cluster("r12-away", &extra).job("side", &job("\"h1\""));
+    c.drover(&["--host", "h1", "up", "--yes"]).run();
+    let old = c.inspect("h1", "r12-away.side.h1.0", "{{.Id}}");
+    c.set_job("side", &job("\"later\""));
+
+    let unreachable = format!(
+        "! host later (unix://{}) is unreachable: no socket at {}\n",
+        later.display(),
+        later.display()
+    );
+    c.drover(&["diff"])
+        .status(1)
+        .stdout(&format!(
+            "{unreachable}No changes: 0 task(s) as specified.\n"
+        ))
+        .run();
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stdout(&format!(
+            "{unreachable}No changes: 0 task(s) as specified.\n"
+        ))
+        .any_stderr()
+        .run();
+    c.drover(&["--host", "h1", "up", "--yes"])
+        .stdout("No changes: 0 task(s) as specified.\n")
+        .run();
+    assert_eq!(c.inspect("h1", &old, "{{.State.Status}}"), "running");
+
+    // The host answers (it is h2's engine): the task is created there, and
+    // the old one goes after it.
+    std::os::unix::fs::symlink(c.hosts.h2.trim_start_matches("unix://"), &later).unwrap();
+    c.drover(&["up", "--yes"])
+        .stdout_has("Done: 2 step(s) applied.\n")
+        .run();
+    assert_eq!(c.containers("h1"), Vec::<String>::new());
+    assert_eq!(c.containers("h2"), ["r12-away.side.later.0"]);
+    c.drover(&["diff"])
+        .stdout("No changes: 1 task(s) as specified.\n")
+        .run();
+}
+
+/// A job whose task crashes at once, for good, once `/broken` exists in its
+/// container (it stays across restarts).
+fn breakable(extra: &str) -> String {
+    format!(
+        "image = \"{IMAGE1}\"\nhosts = [\"h1\"]\ncommand = [\"sh\", \"-c\", \"test -e /broken && {{ echo broken >&2; exit 4; }}; exec sleep 3600\"]\nstop_timeout = \"1s\"\n{extra}"
+    )
+}
+
+/// Issue 12, defect 3: a task that was running well and then crash-loops
+/// was "No changes" to `diff` (exit 0). It is a change (restart), `diff`
+/// exits 2, `status` shows the last exit code, and a restart that cannot
+/// help fails `up` and leaves `diff` saying so; a fixed spec repairs it.
+#[test]
+fn a_task_that_starts_crash_looping_is_not_as_specified() {
+    let c = cluster("r12-loop", "").job("app", &breakable(""));
+    c.drover(&["up", "--yes"]).run();
+    // Its process dies, and every restart finds /broken.
+    c.docker(
+        "h1",
+        &[
+            "exec",
+            "r12-loop.app.h1.0",
+            "sh",
+            "-c",
+            "touch /broken; kill $(pidof sleep)",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let restarts = || {
+        c.inspect("h1", "r12-loop.app.h1.0", "{{.RestartCount}}")
+            .parse::<u32>()
+            .unwrap_or(0)
+    };
+    while restarts() < 2 {
+        assert!(Instant::now() < deadline, "the task never restarted twice");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let diff = c.drover(&["diff"]).status(2).run();
+    assert!(
+        diff.stdout.starts_with("> restart app h1/0  (")
+            && diff.stdout.contains(", crash-looping (")
+            && diff.stdout.ends_with(
+                " restart(s), last exit code 4))\nPlan: 1 to restart; 0 task(s) unchanged.\n"
+            ),
+        "{}",
+        diff.stdout
+    );
+    // Every look shows why: the last exit, even one a moment old (the
+    // engine's events were asked up to the whole second, and the exit of
+    // a restart within the current second was missed).
+    for _ in 0..10 {
+        let rows = c.drover(&["status", "--json"]).run().json();
+        assert_eq!(rows[0]["exit_code"], 4, "{rows}");
+        assert_eq!(rows[0]["restart_loop"], true, "{rows}");
+    }
+    c.drover(&["status"])
+        .stdout_has("(crash loop, exit 4)")
+        .run();
+
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stderr_has(
+            "FAILED app h1/0 (restart): the restarted container failed: it is crash-looping (",
+        )
+        .stderr_has("  its last log lines:\n    broken\n")
+        .stderr_has("1 failed (of 1 step(s))\n")
+        .run();
+    c.drover(&["diff"])
+        .status(2)
+        .stdout_has("> restart app h1/0  (")
+        .run();
+
+    // Fixed in the spec: the task does not serve, so replacing it takes
+    // nothing down and runs at once.
+    c.set_job(
+        "app",
+        &breakable("").replace("test -e /broken", "test -e /broken-for-good"),
+    );
+    c.drover(&["up", "--yes"])
+        .stdout_has("Done: 1 step(s) applied.\n")
+        .run();
+    c.drover(&["diff"])
+        .stdout("No changes: 1 task(s) as specified.\n")
+        .run();
+}
+
+/// Issue 12, defect 3 (neighbours): `diff` exits 0 only when every task
+/// runs as specified and is not failing. A task exited by itself, stopped
+/// by hand, paused, or running unhealthy is each a change `up` repairs.
+#[test]
+fn every_task_that_does_not_serve_is_a_change_until_up_repairs_it() {
+    let job = |extra: &str| {
+        format!(
+            "image = \"{IMAGE1}\"\nhosts = [\"h1\"]\ncommand = [\"sh\", \"-c\", \"trap 'exit 0' USR1; while true; do sleep 1; done\"]\nstop_timeout = \"1s\"\ntmpfs = [\"/flags\"]\n{extra}"
+        )
+    };
+    let health = "[health]\ncmd = [\"sh\", \"-c\", \"test ! -e /flags/sick || { echo feeling sick; exit 1; }\"]\ninterval = \"1s\"\ntimeout = \"1s\"\nretries = 1\n";
+    let c = cluster("r12-states", "")
+        .job("quit", &job("restart = \"no\"\n"))
+        .job("halted", &job(""))
+        .job("frozen", &job(""))
+        .job("sick", &job(health));
+    c.drover(&["up", "--yes"]).run();
+    c.drover(&["diff"])
+        .stdout("No changes: 4 task(s) as specified.\n")
+        .run();
+
+    c.docker("h1", &["kill", "-s", "USR1", "r12-states.quit.h1.0"]);
+    c.docker("h1", &["stop", "-t", "1", "r12-states.halted.h1.0"]);
+    c.docker("h1", &["pause", "r12-states.frozen.h1.0"]);
+    c.docker(
+        "h1",
+        &["exec", "r12-states.sick.h1.0", "touch", "/flags/sick"],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while c.inspect("h1", "r12-states.sick.h1.0", "{{.State.Health.Status}}") != "unhealthy"
+        || c.inspect("h1", "r12-states.quit.h1.0", "{{.State.Status}}") != "exited"
+    {
+        assert!(Instant::now() < deadline, "the tasks never failed");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    c.drover(&["diff"])
+        .normalized()
+        .status(2)
+        .stdout(
+            "
+            > start   frozen h1/0  (<id>, paused)
+            > start   halted h1/0  (<id>, exited (code 143))
+            > start   quit h1/0  (<id>, exited (code 0))
+            > restart sick h1/0  (<id>, unhealthy: feeling sick)
+            Plan: 3 to start, 1 to restart; 0 task(s) unchanged.
+            ",
+        )
+        .run();
+    c.drover(&["up", "--yes"])
+        .stdout_has("Done: 4 step(s) applied.\n")
+        .run();
+    c.drover(&["diff"])
+        .stdout("No changes: 4 task(s) as specified.\n")
+        .run();
+}
+
+/// Issue 12, defect 3: a new task that fails its gate kept the task's name,
+/// crash-looping, and the next `diff` said "No changes" (a CI retry went
+/// green). It is kept aside; `diff` says create (exit 2), `up` fails again,
+/// and `status` shows the exit code of its last run.
+#[test]
+fn a_new_task_that_fails_its_gate_stays_a_change() {
+    let c = cluster("r12-gate", "").job("app", &breakable("").replace("test -e /broken", "true"));
+    for _ in 0..2 {
+        c.drover(&["up", "--yes"])
+            .normalized()
+            .status(1)
+            .stdout_has("+ create  app h1/0  (missing)\n")
+            .stderr(
+                "
+                FAILED app h1/0 (create): the new container failed: it is crash-looping (1 restart(s), last exit code 4); it is kept stopped as r12-gate.app.h1.0.failed for its logs
+                  its last log lines:
+                    broken
+                1 failed (of 1 step(s))
+                ",
+            )
+            .run();
+        c.drover(&["diff"])
+            .status(2)
+            .stdout_has("+ create  app h1/0  (missing)\n")
+            .stdout_has("Plan: 1 to create; 0 task(s) unchanged.\n")
+            .run();
+        c.drover(&["status"])
+            .normalized_table()
+            .stdout(
+                "
+                TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU
+                app h1/0  -  -  missing (its last new container failed, exit 4)  -  -  -  -  -
+                ",
+            )
+            .run();
+    }
+    assert_eq!(c.containers("h1"), ["r12-gate.app.h1.0.failed"]);
+}
+
+const IMAGE2: &str = "drover-test/busybox:2";
+
+/// The `drover.deployed_by` label (`user@machine`) of container `name` on h1.
+fn deployed_by(c: &Cluster, name: &str) -> String {
+    c.inspect(
+        "h1",
+        name,
+        "{{index .Config.Labels \"drover.deployed_by\"}}",
+    )
+}
+
+/// A plain job on h1 (`instances` tasks), its image a line of its own with a comment.
+fn plain(image: &str, instances: u32) -> String {
+    format!(
+        "# the plain job\nimage = \"{image}\"   # what runs\nhosts = [\"h1\"]\ninstances = {instances}\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n"
+    )
+}
+
+/// What `update web --image IMAGE2` shows before it asks.
+const UPDATE_PLAN: &str = r#"
+    ~ replace web h1/0  (<id>, spec changed)
+        image: "drover-test/busybox:1" => "drover-test/busybox:2"
+    Plan: 1 to replace; 0 task(s) unchanged.
+    ~ write   image = "drover-test/busybox:2" into jobs/web.toml (was "drover-test/busybox:1")
+    "#;
+
+/// Runs `drover -C DIR ARGS` on a pseudo-terminal (util-linux `script`),
+/// typing `answer`; the exit code and what the terminal showed.
+fn on_terminal(c: &Cluster, args: &str, answer: &str) -> (i32, String) {
+    use std::io::Write;
+    let command = format!("{} -C {} {args}", support::BIN, c.path().display());
+    let mut child = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run script");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(answer.as_bytes())
+        .expect("type the answer");
+    let out = child.wait_with_output().expect("wait for script");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+    )
+}
+
+/// Issue 12, defect 4: `update` wrote the job file before it took the lock
+/// and before the operator said yes. Refused by a lock, declined, or
+/// interrupted at the prompt, it leaves the file byte for byte as it was,
+/// with one message.
+#[test]
+fn an_update_refused_declined_or_interrupted_leaves_the_file_as_it_was() {
+    let c = cluster("r12-update", "").job("web", &plain(IMAGE1, 1));
+    c.drover(&["up", "--yes"]).run();
+    let file = c.path().join("jobs/web.toml");
+    let before = std::fs::read(&file).unwrap();
+
+    c.drover(&["lock", "web", "--reason", "investigating"])
+        .run();
+    let by = deployed_by(&c, "r12-update.web.h1.lock");
+    c.drover(&["update", "web", "--image", "drover-test/busybox:2", "--yes"])
+        .normalized()
+        .status(1)
+        .stdout(UPDATE_PLAN)
+        .stderr(&format!("error: job web is locked by {by} since <time> on host h1 (reason: investigating): wait for it to finish, or if it is gone, run `drover unlock web`\n"))
+        .run();
+    assert_eq!(std::fs::read(&file).unwrap(), before, "refused by the lock");
+    c.drover(&["unlock", "web"]).run();
+
+    // `n` at the prompt: one message, nothing written.
+    let (status, screen) = on_terminal(&c, "update web --image drover-test/busybox:2", "n\n");
+    assert_eq!(status, 1, "{screen}");
+    let (_, after) = screen
+        .split_once("Roll out this update? [y/N] ")
+        .unwrap_or_else(|| panic!("no prompt:\n{screen}"));
+    assert_eq!(after, "nothing changed\n", "{screen}");
+    assert_eq!(std::fs::read(&file).unwrap(), before, "declined");
+
+    // Ctrl-C at the prompt.
+    let command = format!(
+        "NO_COLOR=1 {} -C {} update web --image drover-test/busybox:2; echo EXIT=$?; sleep 30",
+        support::BIN,
+        c.path().display()
+    );
+    let term = drover_testkit::tmux::Session::start("r12-update-ctrl-c", 150, 40, &command);
+    term.wait_for("Roll out this update? [y/N]", 30);
+    term.send(&["C-c"]);
+    let screen = term.wait_for("EXIT=", 30);
+    assert!(screen.contains("EXIT=130"), "{screen}");
+    drop(term);
+    assert_eq!(
+        std::fs::read(&file).unwrap(),
+        before,
+        "interrupted at the prompt"
+    );
+
+    assert_eq!(
+        c.inspect("h1", "r12-update.web.h1.0", "{{.Config.Image}}"),
+        IMAGE1
+    );
+    assert_eq!(c.containers("h1"), ["r12-update.web.h1.0"], "no lock left");
+    c.drover(&["diff"])
+        .stdout("No changes: 1 task(s) as specified.\n")
+        .run();
+}
+
+/// Issue 12, defect 4: two `update`s at once left the tasks on one image and
+/// the file on the other. The file is written under the lock, and only if
+/// it still reads as it did when the update was shown: an update confirmed
+/// after another one changed the file is refused and writes nothing.
+#[test]
+fn two_updates_at_once_leave_the_file_and_the_tasks_agreeing() {
+    let c = cluster("r12-race", "").job("web", &plain(IMAGE1, 1));
+    let third = format!("drover-test/busybox:r12-race-{}", std::process::id());
+    c.docker("h1", &["tag", IMAGE1, &third]);
+    c.drover(&["up", "--yes"]).run();
+    let file = c.path().join("jobs/web.toml");
+
+    // One waits at its prompt while the other runs to the end.
+    let command = format!(
+        "NO_COLOR=1 {} -C {} update web --image {third}; echo EXIT=$?; sleep 30",
+        support::BIN,
+        c.path().display()
+    );
+    let term = drover_testkit::tmux::Session::start("r12-race", 200, 40, &command);
+    term.wait_for("Roll out this update? [y/N]", 30);
+    c.drover(&["update", "web", "--image", IMAGE2, "--yes"])
+        .stdout_has("Done: 1 step(s) applied.\n")
+        .run();
+    let written = std::fs::read(&file).unwrap();
+    term.send(&["y", "Enter"]);
+    let screen = term.wait_for("EXIT=", 60);
+    assert!(screen.contains("EXIT=1"), "{screen}");
+    assert!(
+        screen.contains("jobs/web.toml changed since drover read it (another command, or an editor): nothing was written; run the command again"),
+        "{screen}"
+    );
+    drop(term);
+    assert_eq!(std::fs::read(&file).unwrap(), written);
+    assert_eq!(
+        c.inspect("h1", "r12-race.web.h1.0", "{{.Config.Image}}"),
+        IMAGE2
+    );
+
+    // Both at once, without a prompt: whichever order the lock gives them,
+    // the file names what runs.
+    let spawn_update = |image: &str| {
+        Command::new(support::BIN)
+            .arg("-C")
+            .arg(c.path())
+            .args(["update", "web", "--image", image, "--yes"])
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run drover")
+    };
+    let (a, b) = (spawn_update(IMAGE1), spawn_update(&third));
+    let (a, b) = (
+        wait(a, Duration::from_secs(60)),
+        wait(b, Duration::from_secs(60)),
+    );
+    assert!(a.0 == 0 || b.0 == 0, "one of them ran: {a:?} {b:?}");
+    for (status, stderr) in [&a, &b] {
+        assert!(
+            *status == 0 || stderr.contains("is locked by"),
+            "refused only by the other's lock: {stderr}"
+        );
+    }
+    let running = c.inspect("h1", "r12-race.web.h1.0", "{{.Config.Image}}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains(&format!("image = \"{running}\"   # what runs\n")),
+        "the file names the image that runs ({running}):\n{text}"
+    );
+    c.drover(&["diff"])
+        .stdout("No changes: 1 task(s) as specified.\n")
+        .run();
+    let _ = c.docker_raw("h1", &["rmi", &third]);
+}
+
+/// Issue 12, defect 4: `update` replaced a symlinked job file with a regular
+/// file (the link's target kept the old image), and wrote a tag the
+/// registry lacks into the file anyway.
+#[test]
+fn update_writes_through_a_symlink_and_refuses_a_tag_the_registry_lacks() {
+    let c = cluster(
+        "r12-link",
+        &format!(
+            "[registry]\nurl = \"http://{}\"\n",
+            drover_testkit::hosts::Hosts::get().registry
+        ),
+    );
+    c.write("shared/web.toml", &plain(IMAGE1, 1));
+    std::os::unix::fs::symlink("../shared/web.toml", c.path().join("jobs/web.toml")).unwrap();
+    c.drover(&["up", "--yes"]).run();
+
+    let missing = format!("{}/drover-test/busybox:r12-missing", c.hosts.registry);
+    c.drover(&["update", "web", "--image", &missing, "--yes"])
+        .status(1)
+        .stderr(&format!("error: tag r12-missing not found in repository drover-test/busybox on registry {}, and no host has {missing}: `drover images web` lists the tags there are; nothing was changed\n", c.hosts.registry))
+        .run();
+    assert_eq!(
+        std::fs::read_to_string(c.path().join("shared/web.toml")).unwrap(),
+        plain(IMAGE1, 1)
+    );
+
+    c.drover(&["update", "web", "--image", IMAGE2, "--yes"])
+        .normalized()
+        .stdout_has("wrote image = \"drover-test/busybox:2\" into jobs/web.toml (was \"drover-test/busybox:1\")\n")
+        .stdout_has("Done: 1 step(s) applied.\n")
+        .run();
+    let link = c.path().join("jobs/web.toml");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        std::path::PathBuf::from("../shared/web.toml")
+    );
+    assert_eq!(
+        std::fs::read_to_string(c.path().join("shared/web.toml")).unwrap(),
+        plain(IMAGE2, 1)
+    );
+    c.drover(&["diff"])
+        .stdout("No changes: 1 task(s) as specified.\n")
+        .run();
+}
+
+/// Issue 12, defect 4: an update whose rollout failed and was rolled back
+/// (the first task took the new image, the second failed its gate) left
+/// the new image in the file while every task ran the old one.
+#[test]
+fn an_update_rolled_back_puts_the_file_back() {
+    let job = |image: &str| {
+        format!(
+            r#"
+            image = "{image}"
+            hosts = ["h1"]
+            instances = 2
+            command = ["sleep", "3600"]
+            stop_timeout = "1s"
+            [health]
+            cmd = ["sh", "-c", "test $DROVER_TASK = 0 || test $(cat /etc/fixture-version) = 1"]
+            interval = "500ms"
+            timeout = "1s"
+            retries = 1
+            [update]
+            parallel = 1
+            "#
+        )
+    };
+    let c = cluster("r12-putback", "").job("web", &job(IMAGE1));
+    c.drover(&["up", "--yes"]).run();
+    let file = c.path().join("jobs/web.toml");
+    let before = std::fs::read(&file).unwrap();
+    c.drover(&["update", "web", "--image", IMAGE2, "--yes"])
+        .normalized()
+        .status(1)
+        .stdout_has("wrote image = \"drover-test/busybox:2\" into jobs/web.toml (was \"drover-test/busybox:1\")\n")
+        .stderr(
+            r#"
+            nothing rolled out, so jobs/web.toml is back as it was (image = "drover-test/busybox:1")
+            FAILED web h1/1 (replace): the new container failed: its health check failed; the previous container runs again; it is kept stopped as r12-putback.web.h1.1.failed for its logs
+            1 failed, 1 rolled back (of 2 step(s))
+            "#,
+        )
+        .run();
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    for task in 0..2 {
+        assert_eq!(
+            c.inspect(
+                "h1",
+                &format!("r12-putback.web.h1.{task}"),
+                "{{.Config.Image}}"
+            ),
+            IMAGE1
+        );
+    }
+    c.drover(&["diff"])
+        .stdout("No changes: 2 task(s) as specified.\n")
+        .run();
+}
+
+/// Issue 12, defect 5: `stop` was not coherent with the rest. `rollback`
+/// ran every task under the stop mark; `update` and `restart` said "No
+/// changes"; a task started or removed by hand was "as specified". Now one
+/// rule: a command that would run the job is refused naming `drover
+/// start`; a task running under the mark is drift `up` stops; a change the
+/// files ask for is held (diff exit 2, up exit 1) until `start` applies it.
+#[test]
+fn a_stopped_job_follows_one_rule_until_start() {
+    let c = cluster("r12-stop", "").job("web", &plain(IMAGE1, 2));
+    c.drover(&["up", "--yes"]).run();
+    c.set_job(
+        "web",
+        &plain(IMAGE1, 2).replace("sleep\", \"3600", "sleep\", \"3601"),
+    );
+    c.drover(&["up", "--yes"]).run();
+    c.drover(&["stop", "web", "--yes"]).run();
+    let by = deployed_by(&c, "r12-stop.web.h1.stopped");
+    let file = c.path().join("jobs/web.toml");
+    let before = std::fs::read(&file).unwrap();
+    let ids: Vec<String> = (0..2)
+        .map(|t| c.inspect("h1", &format!("r12-stop.web.h1.{t}"), "{{.Id}}"))
+        .collect();
+
+    let refusal = format!("error: job web is stopped by `drover stop` on host h1 ({by}, <time>): run `drover start web` first (it applies what the files say), then this again; nothing was changed\n");
+    for args in [
+        &["rollback", "web", "--yes"][..],
+        &["restart", "web", "--yes"],
+        &["update", "web", "--image", IMAGE2, "--yes"],
+        &["rolling-update", "web", "--yes"],
+        &["rolling-update", "web", "--image", IMAGE2, "--yes"],
+    ] {
+        c.drover(args)
+            .normalized()
+            .status(1)
+            .stdout("")
+            .stderr(&refusal)
+            .run();
+    }
+    assert_eq!(std::fs::read(&file).unwrap(), before);
+    for (t, id) in ids.iter().enumerate() {
+        let name = format!("r12-stop.web.h1.{t}");
+        assert_eq!(&c.inspect("h1", &name, "{{.Id}}"), id);
+        assert_eq!(c.inspect("h1", &name, "{{.State.Status}}"), "exited");
+    }
+    let stopped = "No changes: 2 task(s) as specified (2 stopped by `drover stop`).\n";
+    c.drover(&["diff"]).stdout(stopped).run();
+
+    // Started by hand: drift that `up` stops.
+    c.docker("h1", &["start", "r12-stop.web.h1.0"]);
+    c.drover(&["diff"])
+        .normalized()
+        .status(2)
+        .stdout(&format!("- stop    web h1/0  (<id>, running, but job web is stopped by `drover stop` on host h1 ({by}, <time>): `drover start web` runs it)\nPlan: 1 to stop; 1 task(s) unchanged (1 stopped by `drover stop`).\n"))
+        .run();
+    c.drover(&["up", "--yes"])
+        .stdout_has("Done: 1 step(s) applied.\n")
+        .run();
+    c.drover(&["diff"]).stdout(stopped).run();
+
+    // Removed by hand: held, not repaired behind the mark, and not "as specified".
+    c.docker("h1", &["rm", "r12-stop.web.h1.1"]);
+    let held = c.drover(&["diff"]).normalized().status(2).run();
+    assert!(
+        held.stdout.starts_with(&format!("‖ held    job web is stopped by `drover stop` on host h1 ({by}, "))
+            && held.stdout.contains("\n‖ create  web h1/1 (held)  (missing)\n")
+            && held.stdout.ends_with("No changes to apply; 1 held by `drover stop` (`drover start` applies them); 1 task(s) unchanged (1 stopped by `drover stop`).\n"),
+        "{}",
+        held.stdout
+    );
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stderr("not done: 1 change(s) held by `drover stop`; `drover start web` applies them\n")
+        .run();
+    assert_eq!(
+        c.containers("h1")
+            .iter()
+            .filter(|n| !n.contains(".kept-"))
+            .collect::<Vec<_>>(),
+        ["r12-stop.web.h1.0", "r12-stop.web.h1.stopped"]
+    );
+
+    // `start` applies what the files say now: a new image too.
+    c.set_job(
+        "web",
+        &plain(IMAGE2, 2).replace("sleep\", \"3600", "sleep\", \"3601"),
+    );
+    c.drover(&["start", "web", "--yes"])
+        .stdout_has("Done: 2 step(s) applied.\n")
+        .run();
+    for t in 0..2 {
+        let name = format!("r12-stop.web.h1.{t}");
+        assert_eq!(c.inspect("h1", &name, "{{.Config.Image}}"), IMAGE2);
+        assert_eq!(c.inspect("h1", &name, "{{.State.Status}}"), "running");
+    }
+    c.drover(&["diff"])
+        .stdout("No changes: 2 task(s) as specified.\n")
+        .run();
 }

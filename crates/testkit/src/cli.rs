@@ -75,6 +75,14 @@ impl Drover {
         self
     }
 
+    /// [`Drover::normalized`], with each run of two or more spaces squeezed
+    /// to two: tables compare whatever widths the masked values gave them.
+    pub fn normalized_table(self) -> Self {
+        let mut test = self.normalized();
+        test.normalizer = test.normalizer.map(Normalizer::columns);
+        test
+    }
+
     pub fn env(mut self, key: &str, value: &str) -> Self {
         self.env.push((key.to_string(), value.to_string()));
         self

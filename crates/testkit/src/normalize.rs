@@ -13,6 +13,7 @@
 #[derive(Debug, Clone, Default)]
 pub struct Normalizer {
     literals: Vec<(String, String)>,
+    columns: bool,
 }
 
 /// `text` with the standard masks: see [`Normalizer::apply`].
@@ -32,6 +33,14 @@ impl Normalizer {
             self.literals
                 .sort_by_key(|(t, _)| std::cmp::Reverse(t.len()));
         }
+        self
+    }
+
+    /// Also squeezes each run of two or more spaces to two, and drops
+    /// trailing spaces: a table's columns, whatever the widths of the masked
+    /// values made them.
+    pub fn columns(mut self) -> Self {
+        self.columns = true;
         self
     }
 
@@ -80,8 +89,40 @@ impl Normalizer {
                 }
             }
         }
+        if self.columns {
+            out = squeeze(&out);
+        }
         out
     }
+}
+
+/// Runs of two or more spaces as two; no trailing spaces.
+fn squeeze(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, end) = match line.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (line, ""),
+        };
+        let mut spaces = 0;
+        for c in body.trim_end().chars() {
+            if c == ' ' {
+                spaces += 1;
+                continue;
+            }
+            out.push_str(if spaces >= 2 {
+                "  "
+            } else if spaces == 1 {
+                " "
+            } else {
+                ""
+            });
+            spaces = 0;
+            out.push(c);
+        }
+        out.push_str(end);
+    }
+    out
 }
 
 fn is_word(c: char) -> bool {
@@ -276,6 +317,15 @@ mod tests {
         ] {
             assert_eq!(normalize(text), masked, "{text}");
         }
+    }
+
+    #[test]
+    fn columns_are_squeezed_to_two_spaces() {
+        let table = "TASK      CONTAINER     STATE\napp h1/0  4955425f9ac9  running   \n";
+        assert_eq!(
+            Normalizer::new().columns().apply(table),
+            "TASK  CONTAINER  STATE\napp h1/0  <id>  running\n"
+        );
     }
 
     #[test]
