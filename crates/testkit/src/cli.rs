@@ -66,8 +66,8 @@ impl Drover {
         }
     }
 
-    /// Compares whole outputs ([`Drover::stdout`], [`Drover::stderr`]) with
-    /// IDs, times, durations, sizes and temporary paths masked, and the
+    /// Compares outputs (whole, and the parts `…_has` and `…_lacks` name)
+    /// with IDs, times, durations, sizes and temporary paths masked, and the
     /// environment's directory shown as `<dir>` ([`crate::normalize`]).
     pub fn normalized(mut self) -> Self {
         let dir = self.dir.display().to_string();
@@ -192,29 +192,30 @@ impl Drover {
             Some(normalizer) => normalizer.apply(text),
             None => text.to_string(),
         };
+        let (stdout, stderr) = (shown(&output.stdout), shown(&output.stderr));
         if let Some(expected) = &self.stdout {
-            assert_eq!(&shown(&output.stdout), expected, "stdout of {}", context());
+            assert_eq!(&stdout, expected, "stdout of {}", context());
         }
         for part in &self.stdout_has {
             assert!(
-                output.stdout.contains(part.as_str()),
+                stdout.contains(part.as_str()),
                 "stdout lacks {part:?} in {}",
                 context()
             );
         }
         for part in &self.stdout_lacks {
             assert!(
-                !output.stdout.contains(part.as_str()),
+                !stdout.contains(part.as_str()),
                 "stdout has {part:?} in {}",
                 context()
             );
         }
         if let Some(expected) = &self.stderr {
-            assert_eq!(&shown(&output.stderr), expected, "stderr of {}", context());
+            assert_eq!(&stderr, expected, "stderr of {}", context());
         }
         for part in &self.stderr_has {
             assert!(
-                output.stderr.contains(part.as_str()),
+                stderr.contains(part.as_str()),
                 "stderr lacks {part:?} in {}",
                 context()
             );
