@@ -204,6 +204,15 @@ impl<'a> Executor<'a> {
                         detail: because.clone(),
                     },
                 ),
+                // Cut short by an interruption, a step has not failed.
+                Err(e @ StepError::Interrupted { .. }) => self.emit(
+                    &outcome.job,
+                    &outcome.host,
+                    outcome.task,
+                    Phase::Interrupted {
+                        detail: e.to_string(),
+                    },
+                ),
                 Err(e) => self.emit(
                     &outcome.job,
                     &outcome.host,
@@ -328,24 +337,17 @@ impl<'a> Executor<'a> {
         failed_pulls: &BTreeMap<(String, String), String>,
         record: &(dyn Fn(Outcome) + Sync),
     ) {
-        // A job whose image is missing on any host is touched nowhere.
+        // A job whose image is missing on any host is touched nowhere: its
+        // steps are not started (the pull is what failed, and says why).
         let missing = changes.iter().find_map(|c| {
             let image = &c.step.desired()?.config.image;
             failed_pulls
-                .get(&(c.host.clone(), image.clone()))
-                .map(|e| (c.host.clone(), image.clone(), e.clone()))
+                .contains_key(&(c.host.clone(), image.clone()))
+                .then(|| (c.host.clone(), image.clone()))
         });
-        if let Some((host, image, error)) = missing {
-            for c in &changes {
-                record(outcome(
-                    c,
-                    Err(StepError::Pull {
-                        image: image.clone(),
-                        host: host.clone(),
-                        error: error.clone(),
-                    }),
-                ));
-            }
+        if let Some((host, image)) = missing {
+            let why = format!("image {image} could not be pulled on host {host}");
+            not_started(&changes, &why, record);
             return;
         }
 

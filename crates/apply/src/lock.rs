@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use drover_engine::{Engine, EngineError};
 use drover_plan::{labels, lock_name, views::LockInfo, ROLE_LOCK};
@@ -161,6 +162,11 @@ pub async fn acquire(
     Ok(guard)
 }
 
+/// How often taking a lock is tried while its name is in use and yet no
+/// container answers to it, and how long apart.
+const TAKE_ATTEMPTS: u32 = 30;
+const TAKE_RETRY: Duration = Duration::from_millis(100);
+
 async fn take(
     env: &str,
     job: &str,
@@ -182,7 +188,8 @@ async fn take(
         host: host.to_string(),
         error,
     };
-    for attempt in 0..2 {
+    let mut took_over = false;
+    for _ in 0..TAKE_ATTEMPTS {
         match create_marker(engine, &name, record.clone()).await {
             Ok(id) => return Ok(id),
             Err(EngineError::Conflict(_)) => {
@@ -191,14 +198,19 @@ async fn take(
                     .await
                     .map_err(engine_error)?
                 else {
-                    continue; // released in between: try again
+                    // The engine holds the name while another command's
+                    // create of it is under way (or it was released in
+                    // between): look again in a moment.
+                    tokio::time::sleep(TAKE_RETRY).await;
+                    continue;
                 };
                 let info = LockInfo::from_container(&existing, job, host);
-                if attempt == 0 && is_stale(&info) {
+                if !took_over && is_stale(&info) {
                     engine
                         .remove_container(&existing.id)
                         .await
                         .map_err(engine_error)?;
+                    took_over = true;
                     continue;
                 }
                 return Err(LockError::Held {

@@ -417,6 +417,8 @@ impl Fleet {
         let shown = locked_out
             .iter()
             .fold(prepared.plan.clone(), |plan, job| plan.without_job(job));
+        // Compared by what they do: a health check that ran in between
+        // changes what was observed, not the plan.
         if !fresh.same_as(&shown) {
             (run.notices)(&Notice::Replanned(fresh.clone()));
         }

@@ -543,9 +543,11 @@ fn check_log_driver(found: &mut Findings, probe: &Probe, daemon_driver: Option<&
     let size = options.get("max-size");
     let files = options.get("max-file");
     match (driver.as_str(), size) {
+        // Docker's own default, and the pitfall drover guards its own
+        // containers against: a log that grows until the disk is full.
         ("json-file", None) => found.add(
             Check::LogDriver,
-            Level::Note,
+            Level::Warning,
             None,
             "the daemon's default log driver is json-file without max-size: containers not made by drover log without bound",
             Some(DAEMON_JSON.to_string()),
@@ -993,6 +995,34 @@ mod tests {
         assert!(parse_version("20.10.23").unwrap() < FIXED_LOG_FOLLOW);
         assert!(parse_version("20.10.24").unwrap() >= FIXED_LOG_FOLLOW);
         assert!(parse_version("23.0.1").unwrap() >= FIXED_LOG_FOLLOW);
+    }
+
+    #[test]
+    fn a_default_log_that_grows_without_bound_needs_attention() {
+        let level = |driver: &str, options: &[(&str, &str)]| {
+            let mut found = Findings {
+                host: "h1".to_string(),
+                list: Vec::new(),
+            };
+            let probe = Probe {
+                log: Some((
+                    driver.to_string(),
+                    options
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                )),
+                missing: Vec::new(),
+                error: None,
+            };
+            check_log_driver(&mut found, &probe, Some(driver));
+            found.list[0].level
+        };
+        assert_eq!(level("json-file", &[]), Level::Warning);
+        assert_eq!(level("json-file", &[("max-file", "5")]), Level::Warning);
+        assert_eq!(level("json-file", &[("max-size", "20m")]), Level::Ok);
+        assert_eq!(level("local", &[]), Level::Ok);
+        assert_eq!(level("none", &[]), Level::Note);
     }
 
     #[test]

@@ -177,20 +177,18 @@ impl Fleet {
         load_secrets(&self.env.dir, &needed).map_err(FleetError::Secrets)
     }
 
-    /// The jobs' tasks on the hosts this run may touch.
+    /// Every task of the jobs, on every host: the planner plans only for
+    /// the hosts it observed (those `--host` leaves), but must know where
+    /// else each job runs — a job moved to a host left out is still in the
+    /// spec, and its task on the host it left serves until it runs there.
     pub fn desired(
         &self,
         jobs: &[&Job],
         secrets: &Secrets,
     ) -> Result<Vec<DesiredTask>, FleetError> {
-        let hosts = self.hosts();
         let mut tasks = Vec::new();
         for job in jobs {
-            tasks.extend(
-                render_job(&self.env, job, secrets)?
-                    .into_iter()
-                    .filter(|t| hosts.contains(&t.key.host)),
-            );
+            tasks.extend(render_job(&self.env, job, secrets)?);
         }
         Ok(tasks)
     }

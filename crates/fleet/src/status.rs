@@ -309,7 +309,7 @@ pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now: Timestamp)
         name: Some(c.name.clone()),
         image: Some(c.config.image.clone()),
         state,
-        health: runs.health.word().map(str::to_string),
+        health: runs.current_health().word().map(str::to_string),
         started_at: runs.started_at.filter(|_| c.is_running()).map(time::format),
         uptime_seconds: runs.uptime(now).map(|d| d.as_secs()),
         restarts: Some(runs.restarts),

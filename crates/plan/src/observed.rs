@@ -180,11 +180,7 @@ impl ObservedContainer {
                     Role::Current(key)
                 } else if self.name == key.failed_name(env) {
                     Role::Failed(key)
-                } else if self
-                    .name
-                    .strip_prefix(&own)
-                    .is_some_and(|rest| rest.starts_with(".kept-"))
-                {
+                } else if is_kept_name(&self.name, env, &key) {
                     Role::Kept(key)
                 } else {
                     Role::Stray(key)
@@ -214,6 +210,23 @@ impl ObservedContainer {
     pub fn failing(&self, now: Timestamp) -> Option<Failing> {
         self.runs.failing(now)
     }
+}
+
+/// `ENV.JOB.HOST.TASK.kept-ID` for the container's own job and task, on
+/// any host: a rollout sets the old container aside under the name of the
+/// task it replaces, so after a host is renamed a generation labelled for
+/// the old host is kept under the new host's name (and the other way round).
+fn is_kept_name(name: &str, env: &str, key: &TaskKey) -> bool {
+    let Some(rest) = name.strip_prefix(&format!("{env}.{}.", key.job)) else {
+        return false;
+    };
+    let Some((task, id)) = rest.rsplit_once(".kept-") else {
+        return false;
+    };
+    !id.is_empty()
+        && task
+            .split_once('.')
+            .is_some_and(|(host, task)| !host.is_empty() && task == key.task.to_string())
 }
 
 /// Does `host`'s observation pass cover `container`? Two host entries may

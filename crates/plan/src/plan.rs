@@ -461,10 +461,10 @@ fn classify<'a>(
             continue;
         }
         // A container labelled for a host no longer in the environment is
-        // accounted to the host it was found on: its task container as a
+        // accounted to the host it was found on: a task's container as a
         // stray (it can never stand in for the task's own container there),
-        // its kept generations as kept (rollback history, `gc`'s to prune;
-        // their spec never matches the renamed host's, so none stands in).
+        // a kept generation as one of that task's (stopped, it serves
+        // nobody; its spec never matches the renamed host's, so none stands in).
         let role = match container.role(env) {
             Role::Current(key) if key.host != host => Role::Stray(key),
             role => role,
@@ -533,6 +533,19 @@ pub fn plan(
     let mut result = Plan::default();
     let mut pulls = BTreeSet::new();
 
+    // Jobs with a task on a host that could not be looked at (unreachable,
+    // or left out by `--host`): nothing can be created or seen there.
+    let unseen: BTreeSet<&str> = desired
+        .iter()
+        .filter(|d| {
+            !matches!(
+                observed.hosts.get(&d.key.host),
+                Some(HostObservation::Reachable(_))
+            )
+        })
+        .map(|d| d.key.job.as_str())
+        .collect();
+
     for (host, observation) in &observed.hosts {
         let state = match observation {
             HostObservation::Reachable(state) => state,
@@ -574,25 +587,26 @@ pub fn plan(
         // Whatever is left is claimed by no task of the spec. Kept generations
         // of such tasks are left for `gc`.
         for (key, found) in by.tasks {
-            let reason = if desired
+            let here = desired
                 .iter()
-                .any(|d| d.key.job == key.job && d.key.host == key.host)
-            {
+                .any(|d| d.key.job == key.job && d.key.host == key.host);
+            let moved = !here && desired.iter().any(|d| d.key.job == key.job);
+            let reason = if here {
                 "task beyond the job's instances".to_string()
-            } else if desired.iter().any(|d| d.key.job == key.job) {
+            } else if moved {
                 format!("job {} no longer runs on host {host}", key.job)
             } else {
                 "not in the spec".to_string()
             };
             for container in found.current.iter().chain(&found.strays) {
-                result.changes.push(removal(
-                    &key.job,
-                    host,
-                    Some(key.task),
-                    container,
-                    &reason,
-                    now,
-                ));
+                let change = removal(&key.job, host, Some(key.task), container, &reason, now);
+                // A serving task of a job moved to other hosts goes only
+                // once its replacements there passed their gates: where a
+                // host of the job cannot be seen, it stays.
+                if moved && change.phase == Phase::Retire && unseen.contains(key.job.as_str()) {
+                    continue;
+                }
+                result.changes.push(change);
             }
         }
         for container in by.unknown {

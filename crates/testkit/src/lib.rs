@@ -10,9 +10,12 @@ pub mod cli;
 pub mod endpoints;
 pub mod fixtures;
 pub mod hosts;
+pub mod normalize;
 pub mod proxy;
 pub mod tmux;
 pub mod webhook;
+
+pub use normalize::{normalize, Normalizer};
 
 use std::path::Path;
 

@@ -26,21 +26,19 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
                 } else {
                     lock.reason.clone()
                 };
-                if drover_apply::lock::is_stale(lock) {
-                    outln!(
-                        "job {job} has a stale lock on {} (taken by {} since {}, {why}; its process is gone): the next change takes it over, or `drover unlock {job}`",
-                        lock.host,
-                        lock.by,
-                        lock.at
-                    );
-                } else {
-                    outln!(
-                        "job {job} is locked on {} by {} since {} ({why})",
-                        lock.host,
-                        lock.by,
-                        lock.at
-                    );
-                }
+                // Stale by the rule the next change takes it over by.
+                let stale = match lock.pid {
+                    Some(pid) if drover_apply::lock::is_stale(lock) => format!(
+                        ": a stale lock, process {pid} no longer runs (the next change takes it over)"
+                    ),
+                    _ => String::new(),
+                };
+                outln!(
+                    "job {job} is locked on {} by {} since {} ({why}){stale}",
+                    lock.host,
+                    lock.by,
+                    lock.at
+                );
             }
         }
     }

@@ -346,12 +346,18 @@ impl Streams for DockerEngine {
             ("event".to_string(), vec![action.to_string()]),
             ("label".to_string(), vec![format!("{}={env}", labels::ENV)]),
         ]);
+        // To the nanosecond, as the engine takes it: a whole second would
+        // leave out what happened in the current one (a crash loop's last
+        // exit, a moment ago).
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or_else(
+                |_| "0".to_string(),
+                |d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+            );
         let options = EventsOptions {
             since: Some(since.to_string()),
-            until: Some(now.to_string()),
+            until: Some(now),
             filters: Some(filters),
         };
         // The engine closes the list at `until` by its own clock: one behind
