@@ -538,7 +538,7 @@ fn what_cannot_be_honoured_is_refused_with_its_place() {
         .status(1)
         .stderr(
             r#"
-            error: jobs/app.toml:3:10: memory "9000000t" is above 1024t, more than any host has
+            error: jobs/app.toml:3:10: memory "9000000t" is too large: the largest allowed is 1024t
             jobs/app.toml:4:16: stop_timeout "1500ms" is not a whole number of seconds: the engine counts it in seconds (write e.g. "2s")
             jobs/app.toml:7:12: health interval must be above 0 (the engine reads 0 as its own default)
             jobs/app.toml:8:11: health retries must be between 1 and 100, got 0 (the engine reads 0 as its default of 3)

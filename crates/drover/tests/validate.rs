@@ -371,3 +371,608 @@ fn usage_errors_exit_1_and_help_exits_0() {
         .run();
     prod().drover(&["--help"]).stdout_has("Usage: drover").run();
 }
+
+/// Every key given every kind of wrong value: `validate` either accepts it or
+/// says what is wrong at its `file:line:col`, in the words of TOML and
+/// Docker (never serde's or Rust's: no `i128`, `u64`, `Option`, `struct`),
+/// lowercase, without a trailing period, never panicking.
+#[test]
+fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
+    const DROVER: &str = "name = \"p\"\n[hosts.app1]\ndocker = \"unix:///var/run/docker.sock\"\n";
+    const JOB: &str = "image = \"x:1\"\nhosts = [\"app1\"]\n";
+    // (file, text with {V} where the value goes)
+    let mut places: Vec<(&str, String)> = Vec::new();
+    let job_keys = [
+        "image",
+        "hosts",
+        "instances",
+        "command",
+        "env",
+        "secret_env",
+        "volumes",
+        "ports",
+        "memory",
+        "profile",
+        "network",
+        "init",
+        "restart",
+        "stop_timeout",
+        "host_files",
+        "log",
+        "health",
+        "update",
+        "base",
+        "artifact_path",
+    ];
+    for key in job_keys {
+        let rest: String = JOB
+            .lines()
+            .filter(|l| !l.starts_with(&format!("{key} =")))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        places.push(("jobs/web.toml", format!("{rest}{key} = {{V}}\n")));
+        // [defaults] is merged as a job is; a few keys show its places.
+        if ["hosts", "secret_env", "memory", "log", "health"].contains(&key) {
+            places.push((
+                "drover.toml",
+                format!("{DROVER}[defaults]\n{key} = {{V}}\n"),
+            ));
+        }
+    }
+    for list in [
+        "hosts",
+        "command",
+        "secret_env",
+        "volumes",
+        "ports",
+        "host_files",
+    ] {
+        places.push((
+            "jobs/web.toml",
+            format!("image = \"x:1\"\n{list} = [{{V}}]\n"),
+        ));
+    }
+    places.push(("jobs/web.toml", format!("{JOB}env = {{ A = {{V}} }}\n")));
+    places.push(("jobs/web.toml", format!("{JOB}profile = \"p\"\n")));
+    for (table, keys) in [
+        ("log", &["driver", "max_size", "max_files"][..]),
+        (
+            "health",
+            &["cmd", "interval", "timeout", "retries", "start_period"][..],
+        ),
+        (
+            "update",
+            &["parallel", "delay", "auto_rollback", "keep"][..],
+        ),
+    ] {
+        for key in keys {
+            let cmd = if table == "health" && *key != "cmd" {
+                "cmd = [\"true\"]\n"
+            } else {
+                ""
+            };
+            places.push((
+                "jobs/web.toml",
+                format!("{JOB}[{table}]\n{cmd}{key} = {{V}}\n"),
+            ));
+        }
+    }
+    places.push(("jobs/web.toml", format!("{JOB}[health]\ncmd = [{{V}}]\n")));
+    for key in ["docker", "tls", "timeout", "insecure", "pull_stall"] {
+        let docker = if key == "docker" {
+            ""
+        } else {
+            "docker = \"unix:///var/run/docker.sock\"\n"
+        };
+        places.push((
+            "drover.toml",
+            format!("name = \"p\"\n[hosts.app1]\n{docker}{key} = {{V}}\n"),
+        ));
+    }
+    places.push(("drover.toml", "name = \"p\"\n[hosts.app1]\ndocker = \"tcp://10.0.0.1:2376\"\ntls = { ca = {V}, cert = \"c\", key = \"k\" }\n".to_string()));
+    places.push((
+        "drover.toml",
+        "name = {V}\n[hosts.app1]\ndocker = \"unix:///var/run/docker.sock\"\n".to_string(),
+    ));
+    places.push(("drover.toml", format!("{DROVER}[registry]\nurl = {{V}}\n")));
+    places.push((
+        "drover.toml",
+        format!("{DROVER}[profiles.p]\nmemory = {{V}}\n"),
+    ));
+    places.push(("drover.toml", format!("{DROVER}[profiles]\np = {{V}}\n")));
+
+    let long = format!("\"{}\"", "x".repeat(300));
+    let values = [
+        "\"\"",
+        "\"x\"",
+        "\"A B\"",
+        "\"lots\"",
+        "\"../x\"",
+        "\"99999999999t\"",
+        "\"99999999999h\"",
+        "\"99999999999999999999999999999999999999999m\"",
+        "\"\\u0000\"",
+        "\"\\u001b[31m\"",
+        "\"é\"",
+        long.as_str(),
+        "-1",
+        "0",
+        "1",
+        "99999999999999999999999",
+        "9223372036854775808",
+        "-99999999999999999999",
+        "0x7fffffffffffffffff",
+        "1.5",
+        "1e999",
+        "nan",
+        "true",
+        "[]",
+        "[1]",
+        "[\"a\", 2]",
+        "[[1]]",
+        "{}",
+        "{ a = 1 }",
+        "1979-05-27T07:32:00Z",
+        "07:32:00",
+    ];
+    let rust_words = [
+        "i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128", "usize", "isize",
+        "f32", "f64", "Option", "Some", "None", "struct", "Spanned", "spanned", "String", "Vec",
+        "BTreeMap", "serde", "sequence", "variant", "enum",
+    ];
+    let cases: Vec<(&str, String)> = places
+        .iter()
+        .flat_map(|(file, text)| values.iter().map(move |v| (*file, text.replace("{V}", v))))
+        .collect();
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for chunk in cases.chunks(cases.len().div_ceil(4)) {
+            let refused = &refused;
+            scope.spawn(move || {
+                let dir = tempfile::tempdir().expect("temp dir");
+                std::fs::create_dir_all(dir.path().join("jobs")).expect("jobs dir");
+                for (file, text) in chunk {
+                    let (drover, job) = if *file == "drover.toml" {
+                        (text.as_str(), JOB)
+                    } else {
+                        (DROVER, text.as_str())
+                    };
+                    std::fs::write(dir.path().join("drover.toml"), drover).expect("write");
+                    std::fs::write(dir.path().join("jobs/web.toml"), job).expect("write");
+                    let out = std::process::Command::new(support::BIN)
+                        .arg("-C")
+                        .arg(dir.path())
+                        .arg("validate")
+                        .env_remove("DROVER_SECRETS_FILE")
+                        .env_remove("A")
+                        .output()
+                        .expect("run drover");
+                    let stderr = String::from_utf8_lossy(&out.stderr);
+                    let case = format!("{file}:\n{text}\n--- stderr:\n{stderr}");
+                    match out.status.code() {
+                        Some(0) => {
+                            assert!(stderr.is_empty(), "{case}");
+                            continue;
+                        }
+                        Some(1) => {}
+                        other => panic!("exit {other:?}: {case}"),
+                    }
+                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    assert!(out.stdout.is_empty(), "{case}");
+                    assert!(stderr.starts_with("error: "), "{case}");
+                    for line in stderr.trim_start_matches("error: ").lines() {
+                        let mut parts = line.splitn(4, ':');
+                        let (path, row, col, message) =
+                            (parts.next(), parts.next(), parts.next(), parts.next());
+                        assert!(
+                            matches!(path, Some("drover.toml" | "jobs/web.toml"))
+                                && row.is_some_and(|r| r.parse::<usize>().is_ok())
+                                && col.is_some_and(|c| c.parse::<usize>().is_ok()),
+                            "no file:line:col in {line:?}: {case}"
+                        );
+                        let message = message.unwrap_or_default().trim();
+                        assert!(
+                            !message.starts_with(|c: char| c.is_ascii_uppercase()),
+                            "not lowercase: {line:?}: {case}"
+                        );
+                        assert!(
+                            !message.ends_with('.') || message.ends_with("..."),
+                            "trailing period: {line:?}: {case}"
+                        );
+                        assert_eq!(
+                            message.matches('`').count() % 2,
+                            0,
+                            "a stray backtick: {line:?}: {case}"
+                        );
+                        assert!(
+                            !message.chars().any(char::is_control),
+                            "a control character: {line:?}: {case}"
+                        );
+                        for word in message.split(|c: char| !c.is_alphanumeric() && c != '_') {
+                            assert!(
+                                !rust_words.contains(&word),
+                                "Rust's word {word:?} in {line:?}: {case}"
+                            );
+                        }
+                        for serde in ["invalid type", "invalid value", "invalid length"] {
+                            assert!(
+                                !message.contains(serde),
+                                "serde's words in {line:?}: {case}"
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    });
+    // Most of them are wrong; the test must have seen refusals to mean anything.
+    assert!(refused.into_inner() > cases.len() / 2, "too few refusals");
+}
+
+/// A file in jobs/ that is not a job file was ignored, and `diff` then
+/// planned to remove the job it was meant to be. Editors' leftovers and
+/// subdirectories stay ignored.
+#[test]
+fn a_file_in_jobs_that_is_not_a_job_file_is_an_error() {
+    let test = prod()
+        .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\n")
+        .file("jobs/side.tml", "image = \"x:1\"\nhosts = [\"app1\"]\n")
+        .file("jobs/README.md", "# jobs\n")
+        .file("jobs/web.toml~", "garbage")
+        .file("jobs/.#web.toml", "garbage")
+        .file("jobs/.web.toml.swp", "garbage")
+        .file("jobs/web.toml.orig", "garbage")
+        .file("jobs/archive/old.toml", "garbage");
+    for command in ["validate", "diff"] {
+        test.drover(&[command])
+            .status(1)
+            .stderr(
+                "
+                error: jobs/README.md: is not a job file: a job is a file jobs/NAME.toml (rename it to end in .toml, or move it out of jobs/)
+                jobs/side.tml: is not a job file: a job is a file jobs/NAME.toml (rename it to end in .toml, or move it out of jobs/)
+                ",
+            )
+            .run();
+    }
+}
+
+/// `validate` passed a job whose secret had no value; `up` refused it.
+#[test]
+fn a_secret_with_no_value_is_refused_where_it_is_named() {
+    let test = prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nsecret_env = [\"VAL_TEST_PW\", \"VAL_TEST_KEY\"]\n",
+        )
+        .file(
+            "jobs/api.toml",
+            "profile = \"jre8\"\nhosts = [\"app1\"]\nports = [9000]\n",
+        )
+        .file(
+            "drover.staging.toml",
+            "[defaults]\nsecret_env = [\"VAL_TEST_KEY\"]\n",
+        );
+    test.drover(&["validate"])
+        .status(1)
+        .stderr(
+            "
+            error: jobs/web.toml:3:15: job web: secret VAL_TEST_PW has no value: it is not in drover's environment, and there is no secrets.env beside drover.toml: export VAL_TEST_PW=... or add the line VAL_TEST_PW=... to secrets.env
+            jobs/web.toml:3:30: job web: secret VAL_TEST_KEY has no value: it is not in drover's environment, and there is no secrets.env beside drover.toml: export VAL_TEST_KEY=... or add the line VAL_TEST_KEY=... to secrets.env
+            ",
+        )
+        .run();
+    test.drover(&["validate"])
+        .env("VAL_TEST_PW", "x")
+        .env("VAL_TEST_KEY", "y")
+        .stdout("prod: valid (2 host(s), 2 job(s), 2 task(s))\n")
+        .run();
+    // A secret named in [defaults] is refused there, for each job that lacks it.
+    test.drover(&["-e", "staging", "validate"])
+        .env("VAL_TEST_PW", "x")
+        .status(1)
+        .stderr(
+            "
+            error: drover.staging.toml:2:15: job api: secret VAL_TEST_KEY has no value: it is not in drover's environment, and there is no secrets.env beside drover.toml: export VAL_TEST_KEY=... or add the line VAL_TEST_KEY=... to secrets.env
+            jobs/web.toml:3:30: job web: secret VAL_TEST_KEY has no value: it is not in drover's environment, and there is no secrets.env beside drover.toml: export VAL_TEST_KEY=... or add the line VAL_TEST_KEY=... to secrets.env
+            ",
+        )
+        .run();
+}
+
+/// The secrets file is read as `up` reads it: present, chosen, broken.
+#[test]
+fn the_secrets_file_is_checked_as_up_reads_it() {
+    let test = prod().file(
+        "jobs/web.toml",
+        "image = \"x:1\"\nhosts = [\"app1\"]\nsecret_env = [\"VAL_TEST_PW\"]\n",
+    );
+    std::fs::write(test.path().join("secrets.env"), "# ours\nVAL_TEST_PW=x\n").unwrap();
+    test.drover(&["validate"])
+        .stdout("prod: valid (2 host(s), 1 job(s), 1 task(s))\n")
+        .run();
+    std::fs::write(test.path().join("secrets.env"), "OTHER=x\n").unwrap();
+    test.drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:15: job web: secret VAL_TEST_PW has no value: it is neither in drover's environment nor in secrets.env: export VAL_TEST_PW=... or add the line VAL_TEST_PW=... to secrets.env\n")
+        .run();
+    std::fs::write(test.path().join("secrets.env"), "OTHER=x\nVAL_TEST_PW\n").unwrap();
+    test.drover(&["validate"])
+        .status(1)
+        .stderr("error: secrets.env:2:1: expected KEY=VALUE\n")
+        .run();
+    // A directory was taken for no file at all.
+    std::fs::remove_file(test.path().join("secrets.env")).unwrap();
+    std::fs::create_dir(test.path().join("secrets.env")).unwrap();
+    let dir = test.path().display().to_string();
+    test.drover(&["validate"])
+        .env("VAL_TEST_PW", "x")
+        .status(1)
+        .stderr(&format!("error: the secrets file {dir}/secrets.env is a directory: secrets are KEY=VALUE lines in a file\n"))
+        .run();
+    // A file DROVER_SECRETS_FILE names must exist.
+    let chosen = format!("{dir}/elsewhere.env");
+    test.drover(&["validate"])
+        .env("DROVER_SECRETS_FILE", &chosen)
+        .status(1)
+        .stderr(&format!(
+            "error: DROVER_SECRETS_FILE names {chosen}, which does not exist\n"
+        ))
+        .run();
+    std::fs::write(&chosen, "VAL_TEST_PW=x\n").unwrap();
+    test.drover(&["validate"])
+        .env("DROVER_SECRETS_FILE", &chosen)
+        .stdout("prod: valid (2 host(s), 1 job(s), 1 task(s))\n")
+        .run();
+}
+
+/// Plain tcp:// to another machine was refused only when connecting.
+#[test]
+fn plain_tcp_to_another_machine_needs_tls_or_insecure() {
+    let hosts = |app2: &str| {
+        env()
+            .file("drover.toml", &format!("name = \"p\"\n[hosts.app1]\ndocker = \"tcp://127.0.0.1:2375\"\n[hosts.app2]\n{app2}\n"))
+            .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\", \"app2\"]\n")
+    };
+    hosts("docker = \"tcp://10.0.0.12:2375\"")
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: drover.toml:5:10: plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = { ca = ..., cert = ..., key = ... }` to [hosts.app2], or `insecure = true` if the network is trusted\n")
+        .run();
+    for fine in [
+        "docker = \"tcp://10.0.0.12:2375\"\ninsecure = true",
+        "docker = \"tcp://[::1]:2375\"",
+        "docker = \"tcp://localhost:2375\"",
+    ] {
+        hosts(fine)
+            .drover(&["validate"])
+            .stdout("p: valid (2 host(s), 1 job(s), 2 task(s))\n")
+            .run();
+    }
+    // The client certificates must be there to be read.
+    let test = hosts("docker = \"tcp://10.0.0.12:2376\"\ntls = { ca = \"certs/ca.pem\", cert = \"certs/cert.pem\", key = \"certs\" }")
+        .file("certs/ca.pem", "");
+    test.drover(&["validate"])
+        .status(1)
+        .stderr(
+            r#"
+            error: drover.toml:6:37: tls cert file "certs/cert.pem" does not exist (a relative path starts at the directory holding drover.toml)
+            drover.toml:6:61: tls key file "certs" is a directory (a relative path starts at the directory holding drover.toml)
+            "#,
+        )
+        .run();
+}
+
+/// `duplicate key` did not say which.
+#[test]
+fn a_duplicate_key_is_named() {
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nimage = \"x:2\"\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:1: duplicate key `image`: this key is already set in this table (keep one of them)\n")
+        .run();
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nenv = { A = \"1\", A = \"2\" }\n[health]\ncmd = [\"true\"]\n[health]\nretries = 2\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:18: duplicate key `A`: this key is already set in this table (keep one of them)\n")
+        .run();
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\n[health]\ncmd = [\"true\"]\n[health]\nretries = 2\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:5:2: duplicate key `health`: this table is already defined above (write each table once)\n")
+        .run();
+}
+
+/// `found the integer … as i128`` (a stray backtick, Rust's words).
+#[test]
+fn an_integer_too_large_for_toml_says_so() {
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\ninstances = 99999999999999999999999\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:13: the integer 99999999999999999999999 is too large: TOML integers are at most 9223372036854775807\n")
+        .run();
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nports = [-9223372036854775809]\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:10: the integer -9223372036854775809 is too small: TOML integers are at least -9223372036854775808\n")
+        .run();
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nenv = { ID = 18446744073709551615 }\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:14: the integer 18446744073709551615 is too large: TOML integers are at most 9223372036854775807 (quote it to pass it as text: \"18446744073709551615\")\n")
+        .run();
+}
+
+/// `memory = "99999999999t"` said "expected a number with an optional
+/// unit"; every size and duration says when it is too large, and the most.
+#[test]
+fn sizes_and_durations_too_large_say_so_and_the_largest_allowed() {
+    prod()
+        .file(
+            "jobs/web.toml",
+            r#"
+            image = "x:1"
+            hosts = ["app1"]
+            memory = "99999999999t"
+            stop_timeout = "25h"
+            log = { max_size = "99999999999999999999g" }
+            [health]
+            cmd = ["true"]
+            interval = "99999999999999h"
+            [update]
+            delay = "999999999999999999999999ms"
+            "#,
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr(
+            r#"
+            error: jobs/web.toml:3:10: memory "99999999999t" is too large: the largest allowed is 1024t
+            jobs/web.toml:4:16: stop_timeout "25h" is too large: the largest allowed is 24h
+            jobs/web.toml:5:20: log max_size "99999999999999999999g" is too large: the largest allowed is 8388607t
+            jobs/web.toml:8:12: health interval "99999999999999h" is too large: the largest allowed is 2562047h
+            jobs/web.toml:10:9: update delay "999999999999999999999999ms" is too large: the largest allowed is 2562047h
+            "#,
+        )
+        .run();
+    env()
+        .file(
+            "drover.toml",
+            "name = \"p\"\n[hosts.app1]\ndocker = \"unix:///x.sock\"\ntimeout = \"11m\"\npull_stall = \"9999999999h\"\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr(
+            r#"
+            error: drover.toml:4:11: host timeout "11m" is too large: the largest allowed is 10m
+            drover.toml:5:14: pull_stall "9999999999h" is too large: the largest allowed is 2562047h
+            "#,
+        )
+        .run();
+}
+
+/// One bad docker address also printed "unknown host" for every job that
+/// lists the host.
+#[test]
+fn a_bad_host_is_reported_once_where_it_is_declared() {
+    env()
+        .file(
+            "drover.toml",
+            "name = \"p\"\n[hosts.app1]\ndocker = \"docker.example:2375\"\n[hosts.\"app.2\"]\ndocker = \"unix:///x.sock\"\n",
+        )
+        .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\", \"app.2\"]\n")
+        .file("jobs/api.toml", "image = \"x:1\"\nhosts = [\"app1\", \"app3\"]\n")
+        .drover(&["validate"])
+        .status(1)
+        .stderr(
+            r#"
+            error: drover.toml:3:10: invalid docker address "docker.example:2375": expected unix:///PATH, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]
+            drover.toml:4:1: invalid host name "app.2": use up to 63 letters, digits, '_' and '-', starting with a letter or digit (no dots: names join into container names with dots)
+            jobs/api.toml:2:18: unknown host "app3" (hosts in drover.toml: none)
+            "#,
+        )
+        .run();
+    // A stage file that does not parse: its hosts are unknown, so jobs are not checked against drover.toml's.
+    prod()
+        .file("drover.qa.toml", "[hosts.qa1]\ndocker = 5\n")
+        .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"qa1\"]\n")
+        .drover(&["-e", "qa", "validate"])
+        .status(1)
+        .stderr("error: drover.qa.toml:2:10: expected a string, found the integer 5\n")
+        .run();
+}
+
+/// A table written as an array was taken field by field; a date-time was
+/// "a table"; a registry URL with a bad port passed.
+#[test]
+fn values_of_the_wrong_kind_are_named_as_toml_names_them() {
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nlog = [\"local\", \"20m\", 5]\nmemory = 1979-05-27\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:7: expected a table, found an array\n")
+        .run();
+    prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nmemory = 1979-05-27\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: jobs/web.toml:3:10: expected a string, found the date-time 1979-05-27\n")
+        .run();
+    env()
+        .file(
+            "drover.toml",
+            "name = \"p\"\n[hosts.app1]\ndocker = \"unix:///x.sock\"\n[registry]\nurl = \"http://registry:99999\"\n",
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr("error: drover.toml:5:7: invalid registry url \"http://registry:99999\": expected http://HOST[:PORT] or https://HOST[:PORT]\n")
+        .run();
+}
+
+/// `validate --json` says what is wrong as data too.
+#[test]
+fn validate_json_lists_each_problem_with_its_place() {
+    let out = prod()
+        .file(
+            "jobs/web.toml",
+            "image = \"x:1\"\nhosts = [\"app1\"]\nmemory = \"lots\"\n",
+        )
+        .file("jobs/x.yaml", "")
+        .drover(&["--json", "validate"])
+        .status(1)
+        .any_stderr()
+        .run();
+    assert_eq!(
+        out.json(),
+        serde_json::json!({"valid": false, "errors": [
+            {"file": "jobs/web.toml", "line": 3, "col": 10, "message": "invalid size \"lots\": expected a number with an optional unit (b, k, m, g, t), e.g. \"512k\", \"20m\", \"1.5g\""},
+            {"file": "jobs/x.yaml", "line": null, "col": null, "message": "is not a job file: a job is a file jobs/NAME.toml (rename it to end in .toml, or move it out of jobs/)"},
+        ]})
+    );
+}
+
+/// `lock --reason ""` was accepted: the next operator would read nothing.
+#[test]
+fn a_lock_needs_a_reason() {
+    for reason in ["", "  ", "two\nlines"] {
+        prod()
+            .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\n")
+            .drover(&["lock", "web", "--reason", reason])
+            .status(1)
+            .stderr(if reason.contains('\n') {
+                "error: --reason must be one line of text, without control characters\n"
+            } else {
+                "error: --reason is empty: say why the job is held, e.g. --reason \"investigating the 502s\" (the next operator reads it)\n"
+            })
+            .run();
+    }
+}

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::source::Place;
 pub use crate::values::{
     DockerAddress, ImageKey, ImageRef, LogDriver, Network, RestartPolicy, Volume,
 };
@@ -34,6 +35,22 @@ pub struct Host {
     pub insecure: bool,
     /// A pull fails when no progress arrives for this long.
     pub pull_stall: Duration,
+}
+
+impl Host {
+    /// Why drover will not talk to this host as written, if it will not:
+    /// plain tcp:// to another machine is unencrypted and unauthenticated
+    /// (anyone on the path gets root on the host) unless the operator says
+    /// the network is trusted.
+    pub fn refusal(&self) -> Option<String> {
+        let plain_tcp = matches!(self.docker, DockerAddress::Tcp { .. }) && self.tls.is_none();
+        (plain_tcp && !self.insecure && !self.docker.is_loopback()).then(|| {
+            format!(
+                "plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = {{ ca = ..., cert = ..., key = ... }}` to [hosts.{}], or `insecure = true` if the network is trusted",
+                self.name
+            )
+        })
+    }
 }
 
 /// Default time a pull may go without progress.
@@ -91,6 +108,8 @@ pub struct Job {
     pub env: BTreeMap<String, String>,
     /// Names only; values come from the operator at run time.
     pub secret_env: Vec<String>,
+    /// Where each `secret_env` name was written, for a secret with no value.
+    pub secret_env_places: BTreeMap<String, Place>,
     pub volumes: Vec<Volume>,
     pub ports: Vec<u16>,
     /// Bytes; swap is limited to the same amount (no swap beyond it).

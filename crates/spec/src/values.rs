@@ -276,10 +276,9 @@ impl DockerAddress {
     pub fn is_loopback(&self) -> bool {
         match self {
             DockerAddress::Tcp { host, .. } => {
-                host == "localhost"
-                    || host == "::1"
+                host.eq_ignore_ascii_case("localhost")
                     || host
-                        .parse::<std::net::Ipv4Addr>()
+                        .parse::<std::net::IpAddr>()
                         .is_ok_and(|ip| ip.is_loopback())
             }
             _ => true,
@@ -330,7 +329,7 @@ fn valid_ssh_user(user: &str) -> bool {
 }
 
 /// `HOST[:PORT]` or `[V6]:PORT`; the host is a name or an address, never a path.
-fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
+pub(crate) fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         match after {
@@ -729,6 +728,10 @@ mod tests {
             assert!(bad.parse::<DockerAddress>().is_err(), "{bad:?}");
         }
         assert!("tcp://127.0.0.1:1"
+            .parse::<DockerAddress>()
+            .unwrap()
+            .is_loopback());
+        assert!("tcp://[0:0:0:0:0:0:0:1]:1"
             .parse::<DockerAddress>()
             .unwrap()
             .is_loopback());
