@@ -139,12 +139,6 @@ pub fn short_message(message: &str) -> String {
         Some(i) if text.ends_with(')') => &text[..i],
         _ => text,
     };
-    if is_binary(text) {
-        return format!(
-            "an answer that is not text (binary data), not a Docker engine answer: {}",
-            excerpt(text)
-        );
-    }
     if is_html(text) {
         let title = text
             .split_once("<title>")
@@ -155,6 +149,12 @@ pub fn short_message(message: &str) -> String {
         return format!(
             "an HTML page, not a Docker engine answer: {}",
             excerpt(&body)
+        );
+    }
+    if is_binary(text) {
+        return format!(
+            "an answer that is not text (binary data), not a Docker engine answer: {}",
+            excerpt(text)
         );
     }
     let line = text
