@@ -976,3 +976,42 @@ fn a_lock_needs_a_reason() {
             .run();
     }
 }
+
+/// Client certificates that connecting would refuse (not PEM, a key that is
+/// not the certificate's) are refused at the host's `tls`.
+#[test]
+fn tls_files_are_read_as_connecting_reads_them() {
+    let pem = |name: &str| {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec![name.to_string()]).expect("params");
+        let cert = params.self_signed(&key).expect("certificate");
+        (cert.pem(), key.serialize_pem())
+    };
+    let (cert, key) = pem("engine");
+    let (_, other_key) = pem("other");
+    let test = env()
+        .file(
+            "drover.toml",
+            "name = \"p\"\n[hosts.app1]\ndocker = \"tcp://10.0.0.1:2376\"\ntls = { ca = \"ca.pem\", cert = \"cert.pem\", key = \"key.pem\" }\n",
+        )
+        .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\n")
+        .file("ca.pem", &cert)
+        .file("cert.pem", &cert)
+        .file("key.pem", &key);
+    test.drover(&["validate"])
+        .stdout("p: valid (1 host(s), 1 job(s), 1 task(s))\n")
+        .run();
+    let dir = test.path().display().to_string();
+    std::fs::write(test.path().join("key.pem"), &other_key).unwrap();
+    test.drover(&["validate"])
+        .status(1)
+        .stderr(&format!("error: drover.toml:4:7: tls of host app1: TLS setup: client certificate {dir}/cert.pem with key {dir}/key.pem: the key is not the certificate's (tls.key must be the private key of tls.cert)\n"))
+        .run();
+    std::fs::write(test.path().join("ca.pem"), "not a certificate\n").unwrap();
+    test.drover(&["validate"])
+        .status(1)
+        .stderr(&format!(
+            "error: drover.toml:4:7: tls of host app1: {dir}/ca.pem holds no PEM certificate\n"
+        ))
+        .run();
+}

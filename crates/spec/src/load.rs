@@ -324,6 +324,7 @@ impl Loader {
                     file,
                     span: tls.span(),
                 };
+                let place = self.sources.place(&tls_loc);
                 if !matches!(docker, DockerAddress::Tcp { .. }) {
                     self.error(&tls_loc, "tls applies only to tcp:// hosts");
                 }
@@ -353,6 +354,7 @@ impl Loader {
                     ca: resolve("ca", &tls.ca),
                     cert: resolve("cert", &tls.cert),
                     key: resolve("key", &tls.key),
+                    place: Some(place),
                 }
             });
             let timeout = match &host.timeout {

@@ -65,6 +65,8 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Where `tls` was written, for a problem found in the files' contents.
+    pub place: Option<Place>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

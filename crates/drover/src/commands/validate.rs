@@ -1,6 +1,7 @@
 //! `drover validate`: everything a later command would refuse without
-//! asking a host is refused here first, with its place: the files, and the
-//! secret values the jobs name (read as `up` reads them).
+//! asking a host is refused here first, with its place: the files, the
+//! secret values the jobs name (read as `up` reads them), and the client
+//! certificates of `tls` hosts (read as connecting reads them).
 
 use std::process::ExitCode;
 
@@ -40,7 +41,8 @@ pub fn run(global: &Global) -> Result<ExitCode> {
     Ok(super::SUCCESS)
 }
 
-/// The environment loaded, and every job's secrets found as `up` finds them.
+/// The environment loaded, every job's secrets found as `up` finds them,
+/// and every host's client certificates read as connecting reads them.
 fn check(global: &Global) -> Result<Fleet, FleetError> {
     let fleet = Fleet::load(
         global.dir.as_deref(),
@@ -49,6 +51,7 @@ fn check(global: &Global) -> Result<Fleet, FleetError> {
     )?;
     let jobs: Vec<&drover_spec::Job> = fleet.env.jobs.values().collect();
     fleet.secrets(&jobs)?;
+    fleet.check_tls()?;
     Ok(fleet)
 }
 
