@@ -75,8 +75,17 @@ fn reference_is_valid_with_its_certificates_and_secret() {
     let dir = tempfile::tempdir().expect("temp dir");
     copy_dir(&Path::new(EXAMPLES).join("reference"), dir.path());
     std::fs::create_dir_all(dir.path().join("certs")).expect("certs dir");
-    for name in ["ca", "cert", "key"] {
-        std::fs::write(dir.path().join(format!("certs/{name}.pem")), "").expect("write");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["drover".to_string()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    for (name, pem) in [
+        ("ca", cert.pem()),
+        ("cert", cert.pem()),
+        ("key", key.serialize_pem()),
+    ] {
+        std::fs::write(dir.path().join(format!("certs/{name}.pem")), pem).expect("write");
     }
     assert_eq!(
         validate_in(dir.path(), &[]),
