@@ -114,7 +114,7 @@ impl fmt::Display for Phase {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GateFailure {
     Exited { code: i64, oom: bool },
-    Restarted { count: i64 },
+    Restarted { count: i64, exit_code: Option<i64> },
     Unhealthy { output: String },
     Deadline { after: Duration, health: String },
     Vanished,
@@ -132,15 +132,23 @@ impl fmt::Display for GateFailure {
                 f,
                 "a process in it was killed for exceeding its memory limit, and it exited with code {code}: raise `memory`"
             ),
-            // The engine may miss a memory kill of the main process (its
-            // exit can arrive first), so say what 137 usually means.
+            // Say what is known: a SIGKILL, and no memory kill on record.
             GateFailure::Exited { code: 137, oom: false } => f.write_str(
-                "it was killed with SIGKILL (exit code 137): the kernel does that to a task that outgrows `memory`, even when the engine does not record it",
+                "it was killed with SIGKILL (exit code 137); the engine recorded no memory kill",
             ),
+            GateFailure::Exited { code: -1, oom: false } => f.write_str("it stopped"),
             GateFailure::Exited { code, oom: false } => write!(f, "it exited with code {code}"),
-            GateFailure::Restarted { count } => {
-                write!(f, "it is crash-looping ({count} restart(s))")
-            }
+            GateFailure::Restarted {
+                count,
+                exit_code: Some(code),
+            } => write!(
+                f,
+                "it is crash-looping ({count} restart(s), last exit code {code})"
+            ),
+            GateFailure::Restarted {
+                count,
+                exit_code: None,
+            } => write!(f, "it is crash-looping ({count} restart(s))"),
             GateFailure::Unhealthy { output } if output.is_empty() => {
                 f.write_str("its health check failed")
             }
@@ -192,11 +200,15 @@ pub enum StepError {
         host: String,
         error: String,
     },
-    /// The new container did not prove itself; `logs` are its last lines.
+    /// A container did not prove itself; `logs` are its last lines.
     Gate {
+        /// Which container: "the new container", "the restarted container"…
+        what: &'static str,
         failure: GateFailure,
         logs: Vec<String>,
         restored: Restored,
+        /// The failed container, kept aside stopped under this name.
+        evidence: Option<String>,
     },
     /// It worked, but was rolled back because another task of the rollout failed.
     RolledBack {
@@ -218,6 +230,17 @@ pub enum StepError {
     },
 }
 
+impl StepError {
+    /// A failure of its own: not a step left undone because the run was
+    /// interrupted or the rollout stopped.
+    pub fn counts(&self) -> bool {
+        !matches!(
+            self,
+            StepError::Interrupted { .. } | StepError::NotStarted { .. }
+        )
+    }
+}
+
 impl fmt::Display for StepError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let with = |f: &mut fmt::Formatter<'_>, r: &Restored| match r {
@@ -231,10 +254,18 @@ impl fmt::Display for StepError {
                 "image {image} could not be pulled on host {host}: {error}"
             ),
             StepError::Gate {
-                failure, restored, ..
+                what,
+                failure,
+                restored,
+                evidence,
+                ..
             } => {
-                write!(f, "the new container failed: {failure}")?;
-                with(f, restored)
+                write!(f, "{what} failed: {failure}")?;
+                with(f, restored)?;
+                match evidence {
+                    Some(name) => write!(f, "; it is kept stopped as {name} for its logs"),
+                    None => Ok(()),
+                }
             }
             StepError::RolledBack { because, restored } => {
                 write!(f, "rolled back because {because}")?;
@@ -307,7 +338,10 @@ mod tests {
         assert!(say(3, true).starts_with(
             "a process in it was killed for exceeding its memory limit, and it exited with code 3"
         ));
-        // The engine missed the memory kill: 137 still points at `memory`.
-        assert!(say(137, false).contains("SIGKILL") && say(137, false).contains("`memory`"));
+        // No memory kill on record: say what is known, not a guess.
+        assert_eq!(
+            say(137, false),
+            "it was killed with SIGKILL (exit code 137); the engine recorded no memory kill"
+        );
     }
 }

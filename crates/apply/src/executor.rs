@@ -27,13 +27,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use drover_engine::{ContainerSummary, CreateOptions, Engine, EngineError};
-use drover_plan::{labels, Change, ContainerRef, DesiredTask, Plan, Pull, Step, TaskKey};
+use drover_plan::{
+    labels, Change, ContainerRef, DesiredTask, Phase as ChangePhase, Plan, Pull, RunState, Step,
+    TaskKey,
+};
 use futures::future::join_all;
 use futures::{stream, StreamExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{Event, GateFailure, Outcome, Phase, Report, Restored, StepError};
-use crate::gate::{gate, SETTLE};
+use crate::gate::{gate, Before, SETTLE};
 use crate::watch::Watch;
 
 /// Engines by host name.
@@ -105,22 +108,22 @@ pub struct Executor<'a> {
     watch: Watch,
 }
 
-/// What a disruptive step did, so a rollback can undo it.
+/// An old container set aside: its ID, the name to give back, and whether it ran.
+type Old = (String, String, bool);
+
+/// What a step did, so a rollback can undo it.
 enum Swapped {
-    /// A new container took the task's name; the old one is kept under `kept_name`.
-    Replaced {
-        new_id: String,
-        old: Option<(String, bool)>,
-    },
+    /// A new container took the task's name; the old one is kept aside.
+    Replaced { new_id: String, old: Option<Old> },
     /// A kept generation `target_id` took the task's name (it was `target_name`);
     /// the previous current container, if any, is kept aside.
     Restored {
         target_id: String,
         target_name: String,
-        previous: Option<(String, bool)>,
+        previous: Option<Old>,
     },
-    /// Restarted in place: nothing to undo.
-    Restarted,
+    /// Nothing to undo (a create, a start, a restart in place…).
+    Nothing,
 }
 
 impl<'a> Executor<'a> {
@@ -323,13 +326,6 @@ impl<'a> Executor<'a> {
         failed_pulls: &BTreeMap<(String, String), String>,
         record: &(dyn Fn(Outcome) + Sync),
     ) {
-        let outcome = |c: &Change, result: Result<String, StepError>| Outcome {
-            job: c.job.clone(),
-            host: c.host.clone(),
-            task: c.task,
-            step: c.step.verb().to_string(),
-            result,
-        };
         // A job whose image is missing on any host is touched nowhere.
         let missing = changes.iter().find_map(|c| {
             let image = &c.step.desired()?.config.image;
@@ -352,68 +348,125 @@ impl<'a> Executor<'a> {
         }
 
         let policy = self.policy(job);
-        let has_creates = changes
-            .iter()
-            .any(|c| matches!(c.step, Step::Create { .. }));
-        let mut removes = Vec::new();
-        let mut quick = Vec::new();
-        let mut disruptive = Vec::new();
-        let mut stops = Vec::new();
-        for c in changes {
-            match c.step {
-                Step::Remove { .. } => removes.push(c),
-                Step::Stop { .. } => stops.push(c),
-                _ if c.step.disrupts() => disruptive.push(c),
-                _ => quick.push(c),
+        let by_phase = |phase: ChangePhase| -> Vec<&Change> {
+            changes
+                .iter()
+                .copied()
+                .filter(|c| c.phase == phase)
+                .collect()
+        };
+        let (now, rollout, retire) = (
+            by_phase(ChangePhase::Now),
+            by_phase(ChangePhase::Rollout),
+            by_phase(ChangePhase::Retire),
+        );
+
+        // What takes nothing down, at once; then the rollout, batch by
+        // batch; then what goes for good, only if all of that passed.
+        let mut failed = self.run_now(&now, record).await;
+        failed = match failed {
+            Some(why) => {
+                not_started(&rollout, &format!("the rollout stopped: {why}"), record);
+                Some(why)
             }
+            None => self.rollout(&rollout, &policy, record).await,
+        };
+        match failed {
+            Some(why) => not_started(&retire, &format!("kept running, since {why}"), record),
+            None => self.retire(&retire, &policy, record).await,
         }
-        // Free names and ports first, unless the job is moving: then bring
-        // the new tasks up before the old ones go.
-        if !has_creates {
-            self.run_unordered(&removes, &outcome, record).await;
-        }
-        self.run_unordered(&quick, &outcome, record).await;
-        self.rollout(&disruptive, &policy, &outcome, record).await;
-        self.run_unordered(&stops, &outcome, record).await;
-        if has_creates {
-            self.run_unordered(&removes, &outcome, record).await;
-        }
-        if !disruptive.is_empty() && !self.cancel.is_cancelled() {
-            self.prune(job, &disruptive, policy.keep, record).await;
+        if changes
+            .iter()
+            .any(|c| matches!(c.step, Step::Replace { .. } | Step::Restore { .. }))
+            && !self.cancel.is_cancelled()
+        {
+            self.prune(job, &changes, policy.keep, record).await;
         }
     }
 
-    /// Steps that take nothing down, all at once.
-    async fn run_unordered(
-        &self,
-        list: &[&Change],
-        outcome: &(dyn Fn(&Change, Result<String, StepError>) -> Outcome + Sync),
-        record: &(dyn Fn(Outcome) + Sync),
-    ) {
-        stream::iter(list)
+    /// Steps that take nothing that serves down, all at once. Returns why
+    /// the job's rollout must stop, if one failed.
+    async fn run_now(&self, list: &[&Change], record: &(dyn Fn(Outcome) + Sync)) -> Option<String> {
+        let failures: Vec<Option<String>> = stream::iter(list)
             .map(|c| async move {
                 let result = if self.cancel.is_cancelled() {
                     Err(StepError::NotStarted {
                         why: "interrupted".to_string(),
                     })
                 } else {
-                    self.quick_step(c).await
+                    self.apply(c).await.map(|(_, detail)| detail)
                 };
+                let failed = result
+                    .as_ref()
+                    .err()
+                    .filter(|e| e.counts())
+                    .map(|_| c.name());
                 record(outcome(c, result));
+                failed
             })
             .buffer_unordered(CONCURRENCY)
-            .collect::<Vec<()>>()
+            .collect()
             .await;
+        failures
+            .into_iter()
+            .flatten()
+            .next()
+            .map(|name| format!("{name} failed"))
     }
 
-    /// Steps that take nothing down: create, start, rename, remove, stop.
-    async fn quick_step(&self, c: &Change) -> Result<String, StepError> {
+    /// Changes one task; what it swapped (so a rollback can undo it) and what it did.
+    async fn apply(&self, c: &Change) -> Result<(Swapped, String), StepError> {
+        if self.cancel.is_cancelled() {
+            return Err(StepError::NotStarted {
+                why: "interrupted".to_string(),
+            });
+        }
         let engine = self.engine(&c.host)?;
         match &c.step {
-            Step::Create { desired } => self.create(engine, c, desired).await,
+            Step::Create { desired } => self
+                .create(engine, c, desired)
+                .await
+                .map(|detail| (Swapped::Nothing, detail)),
+            Step::Replace { current, desired } => self.replace(engine, c, current, desired).await,
+            Step::Restore { current, target } => {
+                self.restore(engine, c, current.as_ref(), target).await
+            }
+            Step::Restart { current } => {
+                self.emit_for(c, Phase::Stopping);
+                engine
+                    .stop_container(&current.id, current.stop_timeout)
+                    .await
+                    .map_err(StepError::Engine)?;
+                self.emit_for(c, Phase::Starting);
+                engine
+                    .start_container(&current.id)
+                    .await
+                    .map_err(StepError::Engine)?;
+                self.prove(
+                    engine,
+                    c,
+                    &current.id,
+                    current.health.as_ref(),
+                    current.health_at,
+                )
+                .await
+                .map_err(|(failure, logs)| {
+                    gate_error(
+                        "the restarted container",
+                        failure,
+                        logs,
+                        Restored::Nothing,
+                        None,
+                    )
+                })?;
+                Ok((
+                    Swapped::Nothing,
+                    format!("restarted {}", current.short_id()),
+                ))
+            }
             Step::Start { current } => {
                 self.emit_for(c, Phase::Starting);
-                if current.state == "paused" {
+                if current.state == RunState::Paused {
                     engine
                         .unpause_container(&current.id)
                         .await
@@ -424,34 +477,67 @@ impl<'a> Executor<'a> {
                         .await
                         .map_err(StepError::Engine)?;
                 }
-                self.prove(engine, c, &current.id, current.health.as_ref())
-                    .await
-                    .map_err(|(failure, logs)| self.gate_error(failure, logs, Restored::Nothing))?;
-                Ok(format!("started {}", current.short_id()))
+                self.prove(
+                    engine,
+                    c,
+                    &current.id,
+                    current.health.as_ref(),
+                    current.health_at,
+                )
+                .await
+                .map_err(|(failure, logs)| {
+                    gate_error(
+                        "the started container",
+                        failure,
+                        logs,
+                        Restored::Nothing,
+                        None,
+                    )
+                })?;
+                let verb = if current.state == RunState::Paused {
+                    "unpaused"
+                } else {
+                    "started"
+                };
+                Ok((Swapped::Nothing, format!("{verb} {}", current.short_id())))
             }
             Step::Rename { current, to, start } => {
                 engine
                     .rename_container(&current.id, to)
                     .await
                     .map_err(StepError::Engine)?;
-                if *start {
-                    self.emit_for(c, Phase::Starting);
-                    engine
-                        .start_container(&current.id)
-                        .await
-                        .map_err(StepError::Engine)?;
-                    self.prove(engine, c, &current.id, current.health.as_ref())
-                        .await
-                        .map_err(|(failure, logs)| {
-                            self.gate_error(failure, logs, Restored::Nothing)
-                        })?;
-                    Ok(format!(
-                        "renamed {} to {to} and started it",
-                        current.short_id()
-                    ))
-                } else {
-                    Ok(format!("renamed {} to {to}", current.short_id()))
+                if !*start {
+                    return Ok((
+                        Swapped::Nothing,
+                        format!("renamed {} to {to}", current.short_id()),
+                    ));
                 }
+                self.emit_for(c, Phase::Starting);
+                engine
+                    .start_container(&current.id)
+                    .await
+                    .map_err(StepError::Engine)?;
+                self.prove(
+                    engine,
+                    c,
+                    &current.id,
+                    current.health.as_ref(),
+                    current.health_at,
+                )
+                .await
+                .map_err(|(failure, logs)| {
+                    gate_error(
+                        "the started container",
+                        failure,
+                        logs,
+                        Restored::Nothing,
+                        None,
+                    )
+                })?;
+                Ok((
+                    Swapped::Nothing,
+                    format!("renamed {} to {to} and started it", current.short_id()),
+                ))
             }
             Step::Remove { current } => {
                 self.emit_for(c, Phase::Removing);
@@ -465,7 +551,7 @@ impl<'a> Executor<'a> {
                     .remove_container(&current.id)
                     .await
                     .map_err(StepError::Engine)?;
-                Ok(format!("removed {}", current.short_id()))
+                Ok((Swapped::Nothing, format!("removed {}", current.short_id())))
             }
             Step::Stop { current } => {
                 self.emit_for(c, Phase::Stopping);
@@ -473,12 +559,7 @@ impl<'a> Executor<'a> {
                     .stop_container(&current.id, current.stop_timeout)
                     .await
                     .map_err(StepError::Engine)?;
-                Ok(format!("stopped {}", current.short_id()))
-            }
-            Step::Replace { .. } | Step::Restore { .. } | Step::Restart { .. } => {
-                Err(StepError::Engine(EngineError::Other(
-                    "a disruptive step reached the quick phase".to_string(),
-                )))
+                Ok((Swapped::Nothing, format!("stopped {}", current.short_id())))
             }
         }
     }
@@ -524,7 +605,7 @@ impl<'a> Executor<'a> {
             return Err(StepError::Engine(e));
         }
         match self
-            .prove(engine, c, &id, desired.config.health.as_ref())
+            .prove(engine, c, &id, desired.config.health.as_ref(), None)
             .await
         {
             Ok(()) => Ok(format!("created {}", short(&id))),
@@ -533,18 +614,45 @@ impl<'a> Executor<'a> {
                 "created {} (interrupted before it proved itself)",
                 short(&id)
             )),
-            Err((failure, logs)) => Err(self.gate_error(failure, logs, Restored::Nothing)),
+            Err((failure, logs)) => {
+                // A container that failed its gate does not keep the task's name.
+                let evidence = self
+                    .set_aside(engine, &desired.key, &id, desired.config.stop_timeout)
+                    .await;
+                Err(gate_error(
+                    "the new container",
+                    failure,
+                    logs,
+                    Restored::Nothing,
+                    evidence,
+                ))
+            }
         }
     }
 
-    fn gate_error(&self, failure: GateFailure, logs: Vec<String>, restored: Restored) -> StepError {
-        match failure {
-            GateFailure::Interrupted => StepError::Interrupted { restored },
-            failure => StepError::Gate {
-                failure,
-                logs,
-                restored,
-            },
+    /// Stops a new container that failed its gate and keeps it under the
+    /// task's `.failed` name (replacing an older one), so the task's name is
+    /// free and the evidence stays. Removes it if that cannot be done.
+    async fn set_aside(
+        &self,
+        engine: &dyn Engine,
+        key: &TaskKey,
+        id: &str,
+        stop_timeout: Duration,
+    ) -> Option<String> {
+        let failed = key.failed_name(self.env);
+        let _ = engine.stop_container(id, stop_timeout).await;
+        if let Ok(Some(older)) = engine.inspect_container(&failed).await {
+            if older.id != id && older.task_key().as_ref() == Some(key) {
+                let _ = engine.remove_container(&older.id).await;
+            }
+        }
+        match engine.rename_container(id, &failed).await {
+            Ok(()) => Some(failed),
+            Err(_) => {
+                let _ = engine.remove_container(id).await;
+                None
+            }
         }
     }
 
@@ -555,9 +663,10 @@ impl<'a> Executor<'a> {
         c: &Change,
         id: &str,
         health: Option<&drover_plan::HealthConfig>,
+        health_at: Option<drover_plan::time::Timestamp>,
     ) -> Result<(), (GateFailure, Vec<String>)> {
         let restarts = match engine.inspect_container(id).await {
-            Ok(Some(container)) => container.restarts,
+            Ok(Some(container)) => container.runs.restarts,
             _ => 0,
         };
         let last_second = AtomicU64::new(u64::MAX);
@@ -584,7 +693,10 @@ impl<'a> Executor<'a> {
             id,
             health,
             self.settle,
-            restarts,
+            Before {
+                restarts,
+                health_at,
+            },
             &self.cancel,
             &progress,
         )
@@ -602,14 +714,14 @@ impl<'a> Executor<'a> {
         }
     }
 
-    /// The disruptive steps of one job, `parallel` at a time.
+    /// The steps that take serving tasks down for a moment, `parallel` at a
+    /// time, `delay` apart. Returns why the rollout stopped, if it did.
     async fn rollout(
         &self,
         changes: &[&Change],
         policy: &RolloutPolicy,
-        outcome: &(dyn Fn(&Change, Result<String, StepError>) -> Outcome + Sync),
         record: &(dyn Fn(Outcome) + Sync),
-    ) {
+    ) -> Option<String> {
         let batch_size = usize::try_from(policy.parallel.max(1)).unwrap_or(1);
         let mut done: Vec<(&Change, Swapped, String)> = Vec::new();
         let mut failed: Option<String> = None;
@@ -619,9 +731,7 @@ impl<'a> Executor<'a> {
                     Some(f) => format!("the rollout stopped: {f}"),
                     None => "interrupted".to_string(),
                 };
-                for c in batch {
-                    record(outcome(c, Err(StepError::NotStarted { why: why.clone() })));
-                }
+                not_started(batch, &why, record);
                 continue;
             }
             if i > 0 && !policy.delay.is_zero() {
@@ -630,7 +740,7 @@ impl<'a> Executor<'a> {
                     () = self.cancel.cancelled() => {}
                 }
             }
-            let results = join_all(batch.iter().map(|c| self.disrupt(c))).await;
+            let results = join_all(batch.iter().map(|c| self.apply(c))).await;
             for (c, result) in batch.iter().zip(results) {
                 match result {
                     Ok((swapped, detail)) => {
@@ -646,11 +756,7 @@ impl<'a> Executor<'a> {
                         done.push((c, swapped, detail));
                     }
                     Err(e) => {
-                        let counts = !matches!(
-                            e,
-                            StepError::Interrupted { .. } | StepError::NotStarted { .. }
-                        );
-                        if failed.is_none() && counts {
+                        if failed.is_none() && e.counts() {
                             failed = Some(format!("{} failed", c.name()));
                         }
                         record(outcome(c, Err(e)));
@@ -668,7 +774,7 @@ impl<'a> Executor<'a> {
                     for ((c, swapped, detail), restored) in batch.iter().zip(results) {
                         // A restart has nothing to undo: it stands.
                         let result = match swapped {
-                            Swapped::Restarted => Ok(detail.clone()),
+                            Swapped::Nothing => Ok(detail.clone()),
                             _ => Err(StepError::RolledBack {
                                 because: because.clone(),
                                 restored,
@@ -684,43 +790,38 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+        failed.or_else(|| {
+            self.cancel
+                .is_cancelled()
+                .then(|| "the run was interrupted".to_string())
+        })
     }
 
-    async fn disrupt(&self, c: &Change) -> Result<(Swapped, String), StepError> {
-        if self.cancel.is_cancelled() {
-            return Err(StepError::NotStarted {
-                why: "interrupted".to_string(),
-            });
-        }
-        let engine = self.engine(&c.host)?;
-        match &c.step {
-            Step::Replace { current, desired } => self.replace(engine, c, current, desired).await,
-            Step::Restore { current, target } => {
-                self.restore(engine, c, current.as_ref(), target).await
+    /// Containers that serve and go for good (tasks the spec no longer has,
+    /// duplicates): once everything else of the job passed, `parallel` at a
+    /// time, `delay` apart.
+    async fn retire(
+        &self,
+        changes: &[&Change],
+        policy: &RolloutPolicy,
+        record: &(dyn Fn(Outcome) + Sync),
+    ) {
+        let batch_size = usize::try_from(policy.parallel.max(1)).unwrap_or(1);
+        for (i, batch) in changes.chunks(batch_size).enumerate() {
+            if self.cancel.is_cancelled() {
+                not_started(batch, "interrupted", record);
+                continue;
             }
-            Step::Restart { current } => {
-                self.emit_for(c, Phase::Stopping);
-                engine
-                    .stop_container(&current.id, current.stop_timeout)
-                    .await
-                    .map_err(StepError::Engine)?;
-                self.emit_for(c, Phase::Starting);
-                engine
-                    .start_container(&current.id)
-                    .await
-                    .map_err(StepError::Engine)?;
-                self.prove(engine, c, &current.id, current.health.as_ref())
-                    .await
-                    .map_err(|(failure, logs)| self.gate_error(failure, logs, Restored::Nothing))?;
-                Ok((
-                    Swapped::Restarted,
-                    format!("restarted {}", current.short_id()),
-                ))
+            if i > 0 && !policy.delay.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(policy.delay) => {}
+                    () = self.cancel.cancelled() => {}
+                }
             }
-            other => Err(StepError::Engine(EngineError::Other(format!(
-                "{} is not a rollout step",
-                other.verb()
-            )))),
+            let results = join_all(batch.iter().map(|c| self.apply(c))).await;
+            for (c, result) in batch.iter().zip(results) {
+                record(outcome(c, result.map(|(_, detail)| detail)));
+            }
         }
     }
 
@@ -734,8 +835,8 @@ impl<'a> Executor<'a> {
         desired: &DesiredTask,
     ) -> Result<(Swapped, String), StepError> {
         let name = desired.container_name(self.env);
-        let broken = matches!(current.state.as_str(), "dead" | "removing");
-        let was_running = current.is_running() || current.state == "paused";
+        let broken = current.state.is_broken();
+        let was_running = current.is_running() || current.state == RunState::Paused;
         let old = if broken {
             // Nothing worth keeping: make room.
             self.emit_for(c, Phase::Removing);
@@ -757,10 +858,12 @@ impl<'a> Executor<'a> {
             }
             let kept = desired.key.kept_name(self.env, &current.id);
             if let Err(e) = engine.rename_container(&current.id, &kept).await {
-                let restored = self.put_back(engine, &current.id, &name, was_running).await;
+                let restored = self
+                    .put_back(engine, &current.id, &current.name, was_running)
+                    .await;
                 return Err(with_restored(StepError::Engine(e), restored));
             }
-            Some((current.id.clone(), was_running))
+            Some((current.id.clone(), current.name.clone(), was_running))
         };
 
         self.emit_for(c, Phase::Creating);
@@ -776,26 +879,38 @@ impl<'a> Executor<'a> {
         {
             Ok(id) => id,
             Err(e) => {
-                let restored = self.put_back_old(engine, old.as_ref(), &name).await;
+                let restored = self.put_back_old(engine, old.as_ref()).await;
                 return Err(with_restored(StepError::Engine(e), restored));
             }
         };
         self.emit_for(c, Phase::Starting);
         if let Err(e) = engine.start_container(&new_id).await {
             let _ = engine.remove_container(&new_id).await;
-            let restored = self.put_back_old(engine, old.as_ref(), &name).await;
+            let restored = self.put_back_old(engine, old.as_ref()).await;
             return Err(with_restored(StepError::Engine(e), restored));
         }
         if let Err((failure, logs)) = self
-            .prove(engine, c, &new_id, desired.config.health.as_ref())
+            .prove(engine, c, &new_id, desired.config.health.as_ref(), None)
             .await
         {
-            let _ = engine.remove_container(&new_id).await;
-            let restored = self.put_back_old(engine, old.as_ref(), &name).await;
-            return Err(self.gate_error(failure, logs, restored));
+            let evidence = if matches!(failure, GateFailure::Interrupted) {
+                let _ = engine.remove_container(&new_id).await;
+                None
+            } else {
+                self.set_aside(engine, &desired.key, &new_id, desired.config.stop_timeout)
+                    .await
+            };
+            let restored = self.put_back_old(engine, old.as_ref()).await;
+            return Err(gate_error(
+                "the new container",
+                failure,
+                logs,
+                restored,
+                evidence,
+            ));
         }
         let detail = match &old {
-            Some((id, _)) => format!(
+            Some((id, _, _)) => format!(
                 "replaced {} with {} (kept {} for rollback)",
                 short(id),
                 short(&new_id),
@@ -810,19 +925,14 @@ impl<'a> Executor<'a> {
         Ok((Swapped::Replaced { new_id, old }, detail))
     }
 
-    async fn put_back_old(
-        &self,
-        engine: &dyn Engine,
-        old: Option<&(String, bool)>,
-        name: &str,
-    ) -> Restored {
+    async fn put_back_old(&self, engine: &dyn Engine, old: Option<&Old>) -> Restored {
         match old {
-            Some((id, running)) => self.put_back(engine, id, name, *running).await,
+            Some((id, name, running)) => self.put_back(engine, id, name, *running).await,
             None => Restored::Nothing,
         }
     }
 
-    /// Gives `id` the task's `name` back and starts it if it ran before.
+    /// Gives `id` its `name` back and starts it if it ran before.
     async fn put_back(&self, engine: &dyn Engine, id: &str, name: &str, start: bool) -> Restored {
         if let Err(e) = engine.rename_container(id, name).await {
             return Restored::Failed(e.to_string());
@@ -852,7 +962,7 @@ impl<'a> Executor<'a> {
         let name = key.container_name(self.env);
         let previous = match current {
             Some(current) => {
-                let running = current.is_running() || current.state == "paused";
+                let running = current.is_running() || current.state == RunState::Paused;
                 if running {
                     self.emit_for(c, Phase::Stopping);
                     engine
@@ -864,34 +974,42 @@ impl<'a> Executor<'a> {
                     .rename_container(&current.id, &key.kept_name(self.env, &current.id))
                     .await
                 {
-                    let _ = self.put_back(engine, &current.id, &name, running).await;
+                    let _ = self
+                        .put_back(engine, &current.id, &current.name, running)
+                        .await;
                     return Err(StepError::Engine(e));
                 }
-                Some((current.id.clone(), running))
+                Some((current.id.clone(), current.name.clone(), running))
             }
             None => None,
         };
         if let Err(e) = engine.rename_container(&target.id, &name).await {
-            let restored = self
-                .undo_restore(engine, target, previous.as_ref(), &name)
-                .await;
+            let restored = self.undo_restore(engine, target, previous.as_ref()).await;
             return Err(with_restored(StepError::Engine(e), restored));
         }
         self.emit_for(c, Phase::Starting);
         if let Err(e) = engine.start_container(&target.id).await {
-            let restored = self
-                .undo_restore(engine, target, previous.as_ref(), &name)
-                .await;
+            let restored = self.undo_restore(engine, target, previous.as_ref()).await;
             return Err(with_restored(StepError::Engine(e), restored));
         }
         if let Err((failure, logs)) = self
-            .prove(engine, c, &target.id, target.health.as_ref())
+            .prove(
+                engine,
+                c,
+                &target.id,
+                target.health.as_ref(),
+                target.health_at,
+            )
             .await
         {
-            let restored = self
-                .undo_restore(engine, target, previous.as_ref(), &name)
-                .await;
-            return Err(self.gate_error(failure, logs, restored));
+            let restored = self.undo_restore(engine, target, previous.as_ref()).await;
+            return Err(gate_error(
+                "the generation rolled back to",
+                failure,
+                logs,
+                restored,
+                None,
+            ));
         }
         let detail = format!("{} runs again", target.short_id());
         Ok((
@@ -908,12 +1026,11 @@ impl<'a> Executor<'a> {
         &self,
         engine: &dyn Engine,
         target: &ContainerRef,
-        previous: Option<&(String, bool)>,
-        name: &str,
+        previous: Option<&Old>,
     ) -> Restored {
         let _ = engine.stop_container(&target.id, target.stop_timeout).await;
         let _ = engine.rename_container(&target.id, &target.name).await;
-        self.put_back_old(engine, previous, name).await
+        self.put_back_old(engine, previous).await
     }
 
     /// Undoes a step that succeeded, because a later one failed.
@@ -921,12 +1038,6 @@ impl<'a> Executor<'a> {
         let Ok(engine) = self.engine(&c.host) else {
             return Restored::Failed(format!("host {} is not connected", c.host));
         };
-        let key = TaskKey {
-            job: c.job.clone(),
-            host: c.host.clone(),
-            task: c.task.unwrap_or_default(),
-        };
-        let name = key.container_name(self.env);
         let stop_timeout = c
             .step
             .container()
@@ -938,10 +1049,7 @@ impl<'a> Executor<'a> {
                 if let Err(e) = engine.remove_container(new_id).await {
                     return Restored::Failed(e.to_string());
                 }
-                match old {
-                    Some((id, running)) => self.put_back(engine, id, &name, *running).await,
-                    None => Restored::Nothing,
-                }
+                self.put_back_old(engine, old.as_ref()).await
             }
             Swapped::Restored {
                 target_id,
@@ -952,16 +1060,14 @@ impl<'a> Executor<'a> {
                 if let Err(e) = engine.rename_container(target_id, target_name).await {
                     return Restored::Failed(e.to_string());
                 }
-                match previous {
-                    Some((id, running)) => self.put_back(engine, id, &name, *running).await,
-                    None => Restored::Nothing,
-                }
+                self.put_back_old(engine, previous.as_ref()).await
             }
-            Swapped::Restarted => Restored::Nothing,
+            Swapped::Nothing => Restored::Nothing,
         }
     }
 
-    /// Removes kept generations beyond `keep` of the tasks just rolled out.
+    /// Removes the kept generations of the tasks just rolled out that
+    /// [`drover_plan::retention`] says go (`gc` asks the same rule).
     async fn prune(
         &self,
         job: &str,
@@ -977,7 +1083,8 @@ impl<'a> Executor<'a> {
             let Ok(list) = engine.list_containers(self.env).await else {
                 continue;
             };
-            let mut kept: BTreeMap<u32, Vec<&ContainerSummary>> = BTreeMap::new();
+            let mut aside: BTreeMap<u32, (Vec<&ContainerSummary>, Vec<&ContainerSummary>)> =
+                BTreeMap::new();
             for summary in &list {
                 let (Some(j), Some(h), Some(task)) = (
                     summary.labels.get(labels::JOB),
@@ -998,18 +1105,17 @@ impl<'a> Executor<'a> {
                     task,
                 };
                 let prefix = format!("{}.kept-", key.container_name(self.env));
-                if summary.name.starts_with(&prefix) && summary.state != "running" {
-                    kept.entry(task).or_default().push(summary);
+                if summary.name.starts_with(&prefix) {
+                    aside.entry(task).or_default().0.push(summary);
+                } else if summary.name == key.failed_name(self.env) {
+                    aside.entry(task).or_default().1.push(summary);
                 }
             }
-            for (task, mut generations) in kept {
-                generations.sort_by(|a, b| {
-                    b.labels
-                        .get(labels::DEPLOYED_AT)
-                        .cmp(&a.labels.get(labels::DEPLOYED_AT))
-                });
-                for old in generations.into_iter().skip(keep as usize) {
-                    if let Err(e) = engine.remove_container(&old.id).await {
+            for (task, (kept, failed)) in aside {
+                let kept: Vec<_> = kept.iter().map(|s| generation(s)).collect();
+                let failed: Vec<_> = failed.iter().map(|s| generation(s)).collect();
+                for old in drover_plan::retention::expired(&kept, &failed, keep) {
+                    if let Err(e) = engine.remove_container(old.id).await {
                         record(Outcome {
                             job: job.to_string(),
                             host: host.to_string(),
@@ -1021,6 +1127,60 @@ impl<'a> Executor<'a> {
                 }
             }
         }
+    }
+}
+
+/// A set-aside container as the retention rule reads it.
+fn generation(s: &ContainerSummary) -> drover_plan::retention::Generation<'_> {
+    drover_plan::retention::Generation {
+        id: &s.id,
+        deployed_at: s
+            .labels
+            .get(labels::DEPLOYED_AT)
+            .and_then(|at| drover_plan::time::parse(at)),
+        state: s.state,
+    }
+}
+
+/// The outcome of `c`.
+fn outcome(c: &Change, result: Result<String, StepError>) -> Outcome {
+    Outcome {
+        job: c.job.clone(),
+        host: c.host.clone(),
+        task: c.task,
+        step: c.step.verb().to_string(),
+        result,
+    }
+}
+
+/// Records every change of `list` as not started, and why.
+fn not_started(list: &[&Change], why: &str, record: &(dyn Fn(Outcome) + Sync)) {
+    for c in list {
+        record(outcome(
+            c,
+            Err(StepError::NotStarted {
+                why: why.to_string(),
+            }),
+        ));
+    }
+}
+
+fn gate_error(
+    what: &'static str,
+    failure: GateFailure,
+    logs: Vec<String>,
+    restored: Restored,
+    evidence: Option<String>,
+) -> StepError {
+    match failure {
+        GateFailure::Interrupted => StepError::Interrupted { restored },
+        failure => StepError::Gate {
+            what,
+            failure,
+            logs,
+            restored,
+            evidence,
+        },
     }
 }
 

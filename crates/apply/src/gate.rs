@@ -17,7 +17,8 @@ use drover_engine::Engine;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::watch::Wakeups;
-use drover_plan::HealthConfig;
+use drover_plan::time::Timestamp;
+use drover_plan::{Health, HealthConfig, RunState, Runs};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::GateFailure;
@@ -29,8 +30,18 @@ const POLL: Duration = Duration::from_millis(150);
 /// How often it is looked at anyway while events flow.
 const SAFETY_POLL: Duration = Duration::from_millis(500);
 
-/// Waits until `id` proves itself. `restarts_before` is its restart count
-/// when it was started (a restarted container keeps its count).
+/// What a gate knows of the container before it waits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Before {
+    /// Its restart count once started (a start through the API resets it).
+    pub restarts: i64,
+    /// When its last health check ended before it was (re)started or
+    /// unpaused: a verdict from then is stale, and the gate waits for a
+    /// check that ended later.
+    pub health_at: Option<Timestamp>,
+}
+
+/// Waits until `id` proves itself.
 #[allow(clippy::too_many_arguments)]
 pub async fn gate(
     engine: &dyn Engine,
@@ -38,7 +49,7 @@ pub async fn gate(
     id: &str,
     health: Option<&HealthConfig>,
     settle: Duration,
-    restarts_before: i64,
+    before: Before,
     cancel: &CancellationToken,
     progress: &(dyn Fn(Duration, Duration) + Sync),
 ) -> Result<(), GateFailure> {
@@ -52,40 +63,49 @@ pub async fn gate(
             Ok(None) => return Err(GateFailure::Vanished),
             Err(e) => return Err(GateFailure::Engine(e)),
         };
-        match container.state.as_str() {
-            "exited" | "dead" => {
-                let oom = container.oom_killed || killed_for_memory(engine, id, &container).await;
+        let runs = &container.runs;
+        match runs.state {
+            RunState::Exited | RunState::Dead | RunState::Removing => {
+                let oom = runs.oom_killed || killed_for_memory(engine, id, runs).await;
                 return Err(GateFailure::Exited {
-                    code: container.exit_code,
+                    code: runs.exit_code.unwrap_or(-1),
                     oom,
                 });
             }
-            "restarting" => {
+            RunState::Restarting => {
                 return Err(GateFailure::Restarted {
-                    count: container.restarts.max(1),
+                    count: runs.restarts.max(1),
+                    exit_code: runs.exit_code,
                 })
             }
-            _ if container.restarts > restarts_before => {
+            _ if runs.restarts > before.restarts => {
                 return Err(GateFailure::Restarted {
-                    count: container.restarts - restarts_before,
+                    count: runs.restarts - before.restarts,
+                    exit_code: runs.exit_code,
                 })
             }
             _ => {}
         }
-        match (health, container.health.as_str()) {
-            (Some(_), "healthy") => return Ok(()),
-            (Some(_), "unhealthy") => {
+        // A verdict from before the start (or the unpause) says nothing yet.
+        let fresh = before.health_at.is_none() || runs.health_at > before.health_at;
+        match (health, runs.health) {
+            (Some(_), Health::Healthy) if fresh => return Ok(()),
+            (Some(_), Health::Unhealthy) if fresh => {
                 return Err(GateFailure::Unhealthy {
-                    output: container.health_output,
+                    output: runs.health_output.clone(),
                 })
             }
-            (None, _) if elapsed >= settle && container.state == "running" => return Ok(()),
+            (None, _) if elapsed >= settle && runs.state == RunState::Running => return Ok(()),
             _ => {}
         }
         if elapsed >= limit {
             return Err(GateFailure::Deadline {
                 after: limit,
-                health: container.health,
+                health: if fresh {
+                    runs.health.word().unwrap_or_default().to_string()
+                } else {
+                    "waiting for its first health check".to_string()
+                },
             });
         }
         progress(elapsed, limit);
@@ -129,14 +149,10 @@ const OOM_NEWS: Duration = Duration::from_millis(500);
 /// A container killed (exit code 137) may show as killed for memory only a
 /// moment after it shows as exited: the engine learns of the two from
 /// separate events. Looks again once, shortly.
-async fn killed_for_memory(
-    engine: &dyn Engine,
-    id: &str,
-    container: &drover_plan::ObservedContainer,
-) -> bool {
-    if container.exit_code != 137 {
+async fn killed_for_memory(engine: &dyn Engine, id: &str, runs: &Runs) -> bool {
+    if runs.exit_code != Some(137) {
         return false;
     }
     tokio::time::sleep(OOM_NEWS).await;
-    matches!(engine.inspect_container(id).await, Ok(Some(c)) if c.oom_killed)
+    matches!(engine.inspect_container(id).await, Ok(Some(c)) if c.runs.oom_killed)
 }

@@ -53,6 +53,7 @@ fn marker_config() -> TaskConfig {
         log_driver: "none".to_string(),
         log_options: BTreeMap::new(),
         health: None,
+        settings: Default::default(),
     }
 }
 

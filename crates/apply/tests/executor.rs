@@ -168,9 +168,10 @@ async fn replace_stops_the_old_container_sets_it_aside_and_starts_the_new_one_un
     );
 }
 
-/// What every failed replacement must leave: the new container gone, the
-/// old one back under the task's name and running, and the operator told
-/// why with the new container's last words.
+/// What every failed replacement must leave: the new container stopped
+/// and set aside under the task's `.failed` name (the evidence), the old
+/// one back under the task's name and running, and the operator told why
+/// with the new container's last words.
 async fn replacement_fails(
     behaviour: Behaviour,
     new_config: drover_plan::TaskConfig,
@@ -193,12 +194,19 @@ async fn replacement_fails(
             format!("rename prod.web.h1.0 {kept}"),
             "create prod.web.h1.0".to_string(),
             "start prod.web.h1.0".to_string(),
-            "remove prod.web.h1.0".to_string(),
+            "stop prod.web.h1.0".to_string(),
+            "rename prod.web.h1.0 prod.web.h1.0.failed".to_string(),
             format!("rename {kept} prod.web.h1.0"),
             "start prod.web.h1.0".to_string(),
         ]
     );
-    assert_eq!(containers(&h1), list(&[("prod.web.h1.0", "running")]));
+    assert_eq!(
+        containers(&h1),
+        list(&[
+            ("prod.web.h1.0", "running"),
+            ("prod.web.h1.0.failed", "exited")
+        ])
+    );
     assert_eq!(
         id_of(&h1, "prod.web.h1.0"),
         old.id,
@@ -231,13 +239,15 @@ async fn a_replacement_that_exits_is_removed_and_the_previous_container_runs_aga
     );
     assert_eq!(
         result.unwrap_err().to_string(),
-        "the new container failed: it exited with code 1; the previous container runs again"
+        "the new container failed: it exited with code 1; the previous container runs again; it is kept stopped as prod.web.h1.0.failed for its logs"
     );
-    // Its last words are read before it is removed.
+    // Its last words are read before it is set aside.
     let calls = h1.calls();
     let logs = calls.iter().position(|c| c == "logs prod.web.h1.0");
-    let remove = calls.iter().position(|c| c == "remove prod.web.h1.0");
-    assert!(logs < remove, "{calls:#?}");
+    let aside = calls
+        .iter()
+        .position(|c| c == "rename prod.web.h1.0 prod.web.h1.0.failed");
+    assert!(logs < aside, "{calls:#?}");
 }
 
 #[tokio::test(start_paused = true)]
@@ -352,11 +362,18 @@ async fn a_stopped_task_whose_replacement_fails_stays_stopped() {
             format!("rename prod.web.h1.0 {kept}"),
             "create prod.web.h1.0".to_string(),
             "start prod.web.h1.0".to_string(),
-            "remove prod.web.h1.0".to_string(),
+            "stop prod.web.h1.0".to_string(),
+            "rename prod.web.h1.0 prod.web.h1.0.failed".to_string(),
             format!("rename {kept} prod.web.h1.0"),
         ]
     );
-    assert_eq!(containers(&h1), list(&[("prod.web.h1.0", "exited")]));
+    assert_eq!(
+        containers(&h1),
+        list(&[
+            ("prod.web.h1.0", "exited"),
+            ("prod.web.h1.0.failed", "exited")
+        ])
+    );
     assert!(matches!(
         run.outcome("web", "h1", 0).result,
         Err(StepError::Gate {
@@ -632,7 +649,8 @@ async fn a_failed_batch_rolls_back_the_batches_before_it() {
             format!("rename prod.web.h1.1 {kept1}"),
             "create prod.web.h1.1".to_string(),
             "start prod.web.h1.1".to_string(),
-            "remove prod.web.h1.1".to_string(),
+            "stop prod.web.h1.1".to_string(),
+            "rename prod.web.h1.1 prod.web.h1.1.failed".to_string(),
             format!("rename {kept1} prod.web.h1.1"),
             "start prod.web.h1.1".to_string(),
             // The rollback of h1/0.
@@ -647,6 +665,7 @@ async fn a_failed_batch_rolls_back_the_batches_before_it() {
         list(&[
             ("prod.web.h1.0", "running"),
             ("prod.web.h1.1", "running"),
+            ("prod.web.h1.1.failed", "exited"),
             ("prod.web.h1.2", "running"),
         ])
     );
@@ -693,6 +712,7 @@ async fn without_auto_rollback_the_batches_before_a_failure_stay_replaced() {
             ("prod.web.h1.0", "running"),
             (&kept0, "exited"),
             ("prod.web.h1.1", "running"),
+            ("prod.web.h1.1.failed", "exited"),
             ("prod.web.h1.2", "running"),
         ])
     );
@@ -733,7 +753,11 @@ async fn a_failure_rolls_back_the_task_that_passed_in_the_same_batch() {
     assert_eq!(id_of(&h1, "prod.web.h1.1"), old1.id);
     assert_eq!(
         containers(&h1),
-        list(&[("prod.web.h1.0", "running"), ("prod.web.h1.1", "running")])
+        list(&[
+            ("prod.web.h1.0", "running"),
+            ("prod.web.h1.1", "running"),
+            ("prod.web.h1.1.failed", "exited")
+        ])
     );
     assert_eq!(
         run.outcome("web", "h1", 0).result,
@@ -1118,12 +1142,14 @@ async fn a_rollback_whose_target_fails_its_gate_puts_everything_back() {
     assert_eq!(
         run.outcome("web", "h1", 0).result,
         Err(StepError::Gate {
+            what: "the generation rolled back to",
             failure: GateFailure::Exited {
                 code: 3,
                 oom: false
             },
             logs: vec!["last words of prod.web.h1.0".to_string()],
             restored: Restored::Previous,
+            evidence: None,
         })
     );
 }
@@ -1194,12 +1220,14 @@ async fn a_restarted_task_that_exits_fails_with_its_last_words() {
     assert_eq!(
         run.outcome("web", "h1", 0).result,
         Err(StepError::Gate {
+            what: "the restarted container",
             failure: GateFailure::Exited {
                 code: 137,
                 oom: false
             },
             logs: vec!["last words of prod.web.h1.0".to_string()],
             restored: Restored::Nothing,
+            evidence: None,
         })
     );
     assert_eq!(
@@ -1380,8 +1408,10 @@ async fn a_job_moving_hosts_is_up_on_the_new_host_before_it_goes_from_the_old_on
     assert_eq!(containers(&h2), list(&[("prod.web.h2.0", "running")]));
 }
 
+/// A container that serves and goes for good (here a task beyond the
+/// job's instances) goes only once the rest of the job has passed.
 #[tokio::test(start_paused = true)]
-async fn a_job_staying_put_frees_names_before_it_starts_anything() {
+async fn a_serving_container_that_goes_for_good_goes_after_the_rest_of_its_job() {
     let h1 = host("h1", &[]);
     let stray = deployed(&h1, "web", 1, OLD, "running");
     let stopped = deployed(&h1, "web", 0, OLD, "exited");
@@ -1396,9 +1426,9 @@ async fn a_job_staying_put_frees_names_before_it_starts_anything() {
     assert_eq!(
         actions(&h1),
         [
+            "start prod.web.h1.0",
             "stop prod.web.h1.1",
-            "remove prod.web.h1.1",
-            "start prod.web.h1.0"
+            "remove prod.web.h1.1"
         ]
     );
 }

@@ -192,7 +192,11 @@ async fn a_lock_records_its_holder_on_every_host() {
     assert_eq!(guard.hosts(), ["h1", "h2"]);
     for (engine, host) in [(&h1, "h1"), (&h2, "h2")] {
         let lock = engine.container(&format!("prod.web.{host}.lock")).unwrap();
-        assert_eq!(lock.state, "created", "a marker is never started");
+        assert_eq!(
+            lock.runs.state,
+            drover_plan::RunState::Created,
+            "a marker is never started"
+        );
         assert_eq!(lock.config.image, MARKER_IMAGE);
         let label = |name: &str| lock.labels.get(name).map(String::as_str);
         assert_eq!(label(labels::ENV), Some(ENV));

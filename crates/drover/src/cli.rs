@@ -175,4 +175,8 @@ pub enum Command {
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
     },
+    /// Post notifications a command handed off, retrying for a few minutes
+    /// (internal: drover starts it itself, messages on standard input)
+    #[command(name = "notify-retry", hide = true)]
+    NotifyRetry,
 }

@@ -32,6 +32,9 @@ fn main() -> ExitCode {
             };
         }
     };
+    if matches!(cli.command, Command::NotifyRetry) {
+        return commands::notify_retry::run();
+    }
     // Following logs moves many small lines between tasks: on one thread
     // that costs no wake-ups across threads.
     let mut builder = if matches!(cli.command, Command::Logs { .. }) {
@@ -106,6 +109,8 @@ fn main() -> ExitCode {
             Command::Package { job, artifact, tag } => {
                 commands::package::run(global, job, artifact, tag.as_deref()).await
             }
+            // Run above, before this runtime and its signal handlers.
+            Command::NotifyRetry => Ok(commands::SUCCESS),
         }
     });
     // Let SSH masters and other children go before the process does.

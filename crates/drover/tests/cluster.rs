@@ -416,7 +416,7 @@ fn an_unreachable_host_is_named_and_the_others_still_get_their_work() {
     c.drover(&["up", "--yes"])
         .status(1)
         .stdout_has("! host dead (unix:///tmp/drover-no-such-engine.sock) is unreachable: no socket at /tmp/drover-no-such-engine.sock\n")
-        .stderr("0 of 1 step(s) failed; 1 host(s) unreachable\n")
+        .stderr("1 done (of 1 step(s)); 1 host(s) unreachable\n")
         .run();
     assert_eq!(c.containers("h1"), ["t-unreach.app.h1.0"]);
 
@@ -646,13 +646,17 @@ fn a_replacement_that_cannot_start_leaves_the_previous_version_running() {
     c.drover(&["up", "--yes"])
         .status(1)
         .stderr_has("FAILED web h1/0 (replace): the new container failed: ")
-        .stderr_has("; the previous container runs again\n  its last log lines:\n")
+        .stderr_has("; the previous container runs again; it is kept stopped as t-rollback.web.h1.0.failed for its logs\n  its last log lines:\n")
         .stderr_has("/no/such/binary")
         .run();
     assert_eq!(
         c.containers("h1"),
-        ["t-rollback.web.h1.0"],
-        "the failed new container is gone"
+        ["t-rollback.web.h1.0", "t-rollback.web.h1.0.failed"],
+        "the failed new container gave the task its name back and is kept aside"
+    );
+    assert_eq!(
+        c.inspect("h1", "t-rollback.web.h1.0.failed", "{{.State.Status}}"),
+        "exited"
     );
     assert_eq!(c.inspect("h1", "t-rollback.web.h1.0", "{{.Id}}"), old_id);
     assert_eq!(

@@ -76,7 +76,10 @@ fn an_update_rolls_out_on_every_host_and_writes_the_file() {
     c.drover(&["up", "--yes"]).run();
     c.drover(&["update", "web", "--image", IMAGE2, "--yes"])
         .stdout_has(&format!(
-            "wrote image = \"{IMAGE2}\" into jobs/web.toml (was \"{IMAGE1}\")"
+            "~ write   image = \"{IMAGE2}\" into jobs/web.toml (was \"{IMAGE1}\")"
+        ))
+        .stdout_has(&format!(
+            "wrote image = \"{IMAGE2}\" into jobs/web.toml (was \"{IMAGE1}\")\n"
         ))
         .stdout_has("Done: 2 step(s) applied.")
         .run();
@@ -105,8 +108,12 @@ fn an_update_whose_health_check_fails_leaves_the_previous_version_everywhere() {
         .status(1)
         .stderr_has("FAILED web h1/0 (replace): the new container failed: its health check failed")
         .stderr_has("; the previous container runs again")
-        .stderr_has(&format!("jobs/web.toml still says image = \"{IMAGE2}\"; to put the file back: drover update web --image {IMAGE1}"))
+        .stderr_has(&format!(
+            "nothing rolled out, so jobs/web.toml is back as it was (image = \"{IMAGE1}\")"
+        ))
         .run();
+    let file = std::fs::read_to_string(c.path().join("jobs/web.toml")).unwrap();
+    assert!(file.contains(IMAGE1) && !file.contains(IMAGE2), "{file}");
     for host in ["h1", "h2"] {
         for task in 0..2 {
             assert_eq!(image_of(&c, host, task), IMAGE1);
@@ -157,7 +164,8 @@ fn a_host_whose_pull_fails_stops_the_rollout_before_any_task_stops() {
     c.drover(&["rolling-update", "web", "--image", &only_h1, "--yes"])
         .status(1)
         .stderr_has(&format!("host h2: pulling {only_h1} failed: "))
-        .stderr_has("no task was touched: the image could not be pulled everywhere")
+        .stderr_has(" could not be pulled everywhere (h2: ")
+        .stderr_has("; no task was touched")
         .run();
     c.drover(&["update", "web", "--image", &only_h1, "--yes"])
         .status(1)
@@ -343,7 +351,8 @@ fn a_lock_by_hand_holds_everyone_off_until_unlock() {
         .run();
     c.drover(&["up", "--yes"])
         .status(1)
-        .stderr_has("error: job web is locked by ")
+        .stderr_has("skipped: job web is locked by ")
+        .stderr_has("not done: job(s) web locked by someone else")
         .stderr_has("(reason: release freeze)")
         .run();
     assert!(
@@ -470,8 +479,7 @@ fn a_job_stopped_by_drover_stays_stopped_through_up_until_start() {
     assert_eq!(rows[0]["state"], "stopped");
     assert_eq!(rows[0]["stopped_by_drover"], true);
     c.drover(&["status"])
-        .stdout_has("stopped (exit ")
-        .stdout_has(" by drover")
+        .stdout_has("stopped by drover (exit ")
         .run();
 
     c.drover(&["start", "web", "--yes"])

@@ -72,7 +72,7 @@ fn unknown_key_lists_the_valid_ones() {
         .file("jobs/web.toml", "image = \"x:1\"\nhosts = [\"app1\"]\nimagee = \"y\"\n")
         .drover(&["validate"])
         .status(1)
-        .stderr_has("error: jobs/web.toml:3:1: unknown key `imagee`; valid keys here: image, hosts, instances, command, env, secret_env, volumes, ports, memory, profile, network, init, restart, stop_timeout, host_files, log, health, update, base, artifact_path\n")
+        .stderr_has("error: jobs/web.toml:3:1: unknown key `imagee`; valid keys here: image, hosts, instances, command, env, secret_env, volumes, ports, memory, profile, network, init, restart, stop_timeout, host_files, log, health, update, release, base, artifact_path, entrypoint, user, workdir, cpus, ulimits, cap_add, cap_drop, labels, extra_hosts, tmpfs, shm_size, privileged, devices\n")
         .run();
 }
 
@@ -304,7 +304,7 @@ fn stage_may_not_replace_profiles() {
         .file("drover.staging.toml", "[profiles.x]\nimage = \"y\"\n")
         .drover(&["-e", "staging", "validate"])
         .status(1)
-        .stderr("error: drover.staging.toml:1:2: unknown key `profiles`; valid keys here: name, hosts, defaults, registry\n")
+        .stderr("error: drover.staging.toml:1:2: unknown key `profiles`; valid keys here: name, hosts, defaults, registry, notify\n")
         .run();
 }
 
@@ -380,8 +380,9 @@ fn usage_errors_exit_1_and_help_exits_0() {
 fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
     const DROVER: &str = "name = \"p\"\n[hosts.app1]\ndocker = \"unix:///var/run/docker.sock\"\n";
     const JOB: &str = "image = \"x:1\"\nhosts = [\"app1\"]\n";
-    // (file, text with {V} where the value goes)
-    let mut places: Vec<(&str, String)> = Vec::new();
+    // (drover.toml, the job file): {V} in one of them is where the value goes.
+    let mut places: Vec<(String, String)> = Vec::new();
+    let mut job = |text: String| places.push((DROVER.to_string(), text));
     let job_keys = [
         "image",
         "hosts",
@@ -401,8 +402,22 @@ fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
         "log",
         "health",
         "update",
+        "release",
         "base",
         "artifact_path",
+        "entrypoint",
+        "user",
+        "workdir",
+        "cpus",
+        "ulimits",
+        "cap_add",
+        "cap_drop",
+        "labels",
+        "extra_hosts",
+        "tmpfs",
+        "shm_size",
+        "privileged",
+        "devices",
     ];
     for key in job_keys {
         let rest: String = JOB
@@ -410,30 +425,33 @@ fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
             .filter(|l| !l.starts_with(&format!("{key} =")))
             .map(|l| format!("{l}\n"))
             .collect();
-        places.push(("jobs/web.toml", format!("{rest}{key} = {{V}}\n")));
-        // [defaults] is merged as a job is; a few keys show its places.
-        if ["hosts", "secret_env", "memory", "log", "health"].contains(&key) {
-            places.push((
-                "drover.toml",
-                format!("{DROVER}[defaults]\n{key} = {{V}}\n"),
-            ));
-        }
+        job(format!("{rest}{key} = {{V}}\n"));
     }
-    for list in [
+    let lists = [
         "hosts",
         "command",
         "secret_env",
         "volumes",
         "ports",
         "host_files",
-    ] {
-        places.push((
-            "jobs/web.toml",
-            format!("image = \"x:1\"\n{list} = [{{V}}]\n"),
-        ));
+        "entrypoint",
+        "cap_add",
+        "cap_drop",
+        "extra_hosts",
+        "tmpfs",
+        "devices",
+    ];
+    for list in lists {
+        let base = if list == "hosts" {
+            "image = \"x:1\"\n"
+        } else {
+            JOB
+        };
+        job(format!("{base}{list} = [{{V}}]\n"));
     }
-    places.push(("jobs/web.toml", format!("{JOB}env = {{ A = {{V}} }}\n")));
-    places.push(("jobs/web.toml", format!("{JOB}profile = \"p\"\n")));
+    for table in ["env", "labels", "ulimits"] {
+        job(format!("{JOB}{table} = {{ nofile = {{V}} }}\n"));
+    }
     for (table, keys) in [
         ("log", &["driver", "max_size", "max_files"][..]),
         (
@@ -444,42 +462,57 @@ fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
             "update",
             &["parallel", "delay", "auto_rollback", "keep"][..],
         ),
+        ("release", &["command", "timeout"][..]),
     ] {
         for key in keys {
-            let cmd = if table == "health" && *key != "cmd" {
-                "cmd = [\"true\"]\n"
-            } else {
-                ""
+            let first = match table {
+                "health" if *key != "cmd" => "cmd = [\"true\"]\n",
+                "release" if *key != "command" => "command = [\"m\"]\n",
+                _ => "",
             };
-            places.push((
-                "jobs/web.toml",
-                format!("{JOB}[{table}]\n{cmd}{key} = {{V}}\n"),
-            ));
+            job(format!("{JOB}[{table}]\n{first}{key} = {{V}}\n"));
         }
     }
-    places.push(("jobs/web.toml", format!("{JOB}[health]\ncmd = [{{V}}]\n")));
+    job(format!("{JOB}[health]\ncmd = [{{V}}]\n"));
+    let mut env = |text: String| places.push((text, JOB.to_string()));
+    // [defaults] and a profile are merged as a job is; a few keys show their places.
+    for key in [
+        "hosts",
+        "secret_env",
+        "memory",
+        "log",
+        "health",
+        "cpus",
+        "release",
+    ] {
+        env(format!("{DROVER}[defaults]\n{key} = {{V}}\n"));
+    }
     for key in ["docker", "tls", "timeout", "insecure", "pull_stall"] {
         let docker = if key == "docker" {
             ""
         } else {
             "docker = \"unix:///var/run/docker.sock\"\n"
         };
-        places.push((
-            "drover.toml",
-            format!("name = \"p\"\n[hosts.app1]\n{docker}{key} = {{V}}\n"),
+        env(format!(
+            "name = \"p\"\n[hosts.app1]\n{docker}{key} = {{V}}\n"
         ));
     }
-    places.push(("drover.toml", "name = \"p\"\n[hosts.app1]\ndocker = \"tcp://10.0.0.1:2376\"\ntls = { ca = {V}, cert = \"c\", key = \"k\" }\n".to_string()));
+    env("name = \"p\"\n[hosts.app1]\ndocker = \"tcp://10.0.0.1:2376\"\ntls = { ca = {V}, cert = \"c\", key = \"k\" }\n".to_string());
+    env("name = {V}\n[hosts.app1]\ndocker = \"unix:///var/run/docker.sock\"\n".to_string());
+    env(format!("{DROVER}[registry]\nurl = {{V}}\n"));
+    env(format!("{DROVER}[profiles]\np = {{V}}\n"));
+    for key in ["webhook", "format", "events"] {
+        let webhook = if key == "webhook" {
+            ""
+        } else {
+            "webhook = \"https://chat.example/hooks/x\"\n"
+        };
+        env(format!("{DROVER}[notify]\n{webhook}{key} = {{V}}\n"));
+    }
     places.push((
-        "drover.toml",
-        "name = {V}\n[hosts.app1]\ndocker = \"unix:///var/run/docker.sock\"\n".to_string(),
-    ));
-    places.push(("drover.toml", format!("{DROVER}[registry]\nurl = {{V}}\n")));
-    places.push((
-        "drover.toml",
         format!("{DROVER}[profiles.p]\nmemory = {{V}}\n"),
+        format!("{JOB}profile = \"p\"\n"),
     ));
-    places.push(("drover.toml", format!("{DROVER}[profiles]\np = {{V}}\n")));
 
     let long = format!("\"{}\"", "x".repeat(300));
     let values = [
@@ -493,37 +526,54 @@ fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
         "\"99999999999999999999999999999999999999999m\"",
         "\"\\u0000\"",
         "\"\\u001b[31m\"",
-        "\"é\"",
         long.as_str(),
         "-1",
         "0",
-        "1",
         "99999999999999999999999",
         "9223372036854775808",
         "-99999999999999999999",
-        "0x7fffffffffffffffff",
         "1.5",
         "1e999",
-        "nan",
         "true",
         "[]",
-        "[1]",
         "[\"a\", 2]",
-        "[[1]]",
-        "{}",
         "{ a = 1 }",
         "1979-05-27T07:32:00Z",
-        "07:32:00",
     ];
     let rust_words = [
         "i8", "i16", "i32", "i64", "i128", "u8", "u16", "u32", "u64", "u128", "usize", "isize",
         "f32", "f64", "Option", "Some", "None", "struct", "Spanned", "spanned", "String", "Vec",
         "BTreeMap", "serde", "sequence", "variant", "enum",
     ];
-    let cases: Vec<(&str, String)> = places
+    let cases: Vec<(String, String)> = places
         .iter()
-        .flat_map(|(file, text)| values.iter().map(move |v| (*file, text.replace("{V}", v))))
+        .flat_map(|(drover, job)| {
+            values
+                .iter()
+                .map(move |v| (drover.replace("{V}", v), job.replace("{V}", v)))
+        })
         .collect();
+    // Values inside a string: tmpfs options and ulimits as the kernel reads them.
+    let mut cases = cases;
+    for raw in [
+        "99999999999999999999999t",
+        "18446744073709551616",
+        "9e",
+        "-1",
+        "x",
+        "1:2:3",
+    ] {
+        for option in ["size", "nr_inodes", "nr_blocks", "mode", "uid"] {
+            cases.push((
+                DROVER.to_string(),
+                format!("{JOB}tmpfs = [\"/run:{option}={raw}\"]\n"),
+            ));
+        }
+        cases.push((
+            DROVER.to_string(),
+            format!("{JOB}ulimits = {{ nofile = \"{raw}\", nproc = \"{raw}\" }}\n"),
+        ));
+    }
     let refused = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
         for chunk in cases.chunks(cases.len().div_ceil(4)) {
@@ -531,12 +581,7 @@ fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
             scope.spawn(move || {
                 let dir = tempfile::tempdir().expect("temp dir");
                 std::fs::create_dir_all(dir.path().join("jobs")).expect("jobs dir");
-                for (file, text) in chunk {
-                    let (drover, job) = if *file == "drover.toml" {
-                        (text.as_str(), JOB)
-                    } else {
-                        (DROVER, text.as_str())
-                    };
+                for (drover, job) in chunk {
                     std::fs::write(dir.path().join("drover.toml"), drover).expect("write");
                     std::fs::write(dir.path().join("jobs/web.toml"), job).expect("write");
                     let out = std::process::Command::new(support::BIN)
@@ -544,11 +589,13 @@ fn every_key_mangled_is_refused_in_toml_words_with_its_place() {
                         .arg(dir.path())
                         .arg("validate")
                         .env_remove("DROVER_SECRETS_FILE")
-                        .env_remove("A")
+                        .env_remove("nofile")
                         .output()
                         .expect("run drover");
                     let stderr = String::from_utf8_lossy(&out.stderr);
-                    let case = format!("{file}:\n{text}\n--- stderr:\n{stderr}");
+                    let case = format!(
+                        "drover.toml:\n{drover}\njobs/web.toml:\n{job}\n--- stderr:\n{stderr}"
+                    );
                     match out.status.code() {
                         Some(0) => {
                             assert!(stderr.is_empty(), "{case}");
@@ -1013,5 +1060,39 @@ fn tls_files_are_read_as_connecting_reads_them() {
         .stderr(&format!(
             "error: drover.toml:4:7: tls of host app1: {dir}/ca.pem holds no PEM certificate\n"
         ))
+        .run();
+}
+
+/// The container settings' sizes, counts and durations: too large says so,
+/// and the largest allowed (a tmpfs size the kernel would wrap round too).
+#[test]
+fn container_settings_too_large_say_so_and_the_largest_allowed() {
+    prod()
+        .file(
+            "jobs/web.toml",
+            r#"
+            image = "x:1"
+            hosts = ["app1"]
+            shm_size = "99999999999t"
+            cpus = "99999999999999999999999"
+            tmpfs = ["/run:size=99999999999999999999999t"]
+            ulimits = { nofile = "99999999999999999999", nproc = "1:99999999999999999999" }
+            [release]
+            command = ["bin/migrate"]
+            timeout = "99999999999h"
+            "#,
+        )
+        .drover(&["validate"])
+        .status(1)
+        .stderr(
+            r#"
+            error: jobs/web.toml:3:12: shm_size "99999999999t" is too large: the largest allowed is 1024t
+            jobs/web.toml:4:8: cpus "99999999999999999999999" is too large: the largest allowed is 8192 (more CPUs than Linux runs on)
+            jobs/web.toml:5:10: invalid tmpfs "/run:size=99999999999999999999999t": tmpfs option size="99999999999999999999999t" is too large: the largest allowed is 8388607t
+            jobs/web.toml:6:22: ulimit nofile "99999999999999999999" is above 1048576, the kernel's limit on open files (fs.nr_open), and cannot be unlimited
+            jobs/web.toml:6:54: ulimit nproc "1:99999999999999999999" is too large: the largest allowed is 9223372036854775807 (or -1 for unlimited)
+            jobs/web.toml:9:11: release timeout "99999999999h" is too large: the largest allowed is 24h
+            "#,
+        )
         .run();
 }

@@ -7,12 +7,18 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
 
 use bollard::models::{
-    ContainerCreateBody, ContainerInspectResponse, HealthConfig as DockerHealth, HostConfig,
-    HostConfigLogConfig, Mount, MountType, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, ContainerInspectResponse, DeviceMapping, HealthConfig as DockerHealth,
+    HostConfig, HostConfigLogConfig, Mount, MountType, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum,
 };
+use drover_plan::time;
 use drover_plan::{
-    secret_names_label, EnvValue, HealthConfig, ObservedContainer, Resources, Secret, TaskConfig,
+    secret_names_label, EnvValue, HealthConfig, ImageDefaults, ObservedContainer, Resources,
+    Secret, Settings, TaskConfig,
 };
+use drover_plan::{Health, RunState, Runs};
+use drover_spec::values::RESERVED_LABEL_PREFIX;
+use drover_spec::{Capability, Device, ExtraHost, Tmpfs, Ulimit};
 
 use crate::CreateOptions;
 
@@ -28,7 +34,41 @@ pub fn create_body(config: &TaskConfig, options: &CreateOptions) -> ContainerCre
         "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
         _ => RestartPolicyNameEnum::UNLESS_STOPPED,
     };
+    let s = &config.settings;
+    let nonempty = |list: &[String]| (!list.is_empty()).then(|| list.to_vec());
     let host_config = HostConfig {
+        nano_cpus: (config.resources.nano_cpus != 0).then_some(config.resources.nano_cpus),
+        ulimits: (!s.ulimits.is_empty()).then(|| {
+            s.ulimits
+                .iter()
+                .map(|(name, u)| ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(u.soft),
+                    hard: Some(u.hard),
+                })
+                .collect()
+        }),
+        cap_add: nonempty(&s.cap_add),
+        cap_drop: nonempty(&s.cap_drop),
+        privileged: Some(s.privileged),
+        devices: (!s.devices.is_empty()).then(|| {
+            s.devices
+                .iter()
+                .map(|d| DeviceMapping {
+                    path_on_host: Some(d.host.clone()),
+                    path_in_container: Some(d.container.clone()),
+                    cgroup_permissions: Some(d.permissions.clone()),
+                })
+                .collect()
+        }),
+        extra_hosts: nonempty(&s.extra_hosts),
+        tmpfs: (!s.tmpfs.is_empty()).then(|| {
+            s.tmpfs
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }),
+        shm_size: s.shm_size.map(|b| i64::try_from(b).unwrap_or(i64::MAX)),
         binds: Some(config.volumes.clone()),
         mounts: Some(
             config
@@ -65,7 +105,10 @@ pub fn create_body(config: &TaskConfig, options: &CreateOptions) -> ContainerCre
     };
     ContainerCreateBody {
         image: Some(config.image.clone()),
+        entrypoint: s.entrypoint.clone(),
         cmd: config.command.clone(),
+        user: s.user.clone(),
+        working_dir: s.workdir.clone(),
         env: Some(
             config
                 .env
@@ -73,10 +116,11 @@ pub fn create_body(config: &TaskConfig, options: &CreateOptions) -> ContainerCre
                 .map(|(k, v)| format!("{k}={}", v.expose()))
                 .collect(),
         ),
+        // The job's own labels, and drover's (which no job label can shadow).
         labels: Some(
-            options
-                .labels
+            s.labels
                 .iter()
+                .chain(&options.labels)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect::<HashMap<_, _>>(),
         ),
@@ -179,6 +223,65 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         pids_limit: host.pids_limit.filter(|p| *p > 0).unwrap_or(0),
         blkio_weight: host.blkio_weight.map_or(0, i64::from),
     };
+    let settings = Settings {
+        entrypoint: config.entrypoint,
+        user: config.user.filter(|u| !u.is_empty()),
+        workdir: config.working_dir.filter(|w| !w.is_empty()),
+        labels: labels
+            .iter()
+            .filter(|(k, _)| !k.starts_with(RESERVED_LABEL_PREFIX))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ulimits: host
+            .ulimits
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| {
+                let limit = Ulimit {
+                    soft: u.soft.unwrap_or(0),
+                    hard: u.hard.unwrap_or(0),
+                };
+                (u.name.unwrap_or_default(), limit)
+            })
+            .collect(),
+        cap_add: capabilities(host.cap_add.clone()),
+        cap_drop: capabilities(host.cap_drop.clone()),
+        privileged: host.privileged.unwrap_or(false),
+        devices: host
+            .devices
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| {
+                let on_host = d.path_on_host.unwrap_or_default();
+                let in_container = d.path_in_container.unwrap_or_else(|| on_host.clone());
+                let permissions = d.cgroup_permissions.unwrap_or_else(|| "rwm".to_string());
+                Device::reported(&on_host, &in_container, &permissions)
+            })
+            .collect(),
+        extra_hosts: host
+            .extra_hosts
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .map(|h| ExtraHost::canonical(h))
+            .collect(),
+        tmpfs: host
+            .tmpfs
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(path, options)| {
+                let options = Tmpfs::canonical_options(&options);
+                (path, options)
+            })
+            .collect(),
+        shm_size: host
+            .shm_size
+            .filter(|b| *b > 0)
+            .and_then(|b| u64::try_from(b).ok()),
+    };
     let task_config = TaskConfig {
         image: config.image.unwrap_or_default(),
         command: config.cmd,
@@ -211,8 +314,48 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         log_driver: log.typ.unwrap_or_default(),
         log_options: log.config.unwrap_or_default().into_iter().collect(),
         health,
+        settings,
     };
     let health_state = state.health.clone();
+    let last_check = health_state
+        .as_ref()
+        .and_then(|h| h.log.as_ref())
+        .and_then(|log| log.last().cloned());
+    let run_state = state
+        .status
+        .map(|s| s.to_string())
+        .and_then(|s| s.parse::<RunState>().ok())
+        .unwrap_or(RunState::Dead);
+    let finished_at = state.finished_at.as_deref().and_then(time::parse);
+    let runs = Runs {
+        state: run_state,
+        // The engine resets the code when a container starts: it is the
+        // last run's only for one that ran and is not running now.
+        exit_code: match run_state {
+            RunState::Running | RunState::Paused | RunState::Created => None,
+            _ => finished_at.and(state.exit_code),
+        },
+        oom_killed: state.oom_killed.unwrap_or(false),
+        restarts: inspect.restart_count.unwrap_or(0),
+        started_at: state.started_at.as_deref().and_then(time::parse),
+        finished_at,
+        health: Health::from_engine(
+            &health_state
+                .as_ref()
+                .and_then(|h| h.status)
+                .map(|s| s.to_string())
+                .unwrap_or_default(),
+        ),
+        health_output: last_check
+            .as_ref()
+            .and_then(|l| l.output.clone())
+            .map(|o| crate::short_message(&o))
+            .unwrap_or_default(),
+        health_at: last_check
+            .and_then(|l| l.end)
+            .as_deref()
+            .and_then(time::parse),
+    };
     ObservedContainer {
         id: inspect.id.unwrap_or_default(),
         name: inspect
@@ -221,28 +364,24 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
             .trim_start_matches('/')
             .to_string(),
         labels,
-        state: state.status.map(|s| s.to_string()).unwrap_or_default(),
-        exit_code: state.exit_code.unwrap_or(0),
-        oom_killed: state.oom_killed.unwrap_or(false),
+        runs,
         error: state.error.unwrap_or_default(),
-        health: health_state
-            .as_ref()
-            .and_then(|h| h.status)
-            .map(|s| s.to_string())
-            .filter(|s| s != "none" && !s.is_empty())
-            .unwrap_or_default(),
-        health_output: health_state
-            .and_then(|h| h.log)
-            .and_then(|log| log.last().and_then(|l| l.output.clone()))
-            .map(|o| crate::short_message(&o))
-            .unwrap_or_default(),
-        started_at: state.started_at.unwrap_or_default(),
-        finished_at: state.finished_at.unwrap_or_default(),
-        created: inspect.created.unwrap_or_default(),
-        restarts: inspect.restart_count.unwrap_or(0),
+        created: inspect.created.as_deref().and_then(time::parse),
         image_id: inspect.image.unwrap_or_default(),
         config: task_config,
         image_env: BTreeMap::new(),
         image_cmd: None,
+        image_defaults: ImageDefaults::default(),
     }
+}
+
+/// Capabilities as the engine reports them, in drover's spelling and order.
+fn capabilities(reported: Option<Vec<String>>) -> Vec<String> {
+    let mut caps: Vec<String> = reported
+        .unwrap_or_default()
+        .iter()
+        .map(|c| Capability::canonical(c))
+        .collect();
+    caps.sort();
+    caps
 }

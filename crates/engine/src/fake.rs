@@ -11,25 +11,26 @@
 //! any call can be made to fail.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drover_plan::{ObservedContainer, TaskConfig};
+use drover_plan::time::{self, Timestamp};
+use drover_plan::{Health, ObservedContainer, RunState, Runs, TaskConfig};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use crate::{
-    ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError, EngineEvent, EngineInfo,
-    EngineVersion, ExecOutput, ExecSession, FilesystemSpace, HostContainer, ImageDetails,
-    ImageRemoval, ImageSummary, Images, LogOptions, LogStream, Named, PullProgress, Streams,
-    System, UsageSample, VolumeSummary, Volumes,
+    is_anonymous_volume, ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError,
+    EngineEvent, EngineInfo, EngineVersion, ExecOutput, ExecSession, FilesystemSpace,
+    HostContainer, ImageDetails, ImageRemoval, ImageSummary, Images, ItemSpace, LogOptions,
+    LogStream, Named, PullProgress, Streams, System, UsageSample, VolumeSummary, Volumes,
 };
 
 /// What a container of an image does once started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Behaviour {
-    /// Keeps running; healthy at once if it has a health check.
+    /// Keeps running; healthy at the first look if it has a health check.
     Runs,
     /// Runs, and reports healthy only after this many inspections.
     HealthyAfter(u32),
@@ -47,16 +48,21 @@ pub struct FakeContainer {
     pub name: String,
     pub labels: BTreeMap<String, String>,
     pub config: TaskConfig,
-    pub state: String,
-    pub exit_code: i64,
-    pub restarts: i64,
-    pub health: String,
-    pub created: String,
-    pub started_at: String,
+    pub runs: Runs,
+    pub created: Timestamp,
     pub image_id: String,
     /// Names of the volumes it mounts.
     pub volumes: Vec<String>,
     looks: u32,
+}
+
+impl FakeContainer {
+    /// Serves, as a probe would find it: running, not restarting, and
+    /// healthy if it has a health check.
+    pub fn serves(&self) -> bool {
+        self.runs.state == RunState::Running
+            && (self.config.health.is_none() || self.runs.health == Health::Healthy)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -81,6 +87,190 @@ pub struct FakeState {
 pub struct FakeEngine {
     host: String,
     pub state: Mutex<FakeState>,
+    world: Option<Arc<World>>,
+}
+
+/// The clock every fake engine reads: a fixed start plus the time tokio
+/// says has passed (virtual under a paused test clock), so container times
+/// and the planner's "now" agree and a simulation replays exactly.
+pub fn clock() -> Timestamp {
+    static BASE: OnceLock<tokio::time::Instant> = OnceLock::new();
+    let base = *BASE.get_or_init(tokio::time::Instant::now);
+    let start = time::from_unix_secs(1_800_000_000).unwrap_or_default();
+    let elapsed = base.elapsed();
+    jiff::SignedDuration::try_from(elapsed)
+        .ok()
+        .and_then(|d| start.checked_add(d).ok())
+        .unwrap_or(start)
+}
+
+/// What a simulated world does to every call, decided by its seed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Faults {
+    /// Each call takes between these two (virtual) durations.
+    pub latency: (Duration, Duration),
+    /// The chance that a call fails before the engine acts on it.
+    pub fail_before: f64,
+    /// The chance that a call that changes something acts, and then its
+    /// answer is lost (the caller sees an error).
+    pub fail_after: f64,
+    /// The chance that, before a call, an operator changes something by
+    /// hand (`docker stop`, `kill`, `pause`, `rename`) on that host.
+    pub hand_change: f64,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency: (Duration::ZERO, Duration::ZERO),
+            fail_before: 0.0,
+            fail_after: 0.0,
+            hand_change: 0.0,
+        }
+    }
+}
+
+/// Several fake hosts seen as one world: seeded faults and latency for
+/// every call, and a record of how many containers of each job served at
+/// every moment, so a simulation can check that no rollout took more of a
+/// job down than it may.
+pub struct World {
+    state: Mutex<WorldState>,
+}
+
+struct WorldState {
+    rng: SplitMix64,
+    faults: Faults,
+    /// Serving containers per host and job, as last counted.
+    serving: BTreeMap<String, BTreeMap<String, usize>>,
+    /// The fewest containers of each job that served at once, and since when counted.
+    min_serving: BTreeMap<String, usize>,
+    calls: usize,
+    on_call: Option<Box<dyn Fn(usize) + Send + Sync>>,
+    hand_changes: Vec<String>,
+}
+
+impl World {
+    pub fn new(seed: u64, faults: Faults) -> Arc<World> {
+        Arc::new(World {
+            state: Mutex::new(WorldState {
+                rng: SplitMix64(seed),
+                faults,
+                serving: BTreeMap::new(),
+                min_serving: BTreeMap::new(),
+                calls: 0,
+                on_call: None,
+                hand_changes: Vec::new(),
+            }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, WorldState> {
+        match self.state.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// Changes the faults from now on (e.g. none for the repairing run).
+    pub fn set_faults(&self, faults: Faults) {
+        self.lock().faults = faults;
+    }
+
+    /// Called with the number of calls so far, before each call is answered
+    /// (to interrupt a run at a chosen point).
+    pub fn on_call(&self, hook: impl Fn(usize) + Send + Sync + 'static) {
+        self.lock().on_call = Some(Box::new(hook));
+    }
+
+    pub fn calls(&self) -> usize {
+        self.lock().calls
+    }
+
+    /// Starts counting the fewest serving containers per job afresh, from now.
+    pub fn reset_min_serving(&self) {
+        let mut w = self.lock();
+        let totals = w.totals();
+        w.min_serving = totals;
+    }
+
+    /// The fewest containers of each job that served at once since the last reset.
+    pub fn min_serving(&self) -> BTreeMap<String, usize> {
+        self.lock().min_serving.clone()
+    }
+
+    /// Containers of each job serving now, over every host.
+    pub fn serving(&self) -> BTreeMap<String, usize> {
+        self.lock().totals()
+    }
+
+    /// What the simulated operator did by hand, in order.
+    pub fn hand_changes(&self) -> Vec<String> {
+        self.lock().hand_changes.clone()
+    }
+
+    /// A number from the world's seed, for a harness's own choices.
+    pub fn next_u64(&self) -> u64 {
+        self.lock().rng.next_u64()
+    }
+}
+
+impl WorldState {
+    fn totals(&self) -> BTreeMap<String, usize> {
+        let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+        for jobs in self.serving.values() {
+            for (job, n) in jobs {
+                *totals.entry(job.clone()).or_default() += n;
+            }
+        }
+        totals
+    }
+
+    fn record(&mut self, host: &str, counts: BTreeMap<String, usize>) {
+        self.serving.insert(host.to_string(), counts);
+        let totals = self.totals();
+        for (job, min) in &mut self.min_serving {
+            *min = (*min).min(totals.get(job).copied().unwrap_or(0));
+        }
+    }
+}
+
+/// What a world decided for one call.
+#[derive(Default)]
+struct Roll {
+    latency: Duration,
+    fail_before: bool,
+    fail_after: bool,
+    hand_change: Option<u64>,
+}
+
+/// A small, seedable generator (SplitMix64): the same seed gives the same world.
+#[derive(Debug, Clone)]
+pub struct SplitMix64(pub u64);
+
+impl SplitMix64 {
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f64) -> bool {
+        let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        p > 0.0 && unit < p
+    }
+
+    /// A duration between `lo` and `hi`.
+    pub fn between(&mut self, lo: Duration, hi: Duration) -> Duration {
+        let span = hi.saturating_sub(lo).as_micros() as u64;
+        if span == 0 {
+            return lo;
+        }
+        lo + Duration::from_micros(self.next_u64() % (span + 1))
+    }
 }
 
 impl FakeEngine {
@@ -88,7 +278,14 @@ impl FakeEngine {
         FakeEngine {
             host: host.to_string(),
             state: Mutex::new(FakeState::default()),
+            world: None,
         }
+    }
+
+    /// The same engine, part of a simulated world.
+    pub fn in_world(mut self, world: &Arc<World>) -> Self {
+        self.world = Some(Arc::clone(world));
+        self
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, FakeState> {
@@ -145,7 +342,7 @@ impl FakeEngine {
             .lock()
             .containers
             .values()
-            .map(|c| (c.name.clone(), c.state.clone()))
+            .map(|c| (c.name.clone(), c.runs.state.to_string()))
             .collect();
         list.sort();
         list
@@ -167,38 +364,207 @@ impl FakeEngine {
         labels: BTreeMap<String, String>,
         state: &str,
     ) -> String {
-        let mut s = self.lock();
-        let id = s.new_id();
-        let image_id = s
-            .images
-            .get(&config.image)
-            .cloned()
-            .unwrap_or_else(|| config.image.clone());
-        let created = format!("2026-01-01T00:00:{:02}Z", s.next % 60);
-        s.containers.insert(
-            id.clone(),
-            FakeContainer {
-                id: id.clone(),
-                name: name.to_string(),
-                labels,
-                health: if config.health.is_some() && state == "running" {
-                    "healthy".to_string()
-                } else {
-                    String::new()
+        let id = {
+            let mut s = self.lock();
+            let id = s.new_id();
+            let image_id = s
+                .images
+                .get(&config.image)
+                .cloned()
+                .unwrap_or_else(|| config.image.clone());
+            let state: RunState = state.parse().unwrap_or(RunState::Exited);
+            let created = time::before(clock(), Duration::from_secs(3600 - s.next % 60));
+            s.containers.insert(
+                id.clone(),
+                FakeContainer {
+                    id: id.clone(),
+                    name: name.to_string(),
+                    labels,
+                    runs: Runs {
+                        state,
+                        health: if config.health.is_some() && state == RunState::Running {
+                            Health::Healthy
+                        } else {
+                            Health::None
+                        },
+                        started_at: Some(created),
+                        exit_code: (state == RunState::Exited).then_some(0),
+                        finished_at: (state == RunState::Exited).then_some(created),
+                        ..Runs::default()
+                    },
+                    config,
+                    created,
+                    image_id,
+                    volumes: Vec::new(),
+                    looks: 0,
                 },
-                config,
-                state: state.to_string(),
-                exit_code: 0,
-                restarts: 0,
-                created: created.clone(),
-                started_at: created,
-                image_id,
-                volumes: Vec::new(),
-                looks: 0,
-            },
-        );
+            );
+            id
+        };
+        self.counted();
         id
     }
+
+    /// Changes a container as an operator would by hand (`docker stop`,
+    /// `kill`, `pause`, `rename`), outside any drover command.
+    pub fn by_hand(&self, name: &str, action: HandAction) -> bool {
+        let done = {
+            let mut s = self.lock();
+            let now = clock();
+            match s.find(name) {
+                None => false,
+                Some(c) => {
+                    match action {
+                        HandAction::Stop | HandAction::Kill => {
+                            if c.runs.state.is_up() || c.runs.state == RunState::Paused {
+                                c.runs.state = RunState::Exited;
+                                c.runs.exit_code =
+                                    Some(if action == HandAction::Kill { 137 } else { 0 });
+                                c.runs.finished_at = Some(now);
+                                c.runs.health = Health::None;
+                            }
+                        }
+                        HandAction::Pause => {
+                            if c.runs.state == RunState::Running {
+                                c.runs.state = RunState::Paused;
+                            }
+                        }
+                        HandAction::Rename => {
+                            c.name = format!("{}-by-hand", c.name);
+                        }
+                        HandAction::Start => {
+                            if !c.runs.state.is_up() {
+                                c.runs.state = RunState::Running;
+                                c.runs.started_at = Some(now);
+                                c.runs.restarts = 0;
+                                c.looks = 0;
+                            }
+                        }
+                    }
+                    true
+                }
+            }
+        };
+        self.counted();
+        done
+    }
+
+    /// Tells the world how many containers of each job serve here now.
+    fn counted(&self) {
+        let Some(world) = &self.world else { return };
+        let counts = {
+            let s = self.lock();
+            let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+            for c in s.containers.values() {
+                if let Some(job) = c.labels.get(drover_plan::labels::JOB) {
+                    if c.labels.contains_key(drover_plan::labels::ROLE) {
+                        continue;
+                    }
+                    let n = counts.entry(job.clone()).or_default();
+                    if c.serves() {
+                        *n += 1;
+                    }
+                }
+            }
+            counts
+        };
+        world.lock().record(&self.host, counts);
+    }
+
+    /// What the world does before a call: wait, maybe change something by
+    /// hand, maybe fail. Returns whether the answer is lost after acting.
+    async fn enter(&self, line: &str, changes: bool) -> Result<bool, EngineError> {
+        let Some(world) = &self.world else {
+            return Ok(false);
+        };
+        let roll = {
+            let mut w = world.lock();
+            w.calls += 1;
+            let calls = w.calls;
+            if let Some(hook) = &w.on_call {
+                hook(calls);
+            }
+            let faults = w.faults;
+            Roll {
+                latency: w.rng.between(faults.latency.0, faults.latency.1),
+                fail_before: w.rng.chance(faults.fail_before),
+                fail_after: changes && w.rng.chance(faults.fail_after),
+                hand_change: w.rng.chance(faults.hand_change).then(|| w.rng.next_u64()),
+            }
+        };
+        if !roll.latency.is_zero() {
+            tokio::time::sleep(roll.latency).await;
+        }
+        if let Some(pick) = roll.hand_change {
+            self.random_hand_change(pick);
+        }
+        if roll.fail_before {
+            return Err(EngineError::Other(format!(
+                "simulated: the connection to {} was reset before {line}",
+                self.host
+            )));
+        }
+        Ok(roll.fail_after)
+    }
+
+    /// After a call that changed something: count, and maybe lose the answer.
+    fn leave<T>(
+        &self,
+        line: &str,
+        lost: bool,
+        result: Result<T, EngineError>,
+    ) -> Result<T, EngineError> {
+        self.counted();
+        match result {
+            Ok(_) if lost => Err(EngineError::Other(format!(
+                "simulated: the answer to {line} from {} was lost",
+                self.host
+            ))),
+            other => other,
+        }
+    }
+
+    fn random_hand_change(&self, pick: u64) {
+        let names: Vec<String> = {
+            let s = self.lock();
+            s.containers
+                .values()
+                .filter(|c| {
+                    c.labels.contains_key(drover_plan::labels::TASK)
+                        && !c.labels.contains_key(drover_plan::labels::ROLE)
+                })
+                .map(|c| c.name.clone())
+                .collect()
+        };
+        if names.is_empty() {
+            return;
+        }
+        let name = &names[(pick % names.len() as u64) as usize];
+        let action = match (pick >> 32) % 4 {
+            0 => HandAction::Stop,
+            1 => HandAction::Kill,
+            2 => HandAction::Pause,
+            _ => HandAction::Rename,
+        };
+        if self.by_hand(name, action) {
+            if let Some(world) = &self.world {
+                world
+                    .lock()
+                    .hand_changes
+                    .push(format!("{action:?} {name} on {}", self.host));
+            }
+        }
+    }
+}
+
+/// What an operator does to a container by hand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandAction {
+    Stop,
+    Kill,
+    Pause,
+    Rename,
+    Start,
 }
 
 impl FakeState {
@@ -259,6 +625,7 @@ fn not_found(what: &str) -> EngineError {
 #[async_trait]
 impl Containers for FakeEngine {
     async fn list_containers(&self, env: &str) -> Result<Vec<ContainerSummary>, EngineError> {
+        self.enter("list", false).await?;
         let mut s = self.lock();
         s.call("list".to_string())?;
         Ok(s.containers
@@ -268,7 +635,7 @@ impl Containers for FakeEngine {
                 id: c.id.clone(),
                 name: c.name.clone(),
                 labels: c.labels.clone(),
-                state: c.state.clone(),
+                state: c.runs.state,
                 image: c.config.image.clone(),
                 image_id: c.image_id.clone(),
             })
@@ -276,61 +643,71 @@ impl Containers for FakeEngine {
     }
 
     async fn inspect_container(&self, id: &str) -> Result<Option<ObservedContainer>, EngineError> {
-        let mut s = self.lock();
-        let name = s.name_of(id);
-        s.call(format!("inspect {name}"))?;
-        let behaviours = s.behaviours.clone();
-        let Some(c) = s.find(id) else { return Ok(None) };
-        if c.state == "running" || c.state == "restarting" {
-            c.looks += 1;
-            match behaviours
-                .get(&c.config.image)
-                .copied()
-                .unwrap_or(Behaviour::Runs)
-            {
-                Behaviour::Runs => {
-                    if c.config.health.is_some() {
-                        c.health = "healthy".to_string();
+        self.enter("inspect", false).await?;
+        let observed = {
+            let mut s = self.lock();
+            let name = s.name_of(id);
+            s.call(format!("inspect {name}"))?;
+            let behaviours = s.behaviours.clone();
+            let Some(c) = s.find(id) else { return Ok(None) };
+            let now = clock();
+            if c.runs.state.is_up() {
+                c.looks += 1;
+                match behaviours
+                    .get(&c.config.image)
+                    .copied()
+                    .unwrap_or(Behaviour::Runs)
+                {
+                    Behaviour::Runs => {
+                        if c.config.health.is_some() {
+                            c.runs.health = Health::Healthy;
+                            c.runs.health_at = Some(now);
+                        }
+                    }
+                    Behaviour::HealthyAfter(n) => {
+                        c.runs.health = if c.looks > n {
+                            Health::Healthy
+                        } else {
+                            Health::Starting
+                        };
+                        c.runs.health_at = Some(now);
+                    }
+                    Behaviour::Unhealthy => {
+                        c.runs.health = Health::Unhealthy;
+                        c.runs.health_output = "check failed".to_string();
+                        c.runs.health_at = Some(now);
+                    }
+                    Behaviour::Exits(code) => {
+                        c.runs.state = RunState::Exited;
+                        c.runs.exit_code = Some(code);
+                        c.runs.finished_at = Some(now);
+                        c.runs.health = Health::None;
+                    }
+                    Behaviour::CrashLoops => {
+                        c.runs.state = RunState::Restarting;
+                        c.runs.restarts += 1;
+                        c.runs.exit_code = Some(1);
+                        c.runs.finished_at = Some(now);
+                        c.runs.health = Health::None;
                     }
                 }
-                Behaviour::HealthyAfter(n) => {
-                    c.health = if c.looks > n { "healthy" } else { "starting" }.to_string();
-                }
-                Behaviour::Unhealthy => c.health = "unhealthy".to_string(),
-                Behaviour::Exits(code) => {
-                    c.state = "exited".to_string();
-                    c.exit_code = code;
-                }
-                Behaviour::CrashLoops => {
-                    c.state = "restarting".to_string();
-                    c.restarts += 1;
-                    c.exit_code = 1;
-                }
             }
-        }
-        Ok(Some(ObservedContainer {
-            id: c.id.clone(),
-            name: c.name.clone(),
-            labels: c.labels.clone(),
-            state: c.state.clone(),
-            exit_code: c.exit_code,
-            oom_killed: false,
-            error: String::new(),
-            health: c.health.clone(),
-            health_output: if c.health == "unhealthy" {
-                "check failed".to_string()
-            } else {
-                String::new()
-            },
-            started_at: c.started_at.clone(),
-            finished_at: String::new(),
-            created: c.created.clone(),
-            restarts: c.restarts,
-            image_id: c.image_id.clone(),
-            config: c.config.clone(),
-            image_env: BTreeMap::new(),
-            image_cmd: None,
-        }))
+            ObservedContainer {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                labels: c.labels.clone(),
+                runs: c.runs.clone(),
+                error: String::new(),
+                created: Some(c.created),
+                image_id: c.image_id.clone(),
+                config: c.config.clone(),
+                image_env: BTreeMap::new(),
+                image_cmd: None,
+                image_defaults: Default::default(),
+            }
+        };
+        self.counted();
+        Ok(Some(observed))
     }
 
     async fn create_container(
@@ -339,111 +716,143 @@ impl Containers for FakeEngine {
         config: &TaskConfig,
         options: &CreateOptions,
     ) -> Result<String, EngineError> {
-        let mut s = self.lock();
-        s.call(format!("create {name}"))?;
-        if s.containers.values().any(|c| c.name == name) {
-            return Err(EngineError::Conflict(format!(
-                "the container name \"/{name}\" is already in use"
-            )));
-        }
-        let Some(image_id) = s.images.get(&config.image).cloned() else {
-            return Err(EngineError::NotFound(format!(
-                "no such image: {}",
-                config.image
-            )));
-        };
-        let id = s.new_id();
-        let created = format!("2026-01-01T00:01:{:02}Z", s.next % 60);
-        s.containers.insert(
-            id.clone(),
-            FakeContainer {
-                id: id.clone(),
-                name: name.to_string(),
-                labels: options.labels.clone(),
-                config: config.clone(),
-                state: "created".to_string(),
-                exit_code: 0,
-                restarts: 0,
-                health: String::new(),
-                created,
-                started_at: "0001-01-01T00:00:00Z".to_string(),
-                image_id,
-                volumes: Vec::new(),
-                looks: 0,
-            },
-        );
-        Ok(id)
+        let line = format!("create {name}");
+        let lost = self.enter(&line, true).await?;
+        let result = (|| {
+            let mut s = self.lock();
+            s.call(line.clone())?;
+            if s.containers.values().any(|c| c.name == name) {
+                return Err(EngineError::Conflict(format!(
+                    "the container name \"/{name}\" is already in use"
+                )));
+            }
+            let Some(image_id) = s.images.get(&config.image).cloned() else {
+                return Err(EngineError::NotFound(format!(
+                    "no such image: {}",
+                    config.image
+                )));
+            };
+            let id = s.new_id();
+            s.containers.insert(
+                id.clone(),
+                FakeContainer {
+                    id: id.clone(),
+                    name: name.to_string(),
+                    labels: options.labels.clone(),
+                    config: config.clone(),
+                    runs: Runs::default(),
+                    created: clock(),
+                    image_id,
+                    volumes: Vec::new(),
+                    looks: 0,
+                },
+            );
+            Ok(id)
+        })();
+        self.leave(&line, lost, result)
     }
 
     async fn start_container(&self, id: &str) -> Result<(), EngineError> {
-        let mut s = self.lock();
-        let name = s.name_of(id);
-        s.call(format!("start {name}"))?;
-        let c = s.find(id).ok_or_else(|| not_found(id))?;
-        if c.state != "running" {
-            c.state = "running".to_string();
-            c.looks = 0;
-            c.health = if c.config.health.is_some() {
-                "starting".to_string()
-            } else {
-                String::new()
-            };
-            c.started_at = "2026-01-01T00:02:00Z".to_string();
-        }
-        Ok(())
+        let line = format!("start {}", self.lock().name_of(id));
+        let lost = self.enter(&line, true).await?;
+        let result = (|| {
+            let mut s = self.lock();
+            s.call(line.clone())?;
+            let c = s.find(id).ok_or_else(|| not_found(id))?;
+            if c.runs.state != RunState::Running {
+                c.runs.state = RunState::Running;
+                c.looks = 0;
+                // A start through the API resets the engine's restart count.
+                c.runs.restarts = 0;
+                c.runs.health = if c.config.health.is_some() {
+                    Health::Starting
+                } else {
+                    Health::None
+                };
+                c.runs.started_at = Some(clock());
+            }
+            Ok(())
+        })();
+        self.leave(&line, lost, result)
     }
 
     async fn unpause_container(&self, id: &str) -> Result<(), EngineError> {
-        let mut s = self.lock();
-        let name = s.name_of(id);
-        s.call(format!("unpause {name}"))?;
-        let c = s.find(id).ok_or_else(|| not_found(id))?;
-        c.state = "running".to_string();
-        Ok(())
+        let line = format!("unpause {}", self.lock().name_of(id));
+        let lost = self.enter(&line, true).await?;
+        let result = (|| {
+            let mut s = self.lock();
+            s.call(line.clone())?;
+            let c = s.find(id).ok_or_else(|| not_found(id))?;
+            // The health verdict from before the pause stays until the next check.
+            c.runs.state = RunState::Running;
+            Ok(())
+        })();
+        self.leave(&line, lost, result)
     }
 
     async fn stop_container(&self, id: &str, _timeout: Duration) -> Result<(), EngineError> {
-        let mut s = self.lock();
-        let name = s.name_of(id);
-        s.call(format!("stop {name}"))?;
-        let c = s.find(id).ok_or_else(|| not_found(id))?;
-        if c.state != "created" {
-            c.state = "exited".to_string();
-        }
-        c.health = String::new();
-        Ok(())
+        let line = format!("stop {}", self.lock().name_of(id));
+        let lost = self.enter(&line, true).await?;
+        let result = (|| {
+            let mut s = self.lock();
+            s.call(line.clone())?;
+            let c = s.find(id).ok_or_else(|| not_found(id))?;
+            if c.runs.state != RunState::Created && c.runs.state != RunState::Exited {
+                c.runs.state = RunState::Exited;
+                c.runs.exit_code = Some(0);
+                c.runs.finished_at = Some(clock());
+            }
+            c.runs.health = Health::None;
+            Ok(())
+        })();
+        self.leave(&line, lost, result)
     }
 
     async fn remove_container(&self, id: &str) -> Result<(), EngineError> {
-        let mut s = self.lock();
-        let name = s.name_of(id);
-        s.call(format!("remove {name}"))?;
-        let key = s
-            .containers
-            .iter()
-            .find(|(k, c)| *k == id || c.name == id)
-            .map(|(k, _)| k.clone());
-        if let Some(key) = key {
-            s.containers.remove(&key);
-        }
-        Ok(())
+        let line = format!("remove {}", self.lock().name_of(id));
+        let lost = self.enter(&line, true).await?;
+        let result = (|| {
+            let mut s = self.lock();
+            s.call(line.clone())?;
+            let key = s
+                .containers
+                .iter()
+                .find(|(k, c)| *k == id || c.name == id)
+                .map(|(k, _)| k.clone());
+            // As `docker rm -v`: its anonymous volumes go with it.
+            if let Some(gone) = key.and_then(|key| s.containers.remove(&key)) {
+                for volume in gone.volumes {
+                    let used = s.containers.values().any(|c| c.volumes.contains(&volume));
+                    if !used && is_anonymous_volume(&volume, &BTreeMap::new(), false) {
+                        s.volumes.remove(&volume);
+                    }
+                }
+            }
+            Ok(())
+        })();
+        self.leave(&line, lost, result)
     }
 
     async fn rename_container(&self, id: &str, name: &str) -> Result<(), EngineError> {
-        let mut s = self.lock();
-        let old = s.name_of(id);
-        s.call(format!("rename {old} {name}"))?;
-        if s.containers.values().any(|c| c.name == name && c.id != id) {
-            return Err(EngineError::Conflict(format!(
-                "the container name \"/{name}\" is already in use"
-            )));
-        }
-        let c = s.find(id).ok_or_else(|| not_found(id))?;
-        c.name = name.to_string();
-        Ok(())
+        let line = format!("rename {} {name}", self.lock().name_of(id));
+        let lost = self.enter(&line, true).await?;
+        let result = (|| {
+            let mut s = self.lock();
+            s.call(line.clone())?;
+            if s.containers.values().any(|c| c.name == name && c.id != id) {
+                return Err(EngineError::Conflict(format!(
+                    "the container name \"/{name}\" is already in use"
+                )));
+            }
+            let c = s.find(id).ok_or_else(|| not_found(id))?;
+            c.name = name.to_string();
+            Ok(())
+        })();
+        self.leave(&line, lost, result)
     }
 
     async fn usage(&self, id: &str) -> Result<UsageSample, EngineError> {
+        self.enter("stats", false).await?;
         let mut s = self.lock();
         let name = s.name_of(id);
         s.call(format!("stats {name}"))?;
@@ -456,6 +865,7 @@ impl Containers for FakeEngine {
     }
 
     async fn logs_tail(&self, id: &str, _lines: usize) -> Result<Vec<String>, EngineError> {
+        self.enter("logs", false).await?;
         let mut s = self.lock();
         let name = s.name_of(id);
         s.call(format!("logs {name}"))?;
@@ -463,6 +873,7 @@ impl Containers for FakeEngine {
     }
 
     async fn exec_output(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, EngineError> {
+        self.enter("exec", false).await?;
         let mut s = self.lock();
         let name = s.name_of(id);
         s.call(format!("exec {name} {}", cmd.join(" ")))?;
@@ -470,6 +881,7 @@ impl Containers for FakeEngine {
     }
 
     async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError> {
+        self.enter("list-all", false).await?;
         let mut s = self.lock();
         s.call("list-all".to_string())?;
         Ok(s.containers
@@ -478,7 +890,7 @@ impl Containers for FakeEngine {
                 id: c.id.clone(),
                 name: c.name.clone(),
                 labels: c.labels.clone(),
-                state: c.state.clone(),
+                state: c.runs.state.to_string(),
                 image_id: c.image_id.clone(),
                 volumes: c.volumes.clone(),
             })
@@ -489,6 +901,7 @@ impl Containers for FakeEngine {
 #[async_trait]
 impl Images for FakeEngine {
     async fn list_images(&self) -> Result<Vec<ImageSummary>, EngineError> {
+        self.enter("images", false).await?;
         let mut s = self.lock();
         s.call("images".to_string())?;
         let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -512,6 +925,7 @@ impl Images for FakeEngine {
     }
 
     async fn inspect_image(&self, reference: &str) -> Result<Option<ImageDetails>, EngineError> {
+        self.enter("inspect-image", false).await?;
         let mut s = self.lock();
         s.call(format!("inspect-image {reference}"))?;
         let id = s
@@ -530,6 +944,7 @@ impl Images for FakeEngine {
         reference: &str,
         _progress: &(dyn for<'p> Fn(&'p PullProgress) + Sync),
     ) -> Result<(), EngineError> {
+        self.enter("pull", false).await?;
         let mut s = self.lock();
         s.call(format!("pull {reference}"))?;
         match s.registry.get(reference).cloned() {
@@ -641,6 +1056,7 @@ impl Volumes for FakeEngine {
                 name: name.clone(),
                 driver: "local".to_string(),
                 labels: BTreeMap::new(),
+                anonymous: is_anonymous_volume(name, &BTreeMap::new(), false),
             })
             .collect())
     }
@@ -658,12 +1074,6 @@ impl Volumes for FakeEngine {
         }
         s.volumes.remove(name);
         Ok(())
-    }
-
-    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, EngineError> {
-        let mut s = self.lock();
-        s.call("volume-sizes".to_string())?;
-        Ok(s.volumes.clone())
     }
 }
 
@@ -691,6 +1101,15 @@ impl System for FakeEngine {
     async fn disk_usage(&self) -> Result<DiskUsage, EngineError> {
         self.lock().call("df".to_string())?;
         Ok(DiskUsage::default())
+    }
+
+    async fn item_space(&self) -> Result<ItemSpace, EngineError> {
+        let mut s = self.lock();
+        s.call("item-space".to_string())?;
+        Ok(ItemSpace {
+            images: BTreeMap::new(),
+            volumes: s.volumes.clone(),
+        })
     }
 
     async fn data_root_space(

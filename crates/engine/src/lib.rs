@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use drover_plan::{ObservedContainer, TaskConfig};
+use drover_plan::{ImageDefaults, ObservedContainer, RunState, TaskConfig};
 use futures::stream::BoxStream;
 
 pub use convert::create_body;
@@ -44,7 +44,7 @@ pub struct ContainerSummary {
     pub id: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
-    pub state: String,
+    pub state: RunState,
     pub image: String,
     pub image_id: String,
 }
@@ -77,6 +77,42 @@ pub struct VolumeSummary {
     pub name: String,
     pub driver: String,
     pub labels: BTreeMap<String, String>,
+    /// The engine marks it as one it made for a container ([`is_anonymous_volume`]).
+    pub anonymous: bool,
+}
+
+/// The label engines from 23.0 (API 1.42) put on every volume they make
+/// without a name: for a container's `-v /path` or its image's `VOLUME`.
+pub const ANONYMOUS_VOLUME_LABEL: &str = "com.docker.volume.anonymous";
+
+/// Whether the engine marks a volume as anonymous, the only kind `gc` may
+/// remove: a volume someone named, or labelled, holds data on purpose
+/// (`docker volume create --label purpose=db-backup` with a 64-hex name
+/// looks like an anonymous one by name alone). An engine that sets
+/// [`ANONYMOUS_VOLUME_LABEL`] (`engine_marks`) is taken at its word; an
+/// older one leaves no mark but a 64-hex name and no labels at all.
+pub fn is_anonymous_volume(
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    engine_marks: bool,
+) -> bool {
+    if engine_marks {
+        labels.contains_key(ANONYMOUS_VOLUME_LABEL)
+    } else {
+        labels.is_empty() && name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
+/// What single images and volumes take on disk, from the engine's disk-use
+/// call: what removing each would give back.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemSpace {
+    /// Image ID → the bytes of the layers no other image shares, where the
+    /// engine computed them. Removing the image frees these, not its whole
+    /// size: shared layers stay for the other images.
+    pub images: BTreeMap<String, u64>,
+    /// Volume name → bytes, where the engine measured it.
+    pub volumes: BTreeMap<String, u64>,
 }
 
 /// Space and inodes of the filesystem holding the engine's data root.
@@ -107,6 +143,8 @@ pub struct ImageDetails {
     pub id: String,
     pub env: Vec<String>,
     pub cmd: Option<Vec<String>>,
+    /// Its entrypoint, user, workdir and labels.
+    pub defaults: ImageDefaults,
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
     pub created: String,
@@ -285,9 +323,6 @@ pub trait Volumes: Named + Send + Sync {
     /// Removes a volume no container uses; one in use is refused
     /// ([`EngineError::Conflict`]), one already gone is fine.
     async fn remove_volume(&self, name: &str) -> Result<(), EngineError>;
-    /// Bytes used by each volume, where the engine has measured it (its
-    /// disk-use call walks every volume, so this can take a while).
-    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, EngineError>;
 }
 
 /// The engine itself: version, info, disk use.
@@ -296,6 +331,9 @@ pub trait System: Named + Send + Sync {
     async fn version(&self) -> Result<EngineVersion, EngineError>;
     async fn info(&self) -> Result<EngineInfo, EngineError>;
     async fn disk_usage(&self) -> Result<DiskUsage, EngineError>;
+    /// The space of each image and volume, as far as the engine reports it
+    /// (its disk-use call walks every volume, so this can take a while).
+    async fn item_space(&self) -> Result<ItemSpace, EngineError>;
     /// Space and inodes of the filesystem at `data_root` (from [`System::info`]),
     /// where drover can read them: an engine on a unix socket of this
     /// machine whose data root this machine sees. `None` otherwise.
@@ -360,3 +398,25 @@ pub struct EngineEvent {
 pub trait Engine: Containers + Images + Volumes + System + Streams {}
 
 impl<T: Containers + Images + Volumes + System + Streams> Engine for T {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_engine_s_own_mark_makes_a_volume_anonymous() {
+        let hex = "e1e5".repeat(16);
+        let none = BTreeMap::new();
+        let labelled = BTreeMap::from([("purpose".to_string(), "db-backup".to_string())]);
+        let marked = BTreeMap::from([(ANONYMOUS_VOLUME_LABEL.to_string(), String::new())]);
+        // An engine that marks its anonymous volumes: only the mark counts.
+        assert!(is_anonymous_volume(&hex, &marked, true));
+        assert!(!is_anonymous_volume(&hex, &none, true));
+        assert!(!is_anonymous_volume(&hex, &labelled, true));
+        // An older engine: a 64-hex name and no labels at all.
+        assert!(is_anonymous_volume(&hex, &none, false));
+        assert!(!is_anonymous_volume(&hex, &labelled, false));
+        assert!(!is_anonymous_volume("pgdata", &none, false));
+        assert!(!is_anonymous_volume(&hex[..63], &none, false));
+    }
+}

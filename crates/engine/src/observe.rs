@@ -7,7 +7,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use drover_plan::{labels, HostState, ImageIndex, Scope};
+use std::time::Duration;
+
+use drover_plan::time;
+use drover_plan::{labels, HostState, ImageIndex, ObservedContainer, Scope};
 use futures::{stream, StreamExt, TryStreamExt};
 
 use crate::convert::env_map;
@@ -51,8 +54,11 @@ pub async fn observe(
         if let Some(image) = details.get(&container.image_id) {
             container.image_env = env_map(&image.env);
             container.image_cmd.clone_from(&image.cmd);
+            container.image_defaults.clone_from(&image.defaults);
         }
     }
+
+    last_exit_codes(engine, env, &mut containers).await;
 
     let mut index = ImageIndex::default();
     for image in &images {
@@ -62,4 +68,41 @@ pub async fn observe(
         containers,
         images: index,
     })
+}
+
+/// How far back a restarted container's last `die` event is looked for.
+const LAST_EXIT_LOOKBACK: Duration = Duration::from_secs(300);
+
+/// A running container that restarted has no exit code in `inspect` (the
+/// engine resets it at each start): take it from its last `die` event, so a
+/// crash loop shows why everywhere. One events call per host, and only when
+/// some container needs it; without an answer the code stays unknown.
+async fn last_exit_codes(engine: &dyn Engine, env: &str, containers: &mut [ObservedContainer]) {
+    let needing = containers
+        .iter()
+        .filter(|c| c.runs.state.is_up() && c.runs.restarts > 0 && c.runs.exit_code.is_none());
+    let Some(since) = needing.filter_map(|c| c.runs.started_at).min() else {
+        return;
+    };
+    let since = time::unix_secs(time::before(since, LAST_EXIT_LOOKBACK));
+    let Ok(events) = engine.past_events(env, "die", since).await else {
+        return;
+    };
+    let mut last: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for event in &events {
+        let Some(code) = event.labels.get("exitCode").and_then(|c| c.parse().ok()) else {
+            continue;
+        };
+        let entry = last
+            .entry(event.container.as_str())
+            .or_insert((i64::MIN, code));
+        if event.time_nano >= entry.0 {
+            *entry = (event.time_nano, code);
+        }
+    }
+    for c in containers.iter_mut() {
+        if c.runs.state.is_up() && c.runs.restarts > 0 && c.runs.exit_code.is_none() {
+            c.runs.exit_code = last.get(c.id.as_str()).map(|(_, code)| *code);
+        }
+    }
 }

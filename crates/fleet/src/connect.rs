@@ -69,6 +69,7 @@ impl Fleet {
     /// recorded as unreachable, with why.
     pub async fn observe(&self, connections: &Connections, scope: &Scope) -> Observed {
         let env = self.env.name.as_str();
+        let at = drover_plan::time::now();
         let reads = connections.engines.iter().map(|(name, engine)| async move {
             let observation = match observe(engine.as_ref(), env, scope).await {
                 Ok(state) => HostObservation::Reachable(state),
@@ -96,7 +97,7 @@ impl Fleet {
                 },
             );
         }
-        Observed { hosts }
+        Observed { hosts, at }
     }
 }
 

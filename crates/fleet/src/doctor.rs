@@ -25,15 +25,17 @@ use std::time::Duration;
 use drover_apply::lock::is_stale;
 use drover_apply::markers::ensure_marker_image;
 use drover_engine::{observe, CreateOptions, Engine, EngineError};
+use drover_plan::time::{self, Timestamp};
 use drover_plan::views::LockInfo;
 use drover_plan::{
-    belongs_to, labels, ObservedContainer, Resources, Role, Scope, TaskConfig, MARKER_IMAGE,
+    belongs_to, labels, Failing, ObservedContainer, Resources, Role, RunState, Scope, TaskConfig,
+    MARKER_IMAGE,
 };
 use futures::future::join_all;
 use futures::{stream, StreamExt};
 use serde::Serialize;
 
-use crate::{human_bytes, parse_rfc3339, Connections, Fleet};
+use crate::{human_bytes, Connections, Fleet};
 
 /// The engine release that fixed its log-following memory leak.
 pub const FIXED_LOG_FOLLOW: (u64, u64, u64) = (20, 10, 24);
@@ -348,7 +350,7 @@ async fn examine(
                 .filter(|c| matches!(c.role(env), Role::Current(_) | Role::Stray(_)))
                 .collect();
             check_zombies(&mut found, engine, &tasks, spec).await;
-            check_tasks(&mut found, &tasks, spec, &last_oom);
+            check_tasks(&mut found, &tasks, spec, &last_oom, time::now());
             let lock_list: Vec<LockInfo> = state
                 .containers
                 .iter()
@@ -455,6 +457,7 @@ fn probe_config(host_files: &[String]) -> TaskConfig {
         log_driver: String::new(),
         log_options: BTreeMap::new(),
         health: None,
+        settings: Default::default(),
     }
 }
 
@@ -665,7 +668,7 @@ async fn check_zombies(
     let running: Vec<&ObservedContainer> = tasks
         .iter()
         .copied()
-        .filter(|c| c.state == "running")
+        .filter(|c| c.state() == RunState::Running)
         .collect();
     let command: Vec<String> = ["sh", "-c", ZOMBIE_COUNT]
         .iter()
@@ -760,6 +763,7 @@ fn check_tasks(
     tasks: &[&ObservedContainer],
     spec: &HostSpec,
     last_oom: &BTreeMap<String, i64>,
+    now: Timestamp,
 ) {
     for c in tasks {
         let job = c.job().unwrap_or_default();
@@ -788,17 +792,15 @@ fn check_tasks(
                 ),
             }
         }
-        if c.is_restart_loop() {
+        if let Some(why @ Failing::CrashLoop { .. }) = c.failing(now) {
             found.add(
                 Check::Restarts,
                 Level::Warning,
                 Some(subject(c)),
                 format!(
-                    "{} ({}) is restarting in a loop: {} restarts, last exit code {}{}",
+                    "{} ({}) is {why}{}",
                     subject(c),
                     c.name,
-                    c.restarts,
-                    c.exit_code,
                     if c.error.is_empty() { String::new() } else { format!(" ({})", c.error) }
                 ),
                 Some(format!(
@@ -812,9 +814,12 @@ fn check_tasks(
         // engine records the start a moment after the process runs, so a
         // kill at once may come a little before it.
         let oom_event = last_oom.get(&c.id).copied().filter(|at| {
-            parse_rfc3339(&c.started_at).is_none_or(|started| *at >= started - START_SLACK_SECS)
+            c.runs
+                .started_at
+                .map(time::unix_secs)
+                .is_none_or(|started| *at >= started - START_SLACK_SECS)
         });
-        if c.oom_killed || oom_event.is_some() {
+        if c.runs.oom_killed || oom_event.is_some() {
             let limit = c
                 .config
                 .memory
@@ -1000,6 +1005,7 @@ mod tests {
     }
 
     fn task(state: &str, oom_killed: bool) -> ObservedContainer {
+        use drover_plan::Runs;
         ObservedContainer {
             id: "c1".to_string(),
             name: "prod.web.h1.0".to_string(),
@@ -1012,16 +1018,15 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-            state: state.to_string(),
-            exit_code: 137,
-            oom_killed,
+            runs: Runs {
+                state: state.parse().unwrap_or_default(),
+                exit_code: Some(137),
+                oom_killed,
+                started_at: time::parse("2026-01-01T00:00:10.5Z"),
+                ..Runs::default()
+            },
             error: String::new(),
-            health: String::new(),
-            health_output: String::new(),
-            started_at: "2026-01-01T00:00:10.5Z".to_string(),
-            finished_at: String::new(),
-            created: String::new(),
-            restarts: 0,
+            created: None,
             image_id: String::new(),
             config: TaskConfig {
                 memory: Some(64 << 20),
@@ -1030,6 +1035,7 @@ mod tests {
             },
             image_env: BTreeMap::new(),
             image_cmd: None,
+            image_defaults: Default::default(),
         }
     }
 
@@ -1046,7 +1052,7 @@ mod tests {
             .iter()
             .map(|(id, at)| (id.to_string(), *at))
             .collect();
-        check_tasks(&mut found, &[c], &spec, &last_oom);
+        check_tasks(&mut found, &[c], &spec, &last_oom, time::now());
         found
             .list
             .iter()
@@ -1057,7 +1063,9 @@ mod tests {
 
     #[test]
     fn memory_kills_come_from_inspect_or_from_the_engines_oom_events() {
-        let started = parse_rfc3339("2026-01-01T00:00:10Z").unwrap();
+        let started = time::parse("2026-01-01T00:00:10Z")
+            .map(time::unix_secs)
+            .unwrap();
         assert_eq!(
             memory_findings(&task("exited", true), &[]),
             ["warning web h1/0 (prod.web.h1.0) was killed for running out of memory (memory = 64.0MiB): raise memory in jobs/web.toml (or find what grows), then run `drover up web`"]

@@ -2,6 +2,7 @@
 //! first healthy one), and an exec session with or without a terminal, for
 //! `drover exec` and the dashboard's shell alike.
 
+use drover_plan::{Health, RunState};
 use std::sync::Arc;
 
 use drover_engine::{Engine, EngineError, ExecSession};
@@ -33,7 +34,7 @@ impl Shell {
 
     /// Whether the task's container still runs.
     pub async fn container_running(&self) -> bool {
-        matches!(self.engine.inspect_container(&self.container).await, Ok(Some(c)) if c.state == "running")
+        matches!(self.engine.inspect_container(&self.container).await, Ok(Some(c)) if c.state() == RunState::Running)
     }
 }
 
@@ -85,15 +86,15 @@ impl Fleet {
             else {
                 continue;
             };
-            if c.state != "running" || !row.in_spec {
+            if c.state() != RunState::Running || !row.in_spec {
                 continue;
             }
             let Some(engine) = connections.engines.get(&row.host) else {
                 continue;
             };
-            let rank = match c.health.as_str() {
-                "healthy" => 0,
-                "" => 1,
+            let rank = match c.runs.health {
+                Health::Healthy => 0,
+                Health::None => 1,
                 _ => 2,
             };
             found.push((

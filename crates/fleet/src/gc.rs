@@ -5,18 +5,34 @@
 //! removed by hand without `-v` leaves its anonymous volumes. None of it is
 //! state drover needs, and all of it fills disks. `gc` reads each host (its
 //! environment's containers as `observe` reads them, and every container,
-//! image and volume, to know what is still in use), plans the removals as
-//! plain data with a pure function ([`plan_host`], so `--dry-run` and the
-//! real run list the same), and applies them: containers first, then the
-//! images and volumes they held.
+//! image and volume, to know what is still in use), asks the registry about
+//! the images it would remove, plans the removals as plain data with a pure
+//! function ([`plan_host`], so `--dry-run` and the real run list the same),
+//! and applies them: containers first, then the images and volumes they held.
 //!
-//! It never removes a container without this environment's label, a lock, a
-//! named volume (only the 64-hex names Docker gives anonymous ones), or
-//! anything a remaining container uses, and it never forces a removal:
-//! whatever the engine finds in use at that moment is left and reported,
-//! not failed. A job whose lock is held is left alone altogether: someone
-//! is changing it, or holding it still on purpose (its kept generations may
-//! be what an incident needs).
+//! Nothing goes unless it is provably this environment's leftover:
+//!
+//! - a container only with this environment's `drover.env` label, and never
+//!   a lock; kept generations as [`drover_plan::retention`] says, the one
+//!   rule the executor's pruning after a rollout also asks;
+//! - an image tag only in a repository this environment uses, when no
+//!   container of any kind on the host uses the image, and the registry
+//!   still holds that tag as this very image (so it can be pulled again);
+//!   an untagged image only by a digest of such a repository that the
+//!   registry still holds. A locally built image, or one of another
+//!   registry, is someone else's to remove;
+//! - a volume only when the engine marks it anonymous
+//!   ([`drover_engine::is_anonymous_volume`]: a name alone proves nothing)
+//!   and no container mounts it.
+//!
+//! The space reported is what the disk gets back: an image's own layers
+//! (the engine's unique size), not the layers other images share, and
+//! nothing for a tag whose image another reference keeps.
+//!
+//! It never forces a removal: whatever the engine finds in use at that
+//! moment is left and reported, not failed. A job whose lock is held is
+//! left alone altogether: someone is changing it, or holding it still on
+//! purpose (its kept generations may be what an incident needs).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -24,11 +40,13 @@ use std::time::Duration;
 
 use drover_apply::lock::is_stale;
 use drover_engine::{observe, Engine, EngineError, HostContainer, ImageSummary, VolumeSummary};
+use drover_plan::retention::{self, Expired, Generation};
 use drover_plan::views::locks;
 use drover_plan::{
     belongs_to, labels, HostObservation, HostState, Observed, ObservedContainer, Role, Scope,
     TaskKey, MARKER_IMAGE, ROLE_LOCK,
 };
+use drover_registry::{split_reference, RegistryClient, TAG_INFO_CONCURRENCY};
 use drover_spec::ImageRef;
 use futures::future::join_all;
 use futures::{stream, StreamExt};
@@ -39,6 +57,8 @@ use crate::{human_bytes, Connections, Fleet};
 
 /// Removals in flight at once on one host (the engine's own bound applies too).
 const REMOVE_CONCURRENCY: usize = 8;
+/// How long one registry request may take.
+const REGISTRY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One thing `gc` removes, carrying what removing and reporting it needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,24 +71,29 @@ pub enum GcStep {
         job: Option<String>,
         stop: Option<Duration>,
     },
-    /// A kept generation beyond its job's `[update] keep`.
+    /// A set-aside generation that retention says goes.
     Generation {
         id: String,
         name: String,
         task: TaskKey,
-        keep: u32,
+        why: Expired,
     },
     /// One tag, in a repository this environment uses, of an image no
-    /// container uses. `deletes`: it is the image's last reference, so the
-    /// image (`bytes`) goes with it.
+    /// container uses, that the registry still holds. `deletes`: it is the
+    /// image's last reference, so the image goes with it, freeing `bytes`
+    /// (its own layers, when the engine measured them).
     Tag {
         reference: String,
         image_id: String,
-        bytes: u64,
+        bytes: Option<u64>,
         deletes: bool,
     },
-    /// An image with no tag that no container uses.
-    Dangling { image_id: String, bytes: u64 },
+    /// An image with no tag that no container uses, known only by digests
+    /// of this environment's repositories, one of which the registry holds.
+    Dangling {
+        image_id: String,
+        bytes: Option<u64>,
+    },
     /// An anonymous volume no container uses; its size when the engine measured it.
     Volume { name: String, bytes: Option<u64> },
 }
@@ -105,14 +130,26 @@ impl GcStep {
         match self {
             GcStep::Orphan { job: Some(job), .. } => format!("job {job} is not in the spec"),
             GcStep::Orphan { job: None, .. } => "belongs to no job".to_string(),
-            GcStep::Generation { task, keep, .. } => {
-                format!("kept generation of {task} beyond keep = {keep}")
+            GcStep::Generation {
+                task,
+                why: why @ Expired::BeyondKeep { .. },
+                ..
+            } => format!("kept generation of {task} {why}"),
+            GcStep::Generation {
+                task,
+                why: why @ Expired::OlderFailure { .. },
+                ..
+            } => format!("failed generation of {task}, {why}"),
+            GcStep::Tag { deletes: true, .. } => {
+                "no container uses it, the registry has it".to_string()
             }
-            GcStep::Tag { deletes: true, .. } => "no container uses it".to_string(),
             GcStep::Tag { deletes: false, .. } => {
-                "no container uses it (another reference keeps the image)".to_string()
+                "no container uses it, the registry has it (another reference keeps the image)"
+                    .to_string()
             }
-            GcStep::Dangling { .. } => "dangling: no tag, no container uses it".to_string(),
+            GcStep::Dangling { .. } => {
+                "dangling: no tag, no container uses it, the registry has it".to_string()
+            }
             GcStep::Volume { .. } => "anonymous, no container uses it".to_string(),
         }
     }
@@ -121,8 +158,14 @@ impl GcStep {
     pub fn bytes(&self) -> Option<u64> {
         match self {
             GcStep::Orphan { .. } | GcStep::Generation { .. } => None,
-            GcStep::Tag { bytes, deletes, .. } => Some(if *deletes { *bytes } else { 0 }),
-            GcStep::Dangling { bytes, .. } => Some(*bytes),
+            GcStep::Tag { bytes, deletes, .. } => {
+                if *deletes {
+                    *bytes
+                } else {
+                    Some(0)
+                }
+            }
+            GcStep::Dangling { bytes, .. } => *bytes,
             GcStep::Volume { bytes, .. } => *bytes,
         }
     }
@@ -152,7 +195,11 @@ impl fmt::Display for GcStep {
                 }
             }
             GcStep::Dangling { bytes, .. } => {
-                write!(f, " ({}) {}", self.reason(), human_bytes(*bytes))
+                write!(f, " ({})", self.reason())?;
+                match bytes {
+                    Some(b) => write!(f, " {}", human_bytes(*b)),
+                    None => Ok(()),
+                }
             }
             GcStep::Volume { bytes, .. } => {
                 write!(f, " ({})", self.reason())?;
@@ -276,6 +323,22 @@ impl GcReport {
     }
 }
 
+/// What the registry says of one reference a host lists (`reg:5000/app:1`,
+/// `reg:5000/app@sha256:…`), asked once per run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InRegistry {
+    /// It holds it: the manifest's digest, and for a tag the image ID (the
+    /// config digest) the tag names there now.
+    Holds {
+        digest: String,
+        image_id: Option<String>,
+    },
+    /// It answered that it holds no such tag or manifest.
+    Missing,
+    /// It could not be asked; why, in words for a note.
+    Unknown(String),
+}
+
 /// What the plan needs to know of the spec.
 #[derive(Debug, Clone, Default)]
 pub struct GcSpec {
@@ -285,6 +348,9 @@ pub struct GcSpec {
     pub known_hosts: BTreeSet<String>,
     /// Jobs whose lock is held (and not stale), with who holds it.
     pub locked: BTreeMap<String, String>,
+    /// The registry's answers, by reference as the engine lists it. A
+    /// reference with no answer yet is a [`HostPlan::questions`] entry.
+    pub registry: BTreeMap<String, InRegistry>,
 }
 
 /// What `gc` reads of one host.
@@ -298,15 +364,21 @@ pub struct HostRead {
     pub volumes: Vec<VolumeSummary>,
 }
 
+/// One host's removals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostPlan {
+    pub steps: Vec<GcStep>,
+    /// What is left alone on purpose, and why.
+    pub notes: Vec<String>,
+    /// References the registry must be asked about before their images can
+    /// be planned; none once [`GcSpec::registry`] answers them all.
+    pub questions: BTreeSet<String>,
+}
+
 /// The removals on `host`, and what is left alone on purpose. `primary`:
 /// this host entry is the first of those sharing its engine; only it
 /// removes images, volumes and containers no host entry claims.
-pub fn plan_host(
-    spec: &GcSpec,
-    host: &str,
-    primary: bool,
-    read: &HostRead,
-) -> (Vec<GcStep>, Vec<String>) {
+pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> HostPlan {
     let mut steps = Vec::new();
     let mut notes = BTreeSet::new();
     let mut kept: BTreeMap<TaskKey, Vec<&ObservedContainer>> = BTreeMap::new();
@@ -334,26 +406,31 @@ pub fn plan_host(
                 job: c.job().map(str::to_string),
                 stop: c.is_running().then_some(c.config.stop_timeout),
             }),
-            (Some(_), Role::Kept(key)) => kept.entry(key).or_default().push(c),
+            // Kept generations, and the evidence of failed rollouts.
+            (Some(_), Role::Kept(key) | Role::Failed(key)) => kept.entry(key).or_default().push(c),
             // Strays and unknown containers of a job in the spec are `up`'s to settle.
             (Some(_), _) => {}
         }
     }
-    for (task, mut generations) in kept {
+    for (task, containers) in kept {
         let keep = spec.jobs.get(&task.job).map_or(0, |(keep, _)| *keep);
-        generations.sort_by(|a, b| b.deployed_at().cmp(a.deployed_at()));
-        for c in generations.into_iter().skip(keep as usize) {
-            // A running kept generation is in the middle of something: leave it.
-            if !c.is_running() {
+        let (aside, failed): (Vec<&ObservedContainer>, Vec<&ObservedContainer>) = containers
+            .iter()
+            .partition(|c| matches!(c.role(&spec.env), Role::Kept(_)));
+        let kept_generations: Vec<Generation> = aside.iter().map(|c| generation(c)).collect();
+        let failed_generations: Vec<Generation> = failed.iter().map(|c| generation(c)).collect();
+        for removal in retention::expired(&kept_generations, &failed_generations, keep) {
+            if let Some(c) = containers.iter().find(|c| c.id == removal.id) {
                 steps.push(GcStep::Generation {
                     id: c.id.clone(),
                     name: c.name.clone(),
                     task: task.clone(),
-                    keep,
+                    why: removal.why,
                 });
             }
         }
     }
+    let mut questions = BTreeSet::new();
     if primary {
         let removed: BTreeSet<&str> = steps.iter().map(GcStep::id).collect();
         let remaining: Vec<&HostContainer> = read
@@ -361,14 +438,61 @@ pub fn plan_host(
             .iter()
             .filter(|c| !removed.contains(c.id.as_str()))
             .collect();
-        steps.extend(image_steps(spec, read, &remaining));
+        let images = image_steps(spec, read, &remaining);
+        steps.extend(images.steps);
+        questions = images.questions;
+        notes.extend(images.unknown.into_iter().map(|(why, count)| {
+            format!(
+                "{count} unused image reference(s) of this environment's repositories left: {why}"
+            )
+        }));
         steps.extend(volume_steps(read, &remaining));
     }
-    (steps, notes.into_iter().collect())
+    HostPlan {
+        steps,
+        notes: notes.into_iter().collect(),
+        questions,
+    }
 }
 
-/// Tags of unused images in this environment's repositories, and dangling images.
-fn image_steps(spec: &GcSpec, read: &HostRead, remaining: &[&HostContainer]) -> Vec<GcStep> {
+/// A set-aside container as the retention rule reads it.
+fn generation(c: &ObservedContainer) -> Generation<'_> {
+    Generation {
+        id: &c.id,
+        deployed_at: c.deployed_at(),
+        state: c.state(),
+    }
+}
+
+#[derive(Default)]
+struct ImagePlan {
+    steps: Vec<GcStep>,
+    questions: BTreeSet<String>,
+    /// Why the registry could not be asked → how many references that left.
+    unknown: BTreeMap<String, usize>,
+}
+
+impl ImagePlan {
+    /// The registry's answer for `reference`, or a question for it.
+    fn answer<'s>(&mut self, spec: &'s GcSpec, reference: &str) -> Option<&'s InRegistry> {
+        let answer = spec.registry.get(reference);
+        match answer {
+            None => {
+                self.questions.insert(reference.to_string());
+            }
+            Some(InRegistry::Unknown(why)) => {
+                *self.unknown.entry(why.clone()).or_default() += 1;
+            }
+            Some(_) => {}
+        }
+        answer
+    }
+}
+
+/// Tags in this environment's repositories of images no container uses,
+/// that the registry holds as the same image; untagged images known by
+/// such repositories' digests that the registry holds.
+fn image_steps(spec: &GcSpec, read: &HostRead, remaining: &[&HostContainer]) -> ImagePlan {
     let mut protected: BTreeSet<&str> = remaining.iter().map(|c| c.image_id.as_str()).collect();
     for (_, image) in spec.jobs.values() {
         if let Some(id) = read.state.images.find(&image.key()) {
@@ -390,10 +514,11 @@ fn image_steps(spec: &GcSpec, read: &HostRead, remaining: &[&HostContainer]) -> 
         )
         .filter(|r| Some(r) != marker_repository.as_ref())
         .collect();
+    let ours = |reference: &str| repository(reference).is_some_and(|r| repositories.contains(&r));
 
     let mut images: Vec<&ImageSummary> = read.images.iter().collect();
     images.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut steps = Vec::new();
+    let mut plan = ImagePlan::default();
     for image in images {
         if protected.contains(image.id.as_str()) {
             continue;
@@ -403,46 +528,70 @@ fn image_steps(spec: &GcSpec, read: &HostRead, remaining: &[&HostContainer]) -> 
             .iter()
             .filter(|t| t.as_str() != "<none>:<none>")
             .collect();
-        let bytes = u64::try_from(image.size).unwrap_or(0);
-        if tags.is_empty() {
-            steps.push(GcStep::Dangling {
-                image_id: image.id.clone(),
-                bytes,
-            });
-            continue;
-        }
-        let ours: Vec<&String> = tags
+        let digests: Vec<&String> = image
+            .repo_digests
             .iter()
-            .copied()
-            .filter(|t| repository(t).is_some_and(|r| repositories.contains(&r)))
+            .filter(|d| d.as_str() != "<none>@<none>")
             .collect();
-        if ours.is_empty() {
+        if tags.is_empty() {
+            // Known only by digests, all of them ours: removing it by ID
+            // takes every one of them, so none may be someone else's.
+            if digests.is_empty() || !digests.iter().all(|d| ours(d)) {
+                continue;
+            }
+            let mut held = false;
+            for digest in &digests {
+                held |= matches!(plan.answer(spec, digest), Some(InRegistry::Holds { .. }));
+            }
+            if held {
+                plan.steps.push(GcStep::Dangling {
+                    image_id: image.id.clone(),
+                    bytes: None,
+                });
+            }
             continue;
         }
-        let our_repositories: BTreeSet<String> =
-            ours.iter().filter_map(|t| repository(t)).collect();
-        // Untagging a repository's last tag also drops its digests; a digest
-        // of another repository keeps the image (dangling, for the next gc).
-        let deletes_at_last = ours.len() == tags.len()
-            && image
-                .repo_digests
+        let mut removable: Vec<&String> = Vec::new();
+        for tag in tags.iter().copied().filter(|t| ours(t)) {
+            // The tag pulled again gives back this image: its manifest is
+            // one this image was pulled or pushed as, or its config is this image.
+            let same_image = match plan.answer(spec, tag) {
+                Some(InRegistry::Holds { digest, image_id }) => {
+                    let by_digest = repository(tag).map(|r| format!("{r}@{digest}"));
+                    image_id.as_deref() == Some(image.id.as_str())
+                        || by_digest.is_some_and(|d| digests.iter().any(|own| **own == d))
+                }
+                _ => false,
+            };
+            if same_image {
+                removable.push(tag);
+            }
+        }
+        if removable.is_empty() {
+            continue;
+        }
+        let removable_repositories: BTreeSet<String> =
+            removable.iter().filter_map(|t| repository(t)).collect();
+        // Untagging a repository's last tag also drops its digests; a
+        // digest of another repository keeps the image (dangling).
+        let deletes_at_last = removable.len() == tags.len()
+            && digests
                 .iter()
-                .filter(|d| d.as_str() != "<none>@<none>")
-                .all(|d| repository(d).is_some_and(|r| our_repositories.contains(&r)));
-        let last = ours.len() - 1;
-        for (i, tag) in ours.into_iter().enumerate() {
-            steps.push(GcStep::Tag {
+                .all(|d| repository(d).is_some_and(|r| removable_repositories.contains(&r)));
+        let last = removable.len() - 1;
+        for (i, tag) in removable.into_iter().enumerate() {
+            plan.steps.push(GcStep::Tag {
                 reference: tag.clone(),
                 image_id: image.id.clone(),
-                bytes,
+                bytes: None,
                 deletes: deletes_at_last && i == last,
             });
         }
     }
-    steps
+    plan
 }
 
-/// Anonymous volumes no remaining container mounts.
+/// Volumes the engine marks anonymous that no remaining container mounts.
 fn volume_steps(read: &HostRead, remaining: &[&HostContainer]) -> Vec<GcStep> {
     let in_use: BTreeSet<&str> = remaining
         .iter()
@@ -451,8 +600,8 @@ fn volume_steps(read: &HostRead, remaining: &[&HostContainer]) -> Vec<GcStep> {
     let mut names: Vec<&str> = read
         .volumes
         .iter()
+        .filter(|v| v.anonymous && !in_use.contains(v.name.as_str()))
         .map(|v| v.name.as_str())
-        .filter(|name| is_anonymous(name) && !in_use.contains(name))
         .collect();
     names.sort_unstable();
     names
@@ -462,11 +611,6 @@ fn volume_steps(read: &HostRead, remaining: &[&HostContainer]) -> Vec<GcStep> {
             bytes: None,
         })
         .collect()
-}
-
-/// The 64 hex digits Docker names a volume it makes for a container.
-pub fn is_anonymous(volume: &str) -> bool {
-    volume.len() == 64 && volume.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The repository of a reference, as the engine lists it.
@@ -525,6 +669,7 @@ impl Fleet {
                     Some((host.clone(), HostObservation::Reachable(read.state.clone())))
                 })
                 .collect(),
+            at: drover_plan::time::now(),
         };
         let locked = locks(&observed, env, &self.known_hosts())
             .into_iter()
@@ -538,7 +683,7 @@ impl Fleet {
                 Some((job, format!("by {} since {}: {why}", live.by, live.at)))
             })
             .collect();
-        let spec = GcSpec {
+        let mut spec = GcSpec {
             env: env.to_string(),
             jobs: self
                 .env
@@ -548,45 +693,64 @@ impl Fleet {
                 .collect(),
             known_hosts: self.known_hosts(),
             locked,
+            registry: BTreeMap::new(),
         };
 
         // Host entries sharing one engine: the first of them (by name) also
         // takes what no entry claims, and the images and volumes.
         let mut seen_addresses = BTreeSet::new();
+        let mut readable = Vec::new();
         let mut hosts = Vec::new();
         for (host, read) in reads {
             let address = address_of(self, &host);
-            let host_gc = match read {
+            match read {
                 Ok(read) => {
                     let primary = seen_addresses.insert(address.clone());
-                    let (mut steps, notes) = plan_host(&spec, &host, primary, &read);
-                    if let Some(engine) = connections.engines.get(&host) {
-                        measure_volumes(engine.as_ref(), &mut steps).await;
-                    }
-                    HostGc {
-                        host,
-                        address,
-                        error: None,
-                        items: steps
-                            .into_iter()
-                            .map(|step| GcItem {
-                                step,
-                                outcome: GcOutcome::Planned,
-                            })
-                            .collect(),
-                        notes,
-                    }
+                    readable.push((host, address, primary, read));
                 }
-                Err(e) => HostGc {
+                Err(e) => hosts.push(HostGc {
                     error: Some(host_error(&host, &address, &e)),
                     host,
                     address,
                     items: Vec::new(),
                     notes: Vec::new(),
-                },
-            };
-            hosts.push(host_gc);
+                }),
+            }
         }
+        // What the registry must be asked before images can be planned,
+        // each reference once for all hosts.
+        let questions = readable
+            .iter()
+            .flat_map(|(host, _, primary, read)| plan_host(&spec, host, *primary, read).questions)
+            .collect();
+        spec.registry = self.ask_registry(questions).await;
+        let spec = &spec;
+        let planned = join_all(readable.into_iter().map(|(host, address, primary, read)| {
+            let engine = connections.engines.get(&host).cloned();
+            async move {
+                let HostPlan {
+                    mut steps, notes, ..
+                } = plan_host(spec, &host, primary, &read);
+                if let Some(engine) = engine {
+                    measure(engine.as_ref(), &mut steps).await;
+                }
+                HostGc {
+                    host,
+                    address,
+                    error: None,
+                    items: steps
+                        .into_iter()
+                        .map(|step| GcItem {
+                            step,
+                            outcome: GcOutcome::Planned,
+                        })
+                        .collect(),
+                    notes,
+                }
+            }
+        }))
+        .await;
+        hosts.extend(planned);
         for (host, error) in &connections.unreachable {
             hosts.push(HostGc {
                 host: host.clone(),
@@ -651,6 +815,76 @@ impl Fleet {
     }
 }
 
+impl Fleet {
+    /// What drover.toml's `[registry]` says of each reference. One of
+    /// another registry is not asked: drover has credentials for its own
+    /// registry only, and another's answer proves nothing drover relies on.
+    async fn ask_registry(&self, references: BTreeSet<String>) -> BTreeMap<String, InRegistry> {
+        if references.is_empty() {
+            return BTreeMap::new();
+        }
+        let client = match &self.env.registry {
+            None => Err(
+                "drover.toml has no [registry] to ask whether an image can be pulled again"
+                    .to_string(),
+            ),
+            Some(registry) => {
+                RegistryClient::with_credentials_from_environment(&registry.url, REGISTRY_TIMEOUT)
+                    .map_err(|e| format!("registry {} could not be asked: {e}", registry.url))
+            }
+        };
+        let client = &client;
+        stream::iter(references)
+            .map(|reference| async move {
+                let answer = match client {
+                    Ok(client) => ask(client, &reference).await,
+                    Err(why) => InRegistry::Unknown(why.clone()),
+                };
+                (reference, answer)
+            })
+            .buffer_unordered(TAG_INFO_CONCURRENCY)
+            .collect()
+            .await
+    }
+}
+
+/// Whether the registry holds `reference` (a tag or a digest, as a host
+/// lists it), and as which image.
+async fn ask(client: &RegistryClient, reference: &str) -> InRegistry {
+    let (host, repository, name) = split_reference(reference);
+    if host != client.registry_host() {
+        return InRegistry::Unknown(format!(
+            "in registry {host}, and drover asks only its [registry] ({}) whether an image can be pulled again",
+            client.registry_host()
+        ));
+    }
+    let Some(name) = name else {
+        return InRegistry::Unknown(format!("{reference} names no tag or digest"));
+    };
+    let answer = if name.contains(':') {
+        client.find_manifest(&repository, &name).await.map(|found| {
+            found.map_or(InRegistry::Missing, |digest| InRegistry::Holds {
+                digest,
+                image_id: None,
+            })
+        })
+    } else {
+        match client.tag_info(&repository, &name).await {
+            Ok(info) => Ok(match info.digest {
+                Some(digest) => InRegistry::Holds {
+                    digest,
+                    image_id: info.config_digest,
+                },
+                None => InRegistry::Missing,
+            }),
+            Err(e) if e.is_not_found() => Ok(InRegistry::Missing),
+            Err(e) => Err(e),
+        }
+    };
+    answer
+        .unwrap_or_else(|e| InRegistry::Unknown(format!("registry {host} could not be asked: {e}")))
+}
+
 /// The address `host` is reached at, as drover.toml gives it.
 fn address_of(fleet: &Fleet, host: &str) -> String {
     fleet
@@ -661,18 +895,34 @@ fn address_of(fleet: &Fleet, host: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Fills in volume sizes where the engine has them; without them the
-/// removals still go ahead, their size unknown.
-async fn measure_volumes(engine: &dyn Engine, steps: &mut [GcStep]) {
-    if !steps.iter().any(|s| matches!(s, GcStep::Volume { .. })) {
+/// Fills in what removing each image and volume gives back, where the
+/// engine measured it; without it the removals still go ahead, their size
+/// unknown.
+async fn measure(engine: &dyn Engine, steps: &mut [GcStep]) {
+    let sized = |s: &GcStep| {
+        matches!(
+            s,
+            GcStep::Tag { deletes: true, .. } | GcStep::Dangling { .. } | GcStep::Volume { .. }
+        )
+    };
+    if !steps.iter().any(sized) {
         return;
     }
-    let Ok(sizes) = engine.volume_sizes().await else {
+    let Ok(space) = engine.item_space().await else {
         return;
     };
     for step in steps {
-        if let GcStep::Volume { name, bytes } = step {
-            *bytes = sizes.get(name.as_str()).copied();
+        match step {
+            GcStep::Tag {
+                image_id, bytes, ..
+            }
+            | GcStep::Dangling { image_id, bytes } => {
+                *bytes = space.images.get(image_id.as_str()).copied();
+            }
+            GcStep::Volume { name, bytes } => {
+                *bytes = space.volumes.get(name.as_str()).copied();
+            }
+            GcStep::Orphan { .. } | GcStep::Generation { .. } => {}
         }
     }
 }
@@ -705,19 +955,25 @@ async fn remove(engine: &dyn Engine, step: &GcStep) -> GcOutcome {
             engine.remove_container(id).await.map(|()| 0)
         }
         GcStep::Generation { id, .. } => engine.remove_container(id).await.map(|()| 0),
+        // Space is freed only when the image itself goes.
         GcStep::Tag {
             reference, bytes, ..
         } => engine.remove_image_reference(reference).await.map(|r| {
             if r.deleted.is_empty() {
                 0
             } else {
-                *bytes
+                bytes.unwrap_or(0)
             }
         }),
-        GcStep::Dangling { image_id, bytes } => engine
-            .remove_image_reference(image_id)
-            .await
-            .map(|r| if r.deleted.is_empty() { 0 } else { *bytes }),
+        GcStep::Dangling { image_id, bytes } => {
+            engine.remove_image_reference(image_id).await.map(|r| {
+                if r.deleted.is_empty() {
+                    0
+                } else {
+                    bytes.unwrap_or(0)
+                }
+            })
+        }
         GcStep::Volume { name, bytes } => engine
             .remove_volume(name)
             .await
@@ -757,6 +1013,7 @@ mod tests {
             log_driver: "local".to_string(),
             log_options: BTreeMap::new(),
             health: None,
+            settings: Default::default(),
         }
     }
 
@@ -768,20 +1025,17 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
-            state: state.to_string(),
-            exit_code: 0,
-            oom_killed: false,
+            runs: drover_plan::Runs {
+                state: state.parse().unwrap_or_default(),
+                ..drover_plan::Runs::default()
+            },
             error: String::new(),
-            health: String::new(),
-            health_output: String::new(),
-            started_at: String::new(),
-            finished_at: String::new(),
-            created: String::new(),
-            restarts: 0,
+            created: None,
             image_id: format!("sha256:{id}"),
             config: config("reg:5000/app:3"),
             image_env: BTreeMap::new(),
             image_cmd: None,
+            image_defaults: Default::default(),
         }
     }
 
@@ -806,6 +1060,7 @@ mod tests {
             jobs: BTreeMap::from([("web".to_string(), (keep, "reg:5000/app:3".parse().unwrap()))]),
             known_hosts: BTreeSet::from(["h1".to_string()]),
             locked: BTreeMap::new(),
+            registry: BTreeMap::new(),
         }
     }
 
@@ -814,7 +1069,7 @@ mod tests {
             id: c.id.clone(),
             name: c.name.clone(),
             labels: c.labels.clone(),
-            state: c.state.clone(),
+            state: c.state().to_string(),
             image_id: c.image_id.clone(),
             volumes: Vec::new(),
         }
@@ -840,20 +1095,44 @@ mod tests {
     #[test]
     fn generations_beyond_keep_go_newest_first_kept() {
         let read = read(vec![
-            task("c0", "prod.web.h1.0", "web", "2026-01-04", "running"),
-            task("k1", "prod.web.h1.0.kept-k1", "web", "2026-01-03", "exited"),
-            task("k2", "prod.web.h1.0.kept-k2", "web", "2026-01-02", "exited"),
-            task("k3", "prod.web.h1.0.kept-k3", "web", "2026-01-01", "exited"),
+            task(
+                "c0",
+                "prod.web.h1.0",
+                "web",
+                "2026-01-04T00:00:00Z",
+                "running",
+            ),
+            task(
+                "k1",
+                "prod.web.h1.0.kept-k1",
+                "web",
+                "2026-01-03T00:00:00Z",
+                "exited",
+            ),
+            task(
+                "k2",
+                "prod.web.h1.0.kept-k2",
+                "web",
+                "2026-01-02T00:00:00Z",
+                "exited",
+            ),
+            task(
+                "k3",
+                "prod.web.h1.0.kept-k3",
+                "web",
+                "2026-01-01T00:00:00Z",
+                "exited",
+            ),
         ]);
-        let (steps, notes) = plan_host(&spec(1), "h1", true, &read);
+        let plan = plan_host(&spec(1), "h1", true, &read);
         assert_eq!(
-            names(&steps),
+            names(&plan.steps),
             [
                 "container prod.web.h1.0.kept-k2 (k2, kept generation of web h1/0 beyond keep = 1)",
                 "container prod.web.h1.0.kept-k3 (k3, kept generation of web h1/0 beyond keep = 1)",
             ]
         );
-        assert!(notes.is_empty());
+        assert!(plan.notes.is_empty() && plan.questions.is_empty());
     }
 
     #[test]
@@ -876,12 +1155,18 @@ mod tests {
             "exited",
         );
         let read = read(vec![
-            task("g1", "prod.gone.h1.0", "gone", "2026-01-01", "running"),
+            task(
+                "g1",
+                "prod.gone.h1.0",
+                "gone",
+                "2026-01-01T00:00:00Z",
+                "running",
+            ),
             lock,
             other_env,
             container("u1", "stray", &[(labels::ENV, ENV)], "exited"),
         ]);
-        let (steps, _) = plan_host(&spec(3), "h1", true, &read);
+        let steps = plan_host(&spec(3), "h1", true, &read).steps;
         assert_eq!(
             names(&steps),
             [
@@ -901,13 +1186,13 @@ mod tests {
             "k1",
             "prod.web.h1.0.kept-k1",
             "web",
-            "2026-01-01",
+            "2026-01-01T00:00:00Z",
             "exited",
         )]);
-        let (steps, notes) = plan_host(&spec, "h1", true, &read);
-        assert!(steps.is_empty());
+        let plan = plan_host(&spec, "h1", true, &read);
+        assert!(plan.steps.is_empty());
         assert_eq!(
-            notes,
+            plan.notes,
             ["job web is locked (by a@b since t: x): its containers are left alone; run gc again once it is unlocked"]
         );
     }
@@ -923,72 +1208,319 @@ mod tests {
         }
     }
 
+    fn image_with_digests(id: &str, tags: &[&str], digests: &[&str]) -> ImageSummary {
+        ImageSummary {
+            repo_digests: digests.iter().map(|d| d.to_string()).collect(),
+            ..image(id, tags, 1000)
+        }
+    }
+
+    /// A manifest digest, `sha256:` and 64 times `n`.
+    fn dg(n: char) -> String {
+        format!("sha256:{}", n.to_string().repeat(64))
+    }
+
+    fn holds(digest: &str, image_id: Option<&str>) -> InRegistry {
+        InRegistry::Holds {
+            digest: digest.to_string(),
+            image_id: image_id.map(str::to_string),
+        }
+    }
+
+    fn volume(name: &str, anonymous: bool) -> VolumeSummary {
+        VolumeSummary {
+            name: name.to_string(),
+            anonymous,
+            ..Default::default()
+        }
+    }
+
+    /// Plans as the fleet does: once for the questions, then with every
+    /// question answered from `registry` (unanswered: not asked, unknown).
+    fn plan_answered(
+        mut spec: GcSpec,
+        read: &HostRead,
+        registry: &[(&str, InRegistry)],
+    ) -> HostPlan {
+        let questions = plan_host(&spec, "h1", true, read).questions;
+        let registry: BTreeMap<&str, &InRegistry> = registry.iter().map(|(r, a)| (*r, a)).collect();
+        spec.registry = questions
+            .into_iter()
+            .map(|q| {
+                let answer = registry
+                    .get(q.as_str())
+                    .map_or(InRegistry::Unknown("not asked".to_string()), |a| {
+                        (*a).clone()
+                    });
+                (q, answer)
+            })
+            .collect();
+        let plan = plan_host(&spec, "h1", true, read);
+        assert!(plan.questions.is_empty(), "{:?}", plan.questions);
+        plan
+    }
+
     #[test]
-    fn unused_tags_of_our_repositories_and_dangling_images_go() {
+    fn only_tags_the_registry_holds_as_the_same_image_go() {
         let mut read = read(vec![task(
             "c0",
             "prod.web.h1.0",
             "web",
-            "2026-01-01",
+            "2026-01-01T00:00:00Z",
             "running",
         )]);
         read.images = vec![
-            image("sha256:c0", &["reg:5000/app:2"], 10),
-            image("sha256:old", &["reg:5000/app:1"], 100),
-            image("sha256:two", &["reg:5000/app:0", "other/x:1"], 50),
+            // Used by the running task: never asked about.
+            image_with_digests(
+                "sha256:c0",
+                &["reg:5000/app:2"],
+                &[&format!("reg:5000/app@{}", dg('2'))],
+            ),
+            // Pulled: the registry holds the tag as this image's manifest.
+            image_with_digests(
+                "sha256:old",
+                &["reg:5000/app:1"],
+                &[&format!("reg:5000/app@{}", dg('1'))],
+            ),
+            // Built or tagged here, never pushed: the registry lacks it.
+            image("sha256:local", &["reg:5000/app:local"], 50),
+            // Re-pushed since: the registry's tag is another image now.
+            image_with_digests(
+                "sha256:stale",
+                &["reg:5000/app:0"],
+                &[&format!("reg:5000/app@{}", dg('0'))],
+            ),
+            // Loaded, not pulled: no digest, but the registry's config is this image.
+            image("sha256:loaded", &["reg:5000/app:9"], 50),
+            // One tag the registry holds, one it lacks: only the first goes, freeing nothing.
+            image_with_digests(
+                "sha256:two",
+                &["reg:5000/app:5", "reg:5000/app:mine"],
+                &[&format!("reg:5000/app@{}", dg('5'))],
+            ),
             image("sha256:foreign", &["postgres:16"], 1000),
-            image("sha256:dangling", &["<none>:<none>"], 7),
             image("sha256:spec", &["reg:5000/app:3"], 3),
-            image("sha256:marker", &[MARKER_IMAGE], 1),
         ];
         read.state
             .images
             .add("sha256:spec", &["reg:5000/app:3".to_string()], &[]);
-        read.state
-            .images
-            .add("sha256:marker", &[MARKER_IMAGE.to_string()], &[]);
-        read.volumes = vec![
-            VolumeSummary {
-                name: "a".repeat(64),
+        let plan = plan_answered(
+            spec(3),
+            &read,
+            &[
+                ("reg:5000/app:1", holds(&dg('1'), Some("sha256:other"))),
+                ("reg:5000/app:local", InRegistry::Missing),
+                ("reg:5000/app:0", holds("sha256:dnew", Some("sha256:new"))),
+                ("reg:5000/app:9", holds(&dg('9'), Some("sha256:loaded"))),
+                ("reg:5000/app:5", holds(&dg('5'), None)),
+                ("reg:5000/app:mine", InRegistry::Missing),
+            ],
+        );
+        assert_eq!(
+            names(&plan.steps),
+            [
+                "image reg:5000/app:9 (loaded, no container uses it, the registry has it)",
+                "image reg:5000/app:1 (old, no container uses it, the registry has it)",
+                "image reg:5000/app:5 (two, no container uses it, the registry has it (another reference keeps the image))",
+            ]
+        );
+        assert!(plan.notes.is_empty(), "{:?}", plan.notes);
+    }
+
+    #[test]
+    fn the_registry_is_asked_before_any_image_goes_and_an_unknown_answer_keeps_it() {
+        let mut read = read(Vec::new());
+        read.images = vec![
+            image_with_digests(
+                "sha256:old",
+                &["reg:5000/app:1"],
+                &[&format!("reg:5000/app@{}", dg('1'))],
+            ),
+            image("sha256:foreign", &["postgres:16"], 1000),
+        ];
+        let first = plan_host(&spec(3), "h1", true, &read);
+        assert!(first.steps.is_empty());
+        assert_eq!(
+            first.questions,
+            BTreeSet::from(["reg:5000/app:1".to_string()]),
+            "only this environment's repositories are asked about"
+        );
+        let plan = plan_answered(spec(3), &read, &[]);
+        assert!(plan.steps.is_empty());
+        assert_eq!(
+            plan.notes,
+            ["1 unused image reference(s) of this environment's repositories left: not asked"]
+        );
+    }
+
+    #[test]
+    fn an_untagged_image_goes_only_by_a_digest_of_ours_the_registry_holds() {
+        let mut read = read(Vec::new());
+        read.images = vec![
+            // Lost its tag to a newer pull of the same tag.
+            image_with_digests(
+                "sha256:a-repulled",
+                &[],
+                &[&format!("reg:5000/app@{}", dg('1'))],
+            ),
+            // Built or committed here: nothing says whose it is.
+            image("sha256:b-built", &["<none>:<none>"], 7),
+            // Also known in another repository.
+            image_with_digests(
+                "sha256:c-shared",
+                &[],
+                &[
+                    &format!("reg:5000/app@{}", dg('2')),
+                    &format!("other/x@{}", dg('3')),
+                ],
+            ),
+            // The registry no longer has it: it could not be pulled again.
+            image_with_digests(
+                "sha256:d-gone",
+                &[],
+                &[&format!("reg:5000/app@{}", dg('4'))],
+            ),
+        ];
+        let plan = plan_answered(
+            spec(3),
+            &read,
+            &[
+                (&format!("reg:5000/app@{}", dg('1')), holds(&dg('1'), None)),
+                (&format!("reg:5000/app@{}", dg('4')), InRegistry::Missing),
+            ],
+        );
+        assert_eq!(
+            names(&plan.steps),
+            ["image a-repulled (dangling: no tag, no container uses it, the registry has it)"]
+        );
+    }
+
+    #[test]
+    fn an_image_any_container_uses_stays_whoever_it_belongs_to() {
+        let mut read = read(Vec::new());
+        // Another environment's container, and a container drover never made.
+        read.all = vec![
+            HostContainer {
+                id: "x1".to_string(),
+                image_id: "sha256:theirs".to_string(),
+                labels: BTreeMap::from([(labels::ENV.to_string(), "staging".to_string())]),
                 ..Default::default()
             },
-            VolumeSummary {
-                name: "pgdata".to_string(),
+            HostContainer {
+                id: "x2".to_string(),
+                image_id: "sha256:handmade".to_string(),
                 ..Default::default()
             },
         ];
-        let (steps, _) = plan_host(&spec(3), "h1", true, &read);
+        read.images = vec![
+            image_with_digests(
+                "sha256:theirs",
+                &["reg:5000/app:1"],
+                &[&format!("reg:5000/app@{}", dg('1'))],
+            ),
+            image_with_digests(
+                "sha256:handmade",
+                &[],
+                &[&format!("reg:5000/app@{}", dg('2'))],
+            ),
+        ];
+        let plan = plan_host(&spec(3), "h1", true, &read);
+        assert!(plan.steps.is_empty() && plan.questions.is_empty());
+    }
+
+    #[test]
+    fn only_volumes_the_engine_marks_anonymous_go() {
+        let mut read = read(Vec::new());
+        read.volumes = vec![
+            volume(&"a".repeat(64), true),
+            // `docker volume create --label purpose=db-backup <64 hex>`.
+            volume(&"e1e5".repeat(16), false),
+            volume("pgdata", false),
+        ];
+        let plan = plan_host(&spec(3), "h1", true, &read);
         assert_eq!(
-            names(&steps),
+            names(&plan.steps),
+            [format!(
+                "volume {} (anonymous, no container uses it)",
+                "a".repeat(64)
+            )]
+        );
+        // Not the host entry that covers images and volumes: none of it.
+        assert!(plan_host(&spec(3), "h1", false, &read).steps.is_empty());
+    }
+
+    #[test]
+    fn a_restarting_or_running_kept_generation_stays() {
+        let read = read(vec![
+            task(
+                "c0",
+                "prod.web.h1.0",
+                "web",
+                "2026-01-04T00:00:00Z",
+                "running",
+            ),
+            task(
+                "k1",
+                "prod.web.h1.0.kept-k1",
+                "web",
+                "2026-01-03T00:00:00Z",
+                "exited",
+            ),
+            task(
+                "k2",
+                "prod.web.h1.0.kept-k2",
+                "web",
+                "2026-01-02T00:00:00Z",
+                "restarting",
+            ),
+            task(
+                "k3",
+                "prod.web.h1.0.kept-k3",
+                "web",
+                "2026-01-01T00:00:00Z",
+                "running",
+            ),
+            task("k4", "prod.web.h1.0.kept-k4", "web", "2025-12-31", "exited"),
+        ]);
+        let plan = plan_host(&spec(0), "h1", true, &read);
+        assert_eq!(
+            names(&plan.steps),
             [
-                "image dangling (dangling: no tag, no container uses it) 7B".to_string(),
-                "image reg:5000/app:1 (old, no container uses it) 100B".to_string(),
-                "image reg:5000/app:0 (two, no container uses it (another reference keeps the image))".to_string(),
-                format!("volume {} (anonymous, no container uses it)", "a".repeat(64)),
+                "container prod.web.h1.0.kept-k1 (k1, kept generation of web h1/0 beyond keep = 0)",
+                "container prod.web.h1.0.kept-k4 (k4, kept generation of web h1/0 beyond keep = 0)",
             ]
         );
-        // Not the host entry that covers images: none of it.
-        let (steps, _) = plan_host(&spec(3), "h1", false, &read);
-        assert!(steps.is_empty());
     }
 
     #[test]
     fn what_a_removed_container_used_goes_with_it() {
-        let mut gone = task("g1", "prod.gone.h1.0", "gone", "2026-01-01", "exited");
+        let mut gone = task(
+            "g1",
+            "prod.gone.h1.0",
+            "gone",
+            "2026-01-01T00:00:00Z",
+            "exited",
+        );
         gone.config.image = "reg:5000/gone:1".to_string();
         gone.image_id = "sha256:goneimg".to_string();
         let mut read = read(vec![gone]);
         read.all[0].volumes = vec!["b".repeat(64)];
-        read.images = vec![image("sha256:goneimg", &["reg:5000/gone:1"], 5)];
-        read.volumes = vec![VolumeSummary {
-            name: "b".repeat(64),
-            ..Default::default()
-        }];
-        let (steps, _) = plan_host(&spec(3), "h1", true, &read);
+        read.images = vec![image_with_digests(
+            "sha256:goneimg",
+            &["reg:5000/gone:1"],
+            &[&format!("reg:5000/gone@{}", dg('9'))],
+        )];
+        read.volumes = vec![volume(&"b".repeat(64), true)];
+        let plan = plan_answered(
+            spec(3),
+            &read,
+            &[("reg:5000/gone:1", holds(&dg('9'), None))],
+        );
         assert_eq!(
-            steps.iter().map(GcStep::kind).collect::<Vec<_>>(),
+            plan.steps.iter().map(GcStep::kind).collect::<Vec<_>>(),
             ["container", "image", "volume"]
         );
+        assert!(matches!(plan.steps[1], GcStep::Tag { deletes: true, .. }));
     }
 
     #[tokio::test]
@@ -1005,7 +1537,7 @@ mod tests {
             step: GcStep::Tag {
                 reference: "reg:5000/app:1".to_string(),
                 image_id: "sha256:a".to_string(),
-                bytes: 1,
+                bytes: Some(1),
                 deletes: true,
             },
             outcome: GcOutcome::Planned,
@@ -1016,5 +1548,75 @@ mod tests {
             "{:?}",
             items[0].outcome
         );
+    }
+
+    #[tokio::test]
+    async fn a_removed_container_takes_its_anonymous_volumes_as_docker_rm_v_does() {
+        let engine = drover_engine::fake::FakeEngine::new("h1");
+        let anonymous = "a".repeat(64);
+        let id = engine.insert("web", config("reg:5000/app:1"), BTreeMap::new(), "exited");
+        {
+            let mut state = engine.state.lock().unwrap();
+            state.volumes.insert(anonymous.clone(), 1);
+            state.volumes.insert("named".to_string(), 1);
+            let c = state.containers.get_mut(&id).unwrap();
+            c.volumes = vec![anonymous.clone(), "named".to_string()];
+        }
+        let mut items = vec![GcItem {
+            step: GcStep::Generation {
+                id: id.clone(),
+                name: "web".to_string(),
+                task: TaskKey::new("web", "h1", 0),
+                why: Expired::BeyondKeep { keep: 0 },
+            },
+            outcome: GcOutcome::Planned,
+        }];
+        apply_host(&engine, &mut items).await;
+        assert_eq!(items[0].outcome, GcOutcome::Removed { bytes: 0 });
+        let left: Vec<String> = engine
+            .state
+            .lock()
+            .unwrap()
+            .volumes
+            .keys()
+            .cloned()
+            .collect();
+        assert_eq!(left, ["named"]);
+    }
+
+    #[test]
+    fn space_counts_only_what_the_disk_gets_back() {
+        let tag = |reference: &str, bytes: u64, deletes: bool| GcStep::Tag {
+            reference: reference.to_string(),
+            image_id: format!("sha256:{reference}"),
+            bytes: Some(bytes),
+            deletes,
+        };
+        let host = HostGc {
+            host: "h1".to_string(),
+            address: String::new(),
+            error: None,
+            items: [
+                // Another reference keeps the image: nothing freed.
+                tag("reg:5000/app:1", 500, false),
+                tag("reg:5000/app:2", 300, true),
+                GcStep::Dangling {
+                    image_id: "sha256:x".to_string(),
+                    bytes: None,
+                },
+                GcStep::Volume {
+                    name: "v".to_string(),
+                    bytes: Some(7),
+                },
+            ]
+            .into_iter()
+            .map(|step| GcItem {
+                step,
+                outcome: GcOutcome::Planned,
+            })
+            .collect(),
+            notes: Vec::new(),
+        };
+        assert_eq!(host.reclaimed_bytes(), 307);
     }
 }

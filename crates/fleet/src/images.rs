@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::{format_rfc3339, parse_rfc3339, Connections, Fleet, FleetError};
 
 /// How long one registry request may take.
-const REGISTRY_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const REGISTRY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// One tag of the repository.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -3,6 +3,7 @@
 //! lock held. The CLI and the web dashboard both call this; neither
 //! re-derives any of it.
 
+mod change;
 mod connect;
 mod doctor;
 mod exec;
@@ -26,13 +27,14 @@ use drover_plan::{render_job, DesiredTask, Observed, Plan, Scope, Secrets, TaskK
 use drover_spec::{Environment, Job, SpecError};
 use tokio_util::sync::CancellationToken;
 
+pub use change::{Executed, Notice, Operation, Prepared};
 pub use connect::Connections;
 pub use doctor::{Check, DoctorReport, Finding, Level};
 pub use exec::{parse_task, Picked, Shell};
 pub use gc::{GcItem, GcOutcome, GcReport, GcStep, HostGc};
 pub use images::{ImageRow, ImagesReport};
-pub use marks::Written;
-pub use package::{default_tag, Packaged};
+pub use marks::ImageEdit;
+pub use package::{default_tag, PackageNote, Packaged};
 pub use status::{human_bytes, human_duration, now_secs, task_status, StatusReport, TaskStatus};
 
 /// Why a fleet operation could not run.
@@ -217,6 +219,26 @@ impl Fleet {
         names: &[String],
         images: &BTreeMap<String, drover_spec::ImageRef>,
     ) -> Result<(Plan, Observed), FleetError> {
+        let (desired, observed) = self
+            .desired_and_observed(connections, names, images)
+            .await?;
+        let plan = drover_plan::plan(
+            &self.env.name,
+            &desired,
+            &observed,
+            &Fleet::scope(names),
+            &self.known_hosts(),
+        );
+        Ok((plan, observed))
+    }
+
+    /// The named jobs' tasks (some with another image), and what runs.
+    pub async fn desired_and_observed(
+        &self,
+        connections: &Connections,
+        names: &[String],
+        images: &BTreeMap<String, drover_spec::ImageRef>,
+    ) -> Result<(Vec<DesiredTask>, Observed), FleetError> {
         let jobs: Vec<Job> = self
             .jobs(names)?
             .into_iter()
@@ -231,16 +253,8 @@ impl Fleet {
         let jobs: Vec<&Job> = jobs.iter().collect();
         let secrets = self.secrets(&jobs)?;
         let desired = self.desired(&jobs, &secrets)?;
-        let scope = Fleet::scope(names);
-        let observed = self.observe(connections, &scope).await;
-        let plan = drover_plan::plan(
-            &self.env.name,
-            &desired,
-            &observed,
-            &scope,
-            &self.known_hosts(),
-        );
-        Ok((plan, observed))
+        let observed = self.observe(connections, &Fleet::scope(names)).await;
+        Ok((desired, observed))
     }
 
     /// How each job's tasks are replaced, with `--parallel` over the spec's.
@@ -336,11 +350,15 @@ impl Fleet {
 }
 
 /// How one run of the executor goes: who, with what overrides, reporting where.
+#[derive(Clone)]
 pub struct Run<'a> {
     pub deployment: Deployment,
     pub parallel: Option<u32>,
     pub cancel: CancellationToken,
+    /// Each task's progress.
     pub events: &'a (dyn Fn(&Event) + Sync),
+    /// What happens beside it (a job locked by someone else, the file written…).
+    pub notices: &'a (dyn Fn(&Notice) + Sync),
 }
 
 /// The holder record for a command of this process.

@@ -12,17 +12,17 @@ use drover_spec::{edit, ImageRef, Origin};
 
 use crate::{now_rfc3339, Connections, Fleet, FleetError};
 
-/// Where `update` wrote a job's image, and what was there before.
+/// Where `update` writes a job's image, and what is there now. Nothing is
+/// written until the change is confirmed and the job's lock is held.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Written {
+pub struct ImageEdit {
     pub origin: Origin,
     pub old: String,
     pub new: String,
     /// The image was set for other jobs too (a profile or the defaults), so
-    /// it was written into the job's own file instead.
+    /// it goes into the job's own file instead.
     pub moved_to_job_file: bool,
-    /// The file's text before, to put it back when the change is declined.
-    pub before: String,
+    pub edit: edit::Edit,
 }
 
 impl Fleet {
@@ -74,11 +74,11 @@ impl Fleet {
         errors
     }
 
-    /// Writes `image` where `job`'s image is set, changing nothing else in
-    /// the file. When that place (a profile, the defaults) also gives other
-    /// jobs their image, the job's own file gets the key instead, so the
-    /// update changes this job only.
-    pub fn write_image(&self, job: &str, image: &ImageRef) -> Result<Written, FleetError> {
+    /// Where and how `image` would be written for `job`: where its image is
+    /// set, changing nothing else in the file. When that place (a profile,
+    /// the defaults) also gives other jobs their image, the job's own file
+    /// gets the key instead, so the update changes this job only. Writes nothing.
+    pub fn image_edit(&self, job: &str, image: &ImageRef) -> Result<ImageEdit, FleetError> {
         let spec = self.job(job)?;
         let origin = &spec.image_origin;
         let shared = !origin.table.is_empty()
@@ -95,26 +95,13 @@ impl Fleet {
         } else {
             origin.clone()
         };
-        let path = self.env.dir.join(&target.file);
-        let before = std::fs::read_to_string(&path).map_err(|source| edit::EditError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        edit::set_string(&self.env.dir, &target, "image", image.as_str())?;
-        Ok(Written {
+        let edit = edit::set_string(&self.env.dir, &target, "image", image.as_str())?;
+        Ok(ImageEdit {
             origin: target,
             old: spec.image.to_string(),
             new: image.to_string(),
             moved_to_job_file: shared,
-            before,
+            edit,
         })
-    }
-
-    /// Puts a file `write_image` changed back as it was.
-    pub fn unwrite(&self, written: &Written) -> Result<(), FleetError> {
-        let path = self.env.dir.join(&written.origin.file);
-        std::fs::write(&path, &written.before)
-            .map_err(|source| edit::EditError::Write { path, source })?;
-        Ok(())
     }
 }

@@ -21,7 +21,9 @@ use futures::future::join_all;
 use serde::Serialize;
 
 use crate::held::HeldUsage;
-use crate::{parse_rfc3339, Connections, Fleet, FleetError};
+use crate::{Connections, Fleet, FleetError};
+use drover_plan::time::{self, Timestamp};
+use drover_plan::{Failing, RunState};
 use drover_plan::{Scope, TaskKey};
 
 /// Time between the two CPU samples.
@@ -45,12 +47,16 @@ pub struct TaskStatus {
     pub started_at: Option<String>,
     pub uptime_seconds: Option<u64>,
     pub restarts: Option<i64>,
-    /// Exit code of the last run, for a container that is not running.
+    /// Exit code of the last run, where known: for a container that is not
+    /// running, and for a running one that restarted (its last `die`).
     pub exit_code: Option<i64>,
     /// The kernel killed it for exceeding its memory limit.
     pub oom_killed: bool,
     /// Restarting again and again.
     pub restart_loop: bool,
+    /// Why it does not serve (crash loop, exit, unhealthy, paused…), in
+    /// the words every command uses; `None` when it runs well.
+    pub failing: Option<String>,
     pub memory_bytes: Option<u64>,
     pub cpu_percent: Option<f64>,
     /// False: a container the spec no longer asks for.
@@ -115,6 +121,7 @@ impl Fleet {
         let mut observed = Observed::default();
         let mut usage = BTreeMap::new();
         for (host_observed, host_usage) in join_all(reads).await {
+            observed.at = observed.at.max(host_observed.at);
             observed.hosts.extend(host_observed.hosts);
             usage.extend(host_usage);
         }
@@ -130,7 +137,7 @@ impl Fleet {
         usage: &BTreeMap<String, (u64, f64)>,
     ) -> StatusReport {
         let rows = status_rows(&self.env.name, keys, observed, scope, &self.known_hosts());
-        let now = now_secs();
+        let now = observed.at;
         let tasks = rows
             .iter()
             .map(|row| {
@@ -167,7 +174,7 @@ fn sample_targets<'a>(
     rows.iter()
         .filter_map(
             |row| match (row.container, connections.engines.get(&row.host)) {
-                (Some(c), Some(engine)) if c.state == "running" => {
+                (Some(c), Some(engine)) if c.state() == RunState::Running => {
                     Some((engine.as_ref(), c.id.as_str()))
                 }
                 _ => None,
@@ -241,7 +248,7 @@ async fn sample(targets: &[(&dyn Engine, &str)]) -> Vec<Option<UsageSample>> {
 
 /// One row of `status` (and of the dashboard's overview, which holds the
 /// observation live and makes its rows with this same function).
-pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now_secs: u64) -> TaskStatus {
+pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now: Timestamp) -> TaskStatus {
     let base = TaskStatus {
         job: row.job.clone(),
         host: row.host.clone(),
@@ -262,45 +269,58 @@ pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now_secs: u64) 
         exit_code: None,
         oom_killed: false,
         restart_loop: false,
+        failing: None,
         memory_bytes: None,
         cpu_percent: None,
         in_spec: row.in_spec,
         stopped_by_drover: row.stopped_by_drover,
     };
-    let Some(c) = row.container else { return base };
-    let running = c.is_running();
-    let state = if row.stopped_by_drover && !running {
+    let Some(c) = row.container else {
+        // No container: the last new one may have failed its gate and be
+        // kept aside; say so, with its exit code.
+        return match row.failed {
+            Some(failed) => TaskStatus {
+                exit_code: failed.runs.exit_code,
+                oom_killed: failed.runs.oom_killed,
+                failing: Some(format!(
+                    "its last new container failed ({}); it is kept stopped as {}",
+                    failed
+                        .failing(now)
+                        .map_or_else(|| "it was stopped".to_string(), |f| f.to_string()),
+                    failed.name
+                )),
+                ..base
+            },
+            None => base,
+        };
+    };
+    let runs = &c.runs;
+    let state = if row.stopped_by_drover && !c.is_running() {
         "stopped".to_string()
     } else {
-        c.state.clone()
+        runs.state.to_string()
     };
+    // A task drover stopped is as it should be, not failing.
+    let failing = c
+        .failing(now)
+        .filter(|_| !row.stopped_by_drover || c.is_running());
     TaskStatus {
         container: Some(c.short_id().to_string()),
         name: Some(c.name.clone()),
         image: Some(c.config.image.clone()),
         state,
-        health: Some(c.health.clone()).filter(|h| !h.is_empty()),
-        started_at: Some(c.started_at.clone()).filter(|_| running),
-        uptime_seconds: if c.state == "running" {
-            uptime(&c.started_at, now_secs)
-        } else {
-            None
-        },
-        restarts: Some(c.restarts),
-        exit_code: (c.state != "running" && c.state != "created").then_some(c.exit_code),
-        oom_killed: c.oom_killed,
-        // Restarting, or restarted and up only a moment: a crash loop caught between two tries.
-        restart_loop: c.is_restart_loop()
-            || (c.restarts > 0 && uptime(&c.started_at, now_secs).is_some_and(|up| up < 30)),
+        health: runs.health.word().map(str::to_string),
+        started_at: runs.started_at.filter(|_| c.is_running()).map(time::format),
+        uptime_seconds: runs.uptime(now).map(|d| d.as_secs()),
+        restarts: Some(runs.restarts),
+        exit_code: runs.exit_code,
+        oom_killed: runs.oom_killed,
+        restart_loop: matches!(failing, Some(Failing::CrashLoop { .. })),
+        failing: failing.map(|f| f.to_string()),
         memory_bytes: usage.map(|u| u.0),
         cpu_percent: usage.map(|u| u.1),
         ..base
     }
-}
-
-fn uptime(started_at: &str, now_secs: u64) -> Option<u64> {
-    let started = parse_rfc3339(started_at)?;
-    Some(now_secs.saturating_sub(u64::try_from(started).ok()?))
 }
 
 /// Seconds since the epoch, now.

@@ -10,11 +10,12 @@ use std::fmt;
 use std::time::Duration;
 
 use drover_spec::units::{format_duration, format_size};
-use drover_spec::{Environment, Job};
+use drover_spec::{Device, Environment, ImageRef, Job, Ulimit};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::names::{labels, TaskKey};
+use crate::observed::ImageDefaults;
 
 /// Shown instead of a secret's value, everywhere.
 pub const MASK: &str = "***";
@@ -119,6 +120,196 @@ impl HealthConfig {
     }
 }
 
+/// The container settings hand-run fleets use, beyond drover's basics.
+/// Each left unset is the image's or the engine's: it is listed in no
+/// field (so a job without them keeps the hash it had before drover knew
+/// them) and is not drift ([`Settings::settle_unset`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// `Some([])`: no entrypoint, not even the image's.
+    pub entrypoint: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    /// The job's own labels; drover's (`drover.*`) are not among them.
+    pub labels: BTreeMap<String, String>,
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// Sorted, spelled as [`drover_spec::Capability`] spells them.
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub privileged: bool,
+    pub devices: Vec<Device>,
+    /// `NAME:ADDRESS`, as [`drover_spec::ExtraHost`] spells them.
+    pub extra_hosts: Vec<String>,
+    /// Container path → options, sorted and comma-separated (empty: the engine's).
+    pub tmpfs: BTreeMap<String, String>,
+    /// Bytes of `/dev/shm`.
+    pub shm_size: Option<u64>,
+}
+
+impl Settings {
+    /// Reads both sides of a comparison in the light of what a container
+    /// gets for the keys its job leaves unset: the image's entrypoint, user,
+    /// workdir and labels, and the engine's shm size and ulimits (a daemon
+    /// may have defaults of its own). What the job sets, or what differs
+    /// from the image's own, is drift; the rest is not.
+    pub fn settle_unset(want: &mut Settings, actual: &mut Settings, image: &ImageDefaults) {
+        let set = |text: &str| (!text.is_empty()).then(|| text.to_string());
+        if want.entrypoint.is_none() {
+            want.entrypoint.clone_from(&image.entrypoint);
+        }
+        if want.user.is_none() {
+            want.user = set(&image.user);
+        }
+        if want.workdir.is_none() {
+            want.workdir = set(&image.workdir);
+        }
+        // No entrypoint is none, however an engine or an image writes it.
+        for side in [&mut *want, &mut *actual] {
+            if side.entrypoint.as_ref().is_some_and(Vec::is_empty) {
+                side.entrypoint = None;
+            }
+        }
+        actual
+            .labels
+            .retain(|k, v| want.labels.contains_key(k) || image.labels.get(k) != Some(v));
+        actual
+            .ulimits
+            .retain(|name, _| want.ulimits.contains_key(name));
+        if want.shm_size.is_none() {
+            actual.shm_size = None;
+        }
+    }
+
+    /// Adds the settings that are set to a record of [`TaskConfig::to_record`].
+    fn record_into(&self, record: &mut serde_json::Map<String, Value>) {
+        let mut put = |key: &str, value: Value| {
+            record.insert(key.to_string(), value);
+        };
+        if let Some(e) = &self.entrypoint {
+            put("entrypoint", json!(e));
+        }
+        if let Some(u) = &self.user {
+            put("user", json!(u));
+        }
+        if let Some(w) = &self.workdir {
+            put("workdir", json!(w));
+        }
+        if !self.labels.is_empty() {
+            put("labels", json!(self.labels));
+        }
+        if !self.ulimits.is_empty() {
+            let ulimits: BTreeMap<&str, [i64; 2]> = self
+                .ulimits
+                .iter()
+                .map(|(name, u)| (name.as_str(), [u.soft, u.hard]))
+                .collect();
+            put("ulimits", json!(ulimits));
+        }
+        if !self.cap_add.is_empty() {
+            put("cap_add", json!(self.cap_add));
+        }
+        if !self.cap_drop.is_empty() {
+            put("cap_drop", json!(self.cap_drop));
+        }
+        if self.privileged {
+            put("privileged", json!(true));
+        }
+        if !self.devices.is_empty() {
+            let devices: Vec<Value> = self
+                .devices
+                .iter()
+                .map(|d| json!({"host": d.host, "container": d.container, "permissions": d.permissions}))
+                .collect();
+            put("devices", json!(devices));
+        }
+        if !self.extra_hosts.is_empty() {
+            put("extra_hosts", json!(self.extra_hosts));
+        }
+        if !self.tmpfs.is_empty() {
+            put("tmpfs", json!(self.tmpfs));
+        }
+        if let Some(bytes) = self.shm_size {
+            put("shm_size", json!(bytes));
+        }
+    }
+
+    /// The inverse of [`Settings::record_into`]: an absent key is unset (a
+    /// record written before drover knew it), a malformed one an error.
+    fn from_record(record: &Value) -> Result<Settings, String> {
+        let bad = |what: &str| format!("the recorded configuration has no valid {what}");
+        let text = |v: &Value| v.as_str().map(str::to_string);
+        let list = |v: &Value| -> Option<Vec<String>> { v.as_array()?.iter().map(text).collect() };
+        let map = |v: &Value| -> Option<BTreeMap<String, String>> {
+            v.as_object()?
+                .iter()
+                .map(|(k, v)| Some((k.clone(), text(v)?)))
+                .collect()
+        };
+        // Absent is the default; present must read as `read` says.
+        fn or_default<T: Default>(
+            value: &Value,
+            read: impl Fn(&Value) -> Option<T>,
+            bad: impl Fn() -> String,
+        ) -> Result<T, String> {
+            match value {
+                Value::Null => Ok(T::default()),
+                v => read(v).ok_or_else(bad),
+            }
+        }
+        let ulimit = |v: &Value| -> Option<Ulimit> {
+            match v.as_array()?.as_slice() {
+                [soft, hard] => Some(Ulimit {
+                    soft: soft.as_i64()?,
+                    hard: hard.as_i64()?,
+                }),
+                _ => None,
+            }
+        };
+        let device = |v: &Value| -> Option<Device> {
+            Some(Device {
+                host: text(&v["host"])?,
+                container: text(&v["container"])?,
+                permissions: text(&v["permissions"])?,
+            })
+        };
+        Ok(Settings {
+            entrypoint: or_default(
+                &record["entrypoint"],
+                |v| list(v).map(Some),
+                || bad("entrypoint"),
+            )?,
+            user: or_default(&record["user"], |v| text(v).map(Some), || bad("user"))?,
+            workdir: or_default(&record["workdir"], |v| text(v).map(Some), || bad("workdir"))?,
+            labels: or_default(&record["labels"], map, || bad("labels"))?,
+            ulimits: or_default(
+                &record["ulimits"],
+                |v| {
+                    v.as_object()?
+                        .iter()
+                        .map(|(k, v)| Some((k.clone(), ulimit(v)?)))
+                        .collect()
+                },
+                || bad("ulimits"),
+            )?,
+            cap_add: or_default(&record["cap_add"], list, || bad("cap_add"))?,
+            cap_drop: or_default(&record["cap_drop"], list, || bad("cap_drop"))?,
+            privileged: or_default(&record["privileged"], Value::as_bool, || bad("privileged"))?,
+            devices: or_default(
+                &record["devices"],
+                |v| v.as_array()?.iter().map(device).collect(),
+                || bad("devices"),
+            )?,
+            extra_hosts: or_default(&record["extra_hosts"], list, || bad("extra_hosts"))?,
+            tmpfs: or_default(&record["tmpfs"], map, || bad("tmpfs"))?,
+            shm_size: or_default(
+                &record["shm_size"],
+                |v| v.as_u64().map(Some),
+                || bad("shm_size"),
+            )?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskConfig {
     pub image: String,
@@ -138,12 +329,16 @@ pub struct TaskConfig {
     pub log_driver: String,
     pub log_options: BTreeMap<String, String>,
     pub health: Option<HealthConfig>,
+    pub settings: Settings,
 }
 
 /// One task as the spec wants it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DesiredTask {
     pub key: TaskKey,
+    /// The image as the spec names it, typed: how the host's images are
+    /// searched and whether it can be pulled. `config.image` is its text.
+    pub image: ImageRef,
     pub config: TaskConfig,
     /// The `drover.spec` label: a hash of `config`.
     pub spec_hash: String,
@@ -228,6 +423,27 @@ pub fn render_job(
     let memory_swap = job
         .memory
         .map_or(0, |m| i64::try_from(m).unwrap_or(i64::MAX));
+    let nano_cpus = job
+        .cpus
+        .map_or(0, |c| i64::try_from(c.nanos()).unwrap_or(i64::MAX));
+    let settings = Settings {
+        entrypoint: job.entrypoint.clone(),
+        user: job.user.clone(),
+        workdir: job.workdir.clone(),
+        labels: job.labels.clone(),
+        ulimits: job.ulimits.clone(),
+        cap_add: job.cap_add.iter().map(ToString::to_string).collect(),
+        cap_drop: job.cap_drop.iter().map(ToString::to_string).collect(),
+        privileged: job.privileged,
+        devices: job.devices.clone(),
+        extra_hosts: job.extra_hosts.iter().map(ToString::to_string).collect(),
+        tmpfs: job
+            .tmpfs
+            .iter()
+            .map(|t| (t.path.clone(), t.options_text()))
+            .collect(),
+        shm_size: job.shm_size,
+    };
     Ok(job
         .tasks()
         .map(|(host, task)| {
@@ -246,6 +462,7 @@ pub fn render_job(
                 memory: job.memory,
                 resources: Resources {
                     memory_swap,
+                    nano_cpus,
                     ..Resources::default()
                 },
                 network: job.network.to_string(),
@@ -255,10 +472,12 @@ pub fn render_job(
                 log_driver: job.log.driver.to_string(),
                 log_options: log_options.clone(),
                 health: health.clone(),
+                settings: settings.clone(),
             };
             let spec_hash = config.hash();
             DesiredTask {
                 key,
+                image: job.image.clone(),
                 config,
                 spec_hash,
             }
@@ -290,26 +509,64 @@ impl TaskConfig {
 
     /// Every field as `(path, value)`, in display order. Secret values are
     /// fingerprints here; [`mask`] hides even those when shown. Settings left
-    /// at the engine's default are `null`.
+    /// at the engine's default are `null`; the [`Settings`] left unset are
+    /// not listed at all.
     pub fn fields(&self) -> Vec<(String, Value)> {
         let opt = |v: Option<Value>| v.unwrap_or(Value::Null);
         let nonzero = |n: i64| (n != 0).then(|| json!(n));
         let r = &self.resources;
-        let mut fields = vec![
-            ("image".to_string(), json!(self.image)),
-            (
-                "command".to_string(),
-                opt(self.command.as_ref().map(|c| json!(c))),
-            ),
-        ];
+        let s = &self.settings;
+        let mut fields = vec![("image".to_string(), json!(self.image))];
+        let put = |fields: &mut Vec<(String, Value)>, path: &str, value: Option<Value>| {
+            if let Some(value) = value {
+                fields.push((path.to_string(), value));
+            }
+        };
+        put(
+            &mut fields,
+            "entrypoint",
+            s.entrypoint.as_ref().map(|e| json!(e)),
+        );
+        fields.push((
+            "command".to_string(),
+            opt(self.command.as_ref().map(|c| json!(c))),
+        ));
+        put(&mut fields, "user", s.user.as_ref().map(|u| json!(u)));
+        put(&mut fields, "workdir", s.workdir.as_ref().map(|w| json!(w)));
         fields.extend(
             self.env
                 .iter()
                 .map(|(k, v)| (format!("env.{k}"), v.compared())),
         );
+        fields.extend(
+            s.labels
+                .iter()
+                .map(|(k, v)| (format!("labels.{k}"), json!(v))),
+        );
         fields.extend([
             ("volumes".to_string(), json!(self.volumes)),
             ("host_files".to_string(), json!(self.host_files)),
+        ]);
+        let tmpfs: Vec<String> = s
+            .tmpfs
+            .iter()
+            .map(|(path, options)| match options.as_str() {
+                "" => path.clone(),
+                options => format!("{path}:{options}"),
+            })
+            .collect();
+        put(
+            &mut fields,
+            "tmpfs",
+            (!tmpfs.is_empty()).then(|| json!(tmpfs)),
+        );
+        let devices: Vec<String> = s.devices.iter().map(ToString::to_string).collect();
+        put(
+            &mut fields,
+            "devices",
+            (!devices.is_empty()).then(|| json!(devices)),
+        );
+        fields.extend([
             (
                 "memory".to_string(),
                 opt(self.memory.map(|m| json!(format_size(m)))),
@@ -352,8 +609,40 @@ impl TaskConfig {
             ),
             ("pids_limit".to_string(), opt(nonzero(r.pids_limit))),
             ("blkio_weight".to_string(), opt(nonzero(r.blkio_weight))),
-            ("network".to_string(), json!(self.network)),
-            ("init".to_string(), json!(self.init)),
+        ]);
+        put(
+            &mut fields,
+            "shm_size",
+            s.shm_size.map(|b| json!(format_size(b))),
+        );
+        fields.extend(
+            s.ulimits
+                .iter()
+                .map(|(name, u)| (format!("ulimits.{name}"), json!(u.to_string()))),
+        );
+        fields.push(("network".to_string(), json!(self.network)));
+        put(
+            &mut fields,
+            "extra_hosts",
+            (!s.extra_hosts.is_empty()).then(|| json!(s.extra_hosts)),
+        );
+        fields.push(("init".to_string(), json!(self.init)));
+        put(
+            &mut fields,
+            "privileged",
+            s.privileged.then_some(json!(true)),
+        );
+        put(
+            &mut fields,
+            "cap_add",
+            (!s.cap_add.is_empty()).then(|| json!(s.cap_add)),
+        );
+        put(
+            &mut fields,
+            "cap_drop",
+            (!s.cap_drop.is_empty()).then(|| json!(s.cap_drop)),
+        );
+        fields.extend([
             ("restart".to_string(), json!(self.restart)),
             (
                 "stop_timeout".to_string(),
@@ -403,7 +692,7 @@ impl TaskConfig {
                 EnvValue::Secret(_) => (k.as_str(), json!({ "secret": k })),
             })
             .collect();
-        json!({
+        let mut record = json!({
             "image": self.image,
             "command": self.command,
             "env": env,
@@ -423,7 +712,14 @@ impl TaskConfig {
                 "retries": h.retries,
                 "start_period_ms": h.start_period.as_millis() as u64,
             })),
-        })
+        });
+        if let Value::Object(map) = &mut record {
+            if self.resources.nano_cpus != 0 {
+                map.insert("nano_cpus".to_string(), json!(self.resources.nano_cpus));
+            }
+            self.settings.record_into(map);
+        }
+        record
     }
 
     /// The inverse of [`TaskConfig::to_record`]; secret values come from
@@ -481,6 +777,10 @@ impl TaskConfig {
             memory,
             resources: Resources {
                 memory_swap: memory.map_or(0, |m| i64::try_from(m).unwrap_or(i64::MAX)),
+                nano_cpus: match &record["nano_cpus"] {
+                    Value::Null => 0,
+                    n => n.as_i64().ok_or_else(|| bad("nano_cpus"))?,
+                },
                 ..Resources::default()
             },
             network: text(&record["network"]).ok_or_else(|| bad("network"))?,
@@ -499,6 +799,7 @@ impl TaskConfig {
                 .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
                 .collect(),
             health,
+            settings: Settings::from_record(record)?,
         })
     }
 }
@@ -551,6 +852,7 @@ mod tests {
             log_driver: "local".into(),
             log_options: BTreeMap::new(),
             health: None,
+            settings: Settings::default(),
         };
         assert!(!format!("{config:?}").contains("hunter2"));
         assert!(!config
@@ -598,6 +900,7 @@ mod tests {
                 retries: 3,
                 start_period: Duration::ZERO,
             }),
+            settings: Settings::default(),
         };
         let secrets = Secrets::from([("PW".to_string(), Secret::new("s"))]);
         let back = TaskConfig::from_record(&config.to_record(), &secrets).unwrap();

@@ -12,19 +12,24 @@ mod observed;
 pub mod ops;
 mod plan;
 mod render;
+pub mod retention;
+pub mod state;
+pub mod time;
 pub mod views;
 
 pub use config::{
     identity_env, mask, render_job, secret_names_label, DesiredTask, EnvValue, HealthConfig,
-    MissingSecret, Resources, Secret, Secrets, TaskConfig, MASK,
+    MissingSecret, Resources, Secret, Secrets, Settings, TaskConfig, MASK,
 };
 pub use names::{
     labels, lock_name, stop_mark_name, TaskKey, MARKER_IMAGE, ROLE_LOCK, ROLE_STOPPED,
 };
 pub use observed::{
-    belongs_to, HostObservation, HostState, ImageIndex, Observed, ObservedContainer, Role,
+    belongs_to, HostObservation, HostState, ImageDefaults, ImageIndex, Observed, ObservedContainer,
+    Role,
 };
 pub use plan::{
-    field_changes, image_key, plan, Action, Change, ContainerRef, FieldChange, Plan, Pull, Scope,
-    Step, UnreachableHost,
+    field_changes, plan, serves, Action, Change, ContainerRef, FieldChange, Phase, Plan, Pull,
+    Scope, Step, StopMark, UnreachableHost,
 };
+pub use state::{Failing, Health, RunState, Runs};

@@ -6,6 +6,8 @@
 //!
 //! - kept generations, stopped, named `ENV.JOB.HOST.TASK.kept-ID`: what a
 //!   rollout set aside, for `rollback` and `history`;
+//! - the new container of the last rollout that failed its gate, stopped,
+//!   named `ENV.JOB.HOST.TASK.failed`: the evidence, for `logs --failed`;
 //! - a job's lock on a host, `ENV.JOB.HOST.lock`, labelled `drover.role=lock`;
 //! - a job's stop mark on a host, `ENV.JOB.HOST.stopped`, labelled
 //!   `drover.role=stopped`: the record that `drover stop` left the job stopped.
@@ -62,6 +64,12 @@ impl TaskKey {
     /// The task's own container name.
     pub fn container_name(&self, env: &str) -> String {
         format!("{env}.{}.{}.{}", self.job, self.host, self.task)
+    }
+
+    /// The name a new container that failed its gate is kept under, stopped,
+    /// so its output can still be read (`logs --failed`): one per task, the latest.
+    pub fn failed_name(&self, env: &str) -> String {
+        format!("{}.failed", self.container_name(env))
     }
 
     /// The name a generation set aside by a rollout goes by.

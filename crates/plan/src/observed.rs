@@ -6,11 +6,16 @@ use drover_spec::ImageKey;
 
 use crate::config::TaskConfig;
 use crate::names::{labels, TaskKey, ROLE_LOCK, ROLE_STOPPED};
+use crate::state::{Failing, RunState, Runs};
+use crate::time::{self, Timestamp};
 
 /// What was found on every host that was asked.
 #[derive(Debug, Clone, Default)]
 pub struct Observed {
     pub hosts: BTreeMap<String, HostObservation>,
+    /// When it was read: the "now" of every rule that depends on time
+    /// (a crash loop is a restart within a window of it).
+    pub at: Timestamp,
 }
 
 /// One host: either what its engine said, or why it could not be asked.
@@ -77,21 +82,11 @@ pub struct ObservedContainer {
     pub id: String,
     pub name: String,
     pub labels: BTreeMap<String, String>,
-    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited` or `dead`.
-    pub state: String,
-    pub exit_code: i64,
-    /// The kernel killed the main process for exceeding its memory limit.
-    pub oom_killed: bool,
+    /// Its state and runs: what every state rule reads ([`Runs`]).
+    pub runs: Runs,
     /// The engine's error from the last start, if any.
     pub error: String,
-    /// `healthy`, `unhealthy`, `starting`, or empty when there is no health check.
-    pub health: String,
-    /// The output of the last health check run.
-    pub health_output: String,
-    pub started_at: String,
-    pub finished_at: String,
-    pub created: String,
-    pub restarts: i64,
+    pub created: Option<Timestamp>,
     /// The image ID the container runs.
     pub image_id: String,
     /// Read back from the container; `command` is the container's `Cmd` as is
@@ -100,6 +95,18 @@ pub struct ObservedContainer {
     /// The container image's own `Env` and `Cmd`, to tell them from drover's.
     pub image_env: BTreeMap<String, String>,
     pub image_cmd: Option<Vec<String>>,
+    /// What else the image sets, for the keys a job may leave to it.
+    pub image_defaults: ImageDefaults,
+}
+
+/// What an image gives a container whose create request does not say
+/// otherwise; the engine merges it into what `docker inspect` reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    pub entrypoint: Option<Vec<String>>,
+    pub user: String,
+    pub workdir: String,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// What a drover container is, by its labels and name.
@@ -109,6 +116,8 @@ pub enum Role {
     Current(TaskKey),
     /// A generation a rollout set aside, under its kept name.
     Kept(TaskKey),
+    /// A new container that failed its gate, kept aside stopped as evidence.
+    Failed(TaskKey),
     /// Labelled for a task but under another name: renamed by hand, or left
     /// by an interrupted run.
     Stray(TaskKey),
@@ -151,7 +160,11 @@ impl ObservedContainer {
 
     /// Up, from the engine's point of view (a restart loop counts).
     pub fn is_running(&self) -> bool {
-        matches!(self.state.as_str(), "running" | "restarting")
+        self.runs.state.is_up()
+    }
+
+    pub fn state(&self) -> RunState {
+        self.runs.state
     }
 
     pub fn role(&self, env: &str) -> Role {
@@ -165,6 +178,8 @@ impl ObservedContainer {
                 let own = key.container_name(env);
                 if self.name == own {
                     Role::Current(key)
+                } else if self.name == key.failed_name(env) {
+                    Role::Failed(key)
                 } else if self
                     .name
                     .strip_prefix(&own)
@@ -189,13 +204,15 @@ impl ObservedContainer {
     }
 
     /// When it was created for its task (the deployment label, else the engine's creation time).
-    pub fn deployed_at(&self) -> &str {
-        self.label(labels::DEPLOYED_AT).unwrap_or(&self.created)
+    pub fn deployed_at(&self) -> Option<Timestamp> {
+        self.label(labels::DEPLOYED_AT)
+            .and_then(time::parse)
+            .or(self.created)
     }
 
-    /// Crash-looping: restarting now, or restarted and not up for long.
-    pub fn is_restart_loop(&self) -> bool {
-        self.state == "restarting" || (self.restarts >= 3 && self.state != "running")
+    /// Why it does not serve at `now`, if it does not ([`Runs::failing`]).
+    pub fn failing(&self, now: Timestamp) -> Option<Failing> {
+        self.runs.failing(now)
     }
 }
 

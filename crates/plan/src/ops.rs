@@ -9,7 +9,9 @@ use serde_json::Value;
 use crate::config::{DesiredTask, Secrets, TaskConfig};
 use crate::names::{labels, TaskKey};
 use crate::observed::{belongs_to, HostObservation, Observed, ObservedContainer, Role};
-use crate::plan::{Change, ContainerRef, Plan, Step, UnreachableHost};
+use crate::plan::{serves, Change, ContainerRef, Phase, Plan, Step, UnreachableHost};
+use crate::state::RunState;
+use crate::time::{self, Timestamp};
 
 fn unreachable(observed: &Observed) -> Vec<UnreachableHost> {
     observed
@@ -46,19 +48,37 @@ fn containers_of<'a>(
     })
 }
 
-fn change(job: &str, host: &str, task: Option<u32>, step: Step, reason: &str) -> Change {
+fn change(
+    job: &str,
+    host: &str,
+    task: Option<u32>,
+    step: Step,
+    phase: Phase,
+    reason: &str,
+) -> Change {
     Change {
         job: job.to_string(),
         host: host.to_string(),
         task,
         step,
+        phase,
         reason: reason.to_string(),
         fields: Vec::new(),
     }
 }
 
-/// `down`: remove every container of the jobs (tasks, strays, kept
-/// generations, stop marks), on every host. Locks stay: `down` holds them.
+/// A step that takes `current` down: in the rollout if it serves, at once if not.
+fn disrupting(current: &ObservedContainer, now: Timestamp) -> Phase {
+    if serves(current, now) {
+        Phase::Rollout
+    } else {
+        Phase::Now
+    }
+}
+
+/// `down`: remove every container of the jobs (tasks, strays, kept and
+/// failed generations, stop marks), on every host, at once: taking the job
+/// down is what was asked. Locks stay: `down` holds them.
 pub fn plan_down(
     env: &str,
     jobs: &BTreeSet<String>,
@@ -78,6 +98,7 @@ pub fn plan_down(
         let reason = match role {
             Role::Lock { .. } => continue,
             Role::Kept(_) => "kept generation",
+            Role::Failed(_) => "failed generation",
             Role::StopMark { .. } => "stop mark",
             _ => "down",
         };
@@ -88,6 +109,7 @@ pub fn plan_down(
             Step::Remove {
                 current: ContainerRef::of(c),
             },
+            Phase::Now,
             reason,
         ));
     }
@@ -124,7 +146,7 @@ fn each_task(
     observed: &Observed,
     known_hosts: &BTreeSet<String>,
     wants: impl Fn(&ObservedContainer) -> bool,
-    step: impl Fn(ContainerRef) -> Step,
+    step: impl Fn(&ObservedContainer) -> (Step, Phase),
     reason: &str,
 ) -> Plan {
     let mut plan = Plan {
@@ -133,11 +155,13 @@ fn each_task(
     };
     for (key, c) in current_tasks(env, jobs, observed, known_hosts) {
         if wants(c) {
+            let (step, phase) = step(c);
             plan.changes.push(change(
                 &key.job,
                 &key.host,
                 Some(key.task),
-                step(ContainerRef::of(c)),
+                step,
+                phase,
                 reason,
             ));
         } else {
@@ -148,7 +172,8 @@ fn each_task(
     plan
 }
 
-/// `restart`: every running task restarted in place, batch by batch.
+/// `restart`: every running task restarted in place; those that serve
+/// batch by batch, those failing at once.
 pub fn plan_restart(
     env: &str,
     jobs: &BTreeSet<String>,
@@ -161,13 +186,21 @@ pub fn plan_restart(
         observed,
         known_hosts,
         ObservedContainer::is_running,
-        |current| Step::Restart { current },
+        |c| {
+            (
+                Step::Restart {
+                    current: ContainerRef::of(c),
+                },
+                disrupting(c, observed.at),
+            )
+        },
         "restart",
     )
 }
 
-/// `stop`: every running task stopped (not removed). The command also
-/// leaves a stop mark per job and host, so `up` keeps them stopped.
+/// `stop`: every running or paused task stopped (not removed), at once:
+/// stopping the job is what was asked. The command also leaves a stop
+/// mark per job and host, so `up` keeps them stopped.
 pub fn plan_stop(
     env: &str,
     jobs: &BTreeSet<String>,
@@ -179,27 +212,16 @@ pub fn plan_stop(
         jobs,
         observed,
         known_hosts,
-        |c| c.is_running() || c.state == "paused",
-        |current| Step::Stop { current },
+        |c| c.is_running() || c.state() == RunState::Paused,
+        |c| {
+            (
+                Step::Stop {
+                    current: ContainerRef::of(c),
+                },
+                Phase::Now,
+            )
+        },
         "stop",
-    )
-}
-
-/// `start`: every stopped task started again (the stop marks go first).
-pub fn plan_start(
-    env: &str,
-    jobs: &BTreeSet<String>,
-    observed: &Observed,
-    known_hosts: &BTreeSet<String>,
-) -> Plan {
-    each_task(
-        env,
-        jobs,
-        observed,
-        known_hosts,
-        |c| !c.is_running(),
-        |current| Step::Start { current },
-        "start",
     )
 }
 
@@ -242,16 +264,17 @@ pub fn plan_rollback(
     let tasks: BTreeSet<TaskKey> = current.keys().chain(kept.keys()).cloned().collect();
     for key in tasks {
         let now = current.get(&key).copied();
-        let now_at = now.map(|c| c.deployed_at().to_string()).unwrap_or_default();
+        let now_at = now.and_then(ObservedContainer::deployed_at);
         // The newest kept generation deployed before the current one.
         let target = kept
             .get(&key)
             .into_iter()
             .flatten()
             .copied()
-            .filter(|k| now.is_none() || k.deployed_at() < now_at.as_str())
-            .max_by(|a, b| a.deployed_at().cmp(b.deployed_at()));
+            .filter(|k| now.is_none() || k.deployed_at() < now_at)
+            .max_by_key(|k| k.deployed_at());
         let task = Some(key.task);
+        let phase = now.map_or(Phase::Now, |c| disrupting(c, observed.at));
         match (target, now) {
             (Some(target), now) => plan.changes.push(change(
                 &key.job,
@@ -261,7 +284,14 @@ pub fn plan_rollback(
                     current: now.map(ContainerRef::of),
                     target: ContainerRef::of(target),
                 },
-                &format!("back to {} ({})", target.config.image, target.deployed_at()),
+                phase,
+                &format!(
+                    "back to {} ({})",
+                    target.config.image,
+                    target
+                        .deployed_at()
+                        .map_or_else(|| "deployed at an unknown time".to_string(), time::format)
+                ),
             )),
             (None, Some(now)) => match recorded_previous(&key, now, secrets) {
                 Ok(desired) => {
@@ -277,6 +307,7 @@ pub fn plan_rollback(
                             current: ContainerRef::of(now),
                             desired,
                         },
+                        phase,
                         &reason,
                     ));
                 }
@@ -308,8 +339,13 @@ fn recorded_previous(
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| config.hash());
+    let image = config
+        .image
+        .parse()
+        .map_err(|e| format!("the recorded previous generation names an unreadable image: {e}"))?;
     Ok(DesiredTask {
         key: key.clone(),
+        image,
         config,
         spec_hash,
     })

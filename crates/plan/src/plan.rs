@@ -14,11 +14,11 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
-use drover_spec::ImageKey;
-
-use crate::config::{mask, DesiredTask, HealthConfig, TaskConfig};
-use crate::names::TaskKey;
+use crate::config::{mask, DesiredTask, HealthConfig, Settings, TaskConfig};
+use crate::names::{labels, TaskKey};
 use crate::observed::{belongs_to, HostObservation, HostState, Observed, ObservedContainer, Role};
+use crate::state::{Failing, RunState};
+use crate::time::Timestamp;
 
 /// The kinds of change the interface names (`diff --json`'s `action`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -26,7 +26,10 @@ use crate::observed::{belongs_to, HostObservation, HostState, Observed, Observed
 pub enum Action {
     Create,
     Replace,
+    Rename,
     Start,
+    Stop,
+    Restart,
     Remove,
 }
 
@@ -35,10 +38,32 @@ impl fmt::Display for Action {
         f.write_str(match self {
             Action::Create => "create",
             Action::Replace => "replace",
+            Action::Rename => "rename",
             Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Restart => "restart",
             Action::Remove => "remove",
         })
     }
+}
+
+/// When a change may run within its job's rollout. The planner decides it,
+/// so a plan has a shape in which no more than `[update] parallel` serving
+/// tasks of a job are ever down at once, whatever the executor meets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    /// Takes down nothing that serves (a new task, a stopped or failing
+    /// one, a rename, a container that does not run): all at once.
+    Now,
+    /// Takes a serving task down for a moment (replace, roll back,
+    /// restart): `parallel` at a time, `delay` apart, each gated, undone
+    /// on failure.
+    Rollout,
+    /// Takes a serving container away for good (a task the spec no longer
+    /// has, a duplicate): only once every other change of its job has
+    /// passed its gate, `parallel` at a time; never after a failure.
+    Retire,
 }
 
 /// An existing container a step acts on, with what acting on it needs.
@@ -46,13 +71,18 @@ impl fmt::Display for Action {
 pub struct ContainerRef {
     pub id: String,
     pub name: String,
-    pub state: String,
+    pub state: RunState,
     /// How long a graceful stop may take.
     pub stop_timeout: Duration,
     /// Its own health check, for gating it after a start.
     pub health: Option<HealthConfig>,
+    /// When its last health check ended, as observed: a verdict from then
+    /// is stale once it is started again or unpaused.
+    pub health_at: Option<Timestamp>,
     /// What it is, as the `drover.previous` label of a container replacing it records.
     pub record: String,
+    /// The task it was made for, from its labels.
+    pub task: Option<TaskKey>,
 }
 
 impl ContainerRef {
@@ -60,17 +90,19 @@ impl ContainerRef {
         ContainerRef {
             id: container.id.clone(),
             name: container.name.clone(),
-            state: container.state.clone(),
+            state: container.state(),
             stop_timeout: container.config.stop_timeout,
             health: container.config.health.clone(),
+            health_at: container.runs.health_at,
             record: json!({
                 "config": container.config.to_record(),
                 "spec": container.spec_hash(),
-                "deployed_at": container.deployed_at(),
+                "deployed_at": container.deployed_at().map(crate::time::format),
                 "deployed_by": container.label(crate::names::labels::DEPLOYED_BY),
                 "command": container.label(crate::names::labels::COMMAND),
             })
             .to_string(),
+            task: container.task_key(),
         }
     }
 
@@ -78,12 +110,16 @@ impl ContainerRef {
         self.id.get(..12).unwrap_or(&self.id)
     }
 
+    /// Up as the engine counts it: a stop must wait for it.
     pub fn is_running(&self) -> bool {
-        matches!(self.state.as_str(), "running" | "restarting")
+        self.state.is_up()
     }
 }
 
 /// One step of a plan: exactly the data it needs, nothing that could disagree.
+// A plan holds one step per task changed: boxing the larger variants would
+// save little and cost a pointer chase on every match.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// A task without a container: create and start it.
@@ -121,9 +157,12 @@ impl Step {
     pub fn action(&self) -> Action {
         match self {
             Step::Create { .. } => Action::Create,
-            Step::Replace { .. } | Step::Rename { .. } | Step::Restore { .. } => Action::Replace,
-            Step::Start { .. } | Step::Restart { .. } => Action::Start,
-            Step::Remove { .. } | Step::Stop { .. } => Action::Remove,
+            Step::Replace { .. } | Step::Restore { .. } => Action::Replace,
+            Step::Rename { .. } => Action::Rename,
+            Step::Start { .. } => Action::Start,
+            Step::Restart { .. } => Action::Restart,
+            Step::Stop { .. } => Action::Stop,
+            Step::Remove { .. } => Action::Remove,
         }
     }
 
@@ -139,14 +178,6 @@ impl Step {
             Step::Restart { .. } => "restart",
             Step::Stop { .. } => "stop",
         }
-    }
-
-    /// Whether the step takes a running task down for a moment.
-    pub fn disrupts(&self) -> bool {
-        matches!(
-            self,
-            Step::Replace { .. } | Step::Restore { .. } | Step::Restart { .. }
-        )
     }
 
     /// The existing container it acts on, if any.
@@ -187,6 +218,8 @@ pub struct Change {
     /// `None` only for a container whose task label is not a number.
     pub task: Option<u32>,
     pub step: Step,
+    /// When it may run within its job's rollout.
+    pub phase: Phase,
     /// Why, in a few words: "missing", "exited (code 1)", "spec changed"…
     pub reason: String,
     pub fields: Vec<FieldChange>,
@@ -208,12 +241,13 @@ impl Change {
 
 impl Serialize for Change {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("Change", 7)?;
+        let mut s = serializer.serialize_struct("Change", 8)?;
         s.serialize_field("job", &self.job)?;
         s.serialize_field("host", &self.host)?;
         s.serialize_field("task", &self.task)?;
         s.serialize_field("action", &self.action())?;
         s.serialize_field("step", self.step.verb())?;
+        s.serialize_field("phase", &self.phase)?;
         s.serialize_field("reason", &self.reason)?;
         s.serialize_field(
             "container",
@@ -243,12 +277,53 @@ pub struct UnreachableHost {
     pub error: String,
 }
 
+/// A job stopped by `drover stop` on a host: who stopped it, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StopMark {
+    pub job: String,
+    pub host: String,
+    pub by: Option<String>,
+    pub at: Option<String>,
+}
+
+impl StopMark {
+    pub(crate) fn of(container: &ObservedContainer, job: &str, host: &str) -> Self {
+        StopMark {
+            job: job.to_string(),
+            host: host.to_string(),
+            by: container.label(labels::DEPLOYED_BY).map(str::to_string),
+            at: container.label(labels::DEPLOYED_AT).map(str::to_string),
+        }
+    }
+}
+
+impl fmt::Display for StopMark {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "job {} is stopped by `drover stop` on host {}",
+            self.job, self.host
+        )?;
+        match (&self.by, &self.at) {
+            (Some(by), Some(at)) => write!(f, " ({by}, {at})"),
+            (Some(by), None) => write!(f, " ({by})"),
+            (None, Some(at)) => write!(f, " ({at})"),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
     pub changes: Vec<Change>,
     pub pulls: Vec<Pull>,
     /// Hosts that could not be asked: nothing is planned for them.
     pub unreachable: Vec<UnreachableHost>,
+    /// Changes the files ask for but a stop mark holds back: `drover start`
+    /// applies them. The hosts are not as the files say, so `diff` counts them.
+    pub held: Vec<Change>,
+    /// The stop marks of the jobs in scope.
+    pub stop_marks: Vec<StopMark>,
     /// Tasks already as the spec wants them.
     pub unchanged: usize,
     /// Of those, tasks left stopped because `drover stop` stopped their job.
@@ -256,8 +331,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Nothing to do.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty() && self.pulls.is_empty()
+    }
+
+    /// The hosts run what the files say: nothing to do and nothing held.
+    pub fn converged(&self) -> bool {
+        self.is_empty() && self.held.is_empty()
     }
 
     pub fn count(&self, action: Action) -> usize {
@@ -267,6 +348,25 @@ impl Plan {
     /// The jobs this plan changes anything of.
     pub fn jobs(&self) -> BTreeSet<&str> {
         self.changes.iter().map(|c| c.job.as_str()).collect()
+    }
+
+    /// The stop marks of `job`.
+    pub fn stop_marks_of<'a>(&'a self, job: &'a str) -> impl Iterator<Item = &'a StopMark> + 'a {
+        self.stop_marks.iter().filter(move |m| m.job == job)
+    }
+
+    /// Drops every change of `job` (a job whose lock is held by someone else).
+    pub fn without_job(mut self, job: &str) -> Plan {
+        self.changes.retain(|c| c.job != job);
+        self.held.retain(|c| c.job != job);
+        let hosts: BTreeSet<(String, String)> = self
+            .changes
+            .iter()
+            .filter_map(|c| Some((c.host.clone(), c.step.desired()?.config.image.clone())))
+            .collect();
+        self.pulls
+            .retain(|p| hosts.contains(&(p.host.clone(), p.image.clone())));
+        self
     }
 }
 
@@ -302,7 +402,7 @@ struct HostContainers<'a> {
     /// Containers with drover's label but no task to speak of.
     unknown: Vec<&'a ObservedContainer>,
     /// Jobs stopped by `drover stop` on this host.
-    stopped_jobs: BTreeSet<String>,
+    stop_marks: BTreeMap<String, StopMark>,
 }
 
 fn classify<'a>(
@@ -315,7 +415,7 @@ fn classify<'a>(
     let mut by = HostContainers {
         tasks: BTreeMap::new(),
         unknown: Vec::new(),
-        stopped_jobs: BTreeSet::new(),
+        stop_marks: BTreeMap::new(),
     };
     for container in &state.containers {
         if !belongs_to(container, host, known_hosts) {
@@ -360,9 +460,11 @@ fn classify<'a>(
                 job,
                 host: mark_host,
             } if mark_host == host => {
-                by.stopped_jobs.insert(job);
+                by.stop_marks
+                    .insert(job.clone(), StopMark::of(container, &job, host));
             }
-            Role::Lock { .. } | Role::StopMark { .. } => {}
+            // The evidence of a failed rollout is `gc`'s to remove, not `up`'s.
+            Role::Failed(_) | Role::Lock { .. } | Role::StopMark { .. } => {}
             Role::Unknown => by.unknown.push(container),
         }
     }
@@ -376,6 +478,11 @@ fn relabel(mut key: TaskKey, host: &str) -> TaskKey {
     key
 }
 
+/// Whether a container serves: up, and failing in no way.
+pub fn serves(container: &ObservedContainer, now: Timestamp) -> bool {
+    container.is_running() && container.failing(now).is_none()
+}
+
 /// Compares the desired tasks with what runs on each observed host.
 ///
 /// `known_hosts` are the environment's host names: a container whose
@@ -387,6 +494,7 @@ pub fn plan(
     scope: &Scope,
     known_hosts: &BTreeSet<String>,
 ) -> Plan {
+    let now = observed.at;
     let mut result = Plan::default();
     let mut pulls = BTreeSet::new();
 
@@ -406,35 +514,23 @@ pub fn plan(
 
         for want in desired.iter().filter(|d| &d.key.host == host) {
             let found = by.tasks.remove(&want.key).unwrap_or_default();
-            let stopped = by.stopped_jobs.contains(&want.key.job);
-            if stopped && !found.current.is_some_and(|c| c.is_running()) {
-                // `drover stop` left the job stopped here: `up` leaves it
-                // alone (no create, replace or start) until `drover start`.
-                let misnamed = found.current.is_none() && !found.strays.is_empty();
-                if !misnamed {
-                    result.unchanged += 1;
-                    result.stopped += 1;
-                    continue;
+            let mark = by.stop_marks.get(&want.key.job);
+            let image_id = state.images.find(&want.image.key());
+            let planned = plan_task(env, want, &found, image_id, mark, now);
+            for change in &planned.changes {
+                if change.step.desired().is_some() && image_id.is_none() {
+                    pulls.insert(Pull {
+                        host: host.clone(),
+                        image: want.image.to_string(),
+                        pullable: !want.image.is_id(),
+                    });
                 }
             }
-            let image_id = state.images.find(&image_key(&want.config.image));
-            let (changes, unchanged) = plan_task(env, want, &found, image_id, stopped);
-            for change in changes {
-                if let Some(desired) = change.step.desired() {
-                    if image_id.is_none() {
-                        let key = image_key(&desired.config.image);
-                        pulls.insert(Pull {
-                            host: host.clone(),
-                            image: desired.config.image.clone(),
-                            pullable: !matches!(key, ImageKey::Id(_)),
-                        });
-                    }
-                }
-                result.changes.push(change);
-            }
-            if unchanged {
+            result.changes.extend(planned.changes);
+            result.held.extend(planned.held);
+            if planned.unchanged {
                 result.unchanged += 1;
-                if stopped {
+                if mark.is_some() {
                     result.stopped += 1;
                 }
             }
@@ -454,9 +550,14 @@ pub fn plan(
                 "not in the spec".to_string()
             };
             for container in found.current.iter().chain(&found.strays) {
-                result
-                    .changes
-                    .push(removal(&key.job, host, Some(key.task), container, &reason));
+                result.changes.push(removal(
+                    &key.job,
+                    host,
+                    Some(key.task),
+                    container,
+                    &reason,
+                    now,
+                ));
             }
         }
         for container in by.unknown {
@@ -466,8 +567,10 @@ pub fn plan(
                 None,
                 container,
                 "no task label",
+                now,
             ));
         }
+        result.stop_marks.extend(by.stop_marks.into_values());
     }
 
     // Two host entries sharing an engine both see a container no host claims:
@@ -479,33 +582,37 @@ pub fn plan(
     });
 
     result.pulls = pulls.into_iter().collect();
-    result.changes.sort_by(|a, b| {
-        (&a.job, &a.host, a.task, a.action()).cmp(&(&b.job, &b.host, b.task, b.action()))
-    });
+    let order = |c: &Change| (c.job.clone(), c.host.clone(), c.task, c.action());
+    result.changes.sort_by_key(order);
+    result.held.sort_by_key(order);
     result
 }
 
-/// How a host's image list is searched for a spec's image reference.
-pub fn image_key(image: &str) -> ImageKey {
-    match image.parse::<drover_spec::ImageRef>() {
-        Ok(r) => r.key(),
-        Err(_) => ImageKey::Tag(image.to_string()),
-    }
+/// The changes of one task.
+struct TaskPlan {
+    changes: Vec<Change>,
+    /// What a stop mark holds back.
+    held: Vec<Change>,
+    /// The task is as the spec wants it (stopped, under a stop mark).
+    unchanged: bool,
 }
 
-/// The changes for one task, and whether it is as the spec wants it.
+/// The changes for one task: at most one step for the task itself, plus the
+/// removal of any duplicate container of it.
 fn plan_task(
     env: &str,
     want: &DesiredTask,
     found: &TaskContainers<'_>,
     image_id: Option<&str>,
-    stopped: bool,
-) -> (Vec<Change>, bool) {
-    let change = |step: Step, reason: String, fields: Vec<FieldChange>| Change {
+    mark: Option<&StopMark>,
+    now: Timestamp,
+) -> TaskPlan {
+    let change = |step: Step, phase: Phase, reason: String, fields: Vec<FieldChange>| Change {
         job: want.key.job.clone(),
         host: want.key.host.clone(),
         task: Some(want.key.task),
         step,
+        phase,
         reason,
         fields,
     };
@@ -516,7 +623,7 @@ fn plan_task(
     let (current, extras): (Option<&ObservedContainer>, Vec<&ObservedContainer>) =
         match found.current {
             Some(current) => (Some(current), found.strays.clone()),
-            None => match best(&found.strays, want) {
+            None => match best(&found.strays, want, now) {
                 Some(pick) => (
                     Some(pick),
                     found
@@ -532,12 +639,13 @@ fn plan_task(
                         .iter()
                         .copied()
                         .filter(|k| k.spec_hash() == Some(want.spec_hash.as_str()))
-                        .max_by(|a, b| a.deployed_at().cmp(b.deployed_at())),
+                        .max_by_key(|k| k.deployed_at()),
                     Vec::new(),
                 ),
             },
         };
 
+    // A duplicate that serves goes only once the task itself is sound.
     let mut changes: Vec<Change> = extras
         .iter()
         .map(|extra| {
@@ -545,21 +653,36 @@ fn plan_task(
                 Step::Remove {
                     current: ContainerRef::of(extra),
                 },
+                if serves(extra, now) {
+                    Phase::Retire
+                } else {
+                    Phase::Now
+                },
                 "duplicate container for the task".to_string(),
                 Vec::new(),
             )
         })
         .collect();
+    let mut held = Vec::new();
 
     let Some(current) = current else {
-        changes.push(change(
+        let create = change(
             Step::Create {
                 desired: want.clone(),
             },
+            Phase::Now,
             "missing".to_string(),
             creation_fields(&want.config),
-        ));
-        return (changes, false);
+        );
+        match mark {
+            Some(_) => held.push(create),
+            None => changes.push(create),
+        }
+        return TaskPlan {
+            changes,
+            held,
+            unchanged: false,
+        };
     };
     let current_ref = ContainerRef::of(current);
     let misnamed = current.name != own_name;
@@ -586,14 +709,22 @@ fn plan_task(
         old: json!(current.name),
         new: json!(own_name),
     };
+    let failing = current.failing(now);
+    // Replacing or restarting a task that does not serve takes nothing down.
+    let disrupts = if serves(current, now) {
+        Phase::Rollout
+    } else {
+        Phase::Now
+    };
 
-    let planned = if matches!(current.state.as_str(), "dead" | "removing") {
+    let planned = if current.state().is_broken() {
         Some(change(
             Step::Replace {
                 current: current_ref,
                 desired: want.clone(),
             },
-            current.state.clone(),
+            Phase::Now,
+            current.state().to_string(),
             fields,
         ))
     } else if !fields.is_empty() {
@@ -612,80 +743,117 @@ fn plan_task(
                 current: current_ref,
                 desired: want.clone(),
             },
+            disrupts,
             reason,
             fields,
         ))
     } else if misnamed {
-        let start = !current.is_running() && !stopped;
+        // A rename takes nothing down; under a stop mark it starts nothing.
+        let start = !current.is_running() && mark.is_none();
         let reason = if found.current.is_none() && found.strays.iter().all(|s| s.id != current.id) {
             "kept generation of this spec".to_string()
         } else {
             "renamed".to_string()
         };
-        Some(change(
+        changes.push(change(
             Step::Rename {
                 current: current_ref,
                 to: own_name.clone(),
                 start,
             },
+            Phase::Now,
             reason,
             vec![rename_field()],
-        ))
-    } else if current.state == "paused" {
-        Some(change(
-            Step::Start {
-                current: current_ref,
-            },
-            "paused".to_string(),
-            Vec::new(),
-        ))
-    } else if !current.is_running() && !stopped {
-        let reason = match current.state.as_str() {
-            "exited" if current.oom_killed => {
-                format!("killed for memory (exit code {})", current.exit_code)
-            }
-            "exited" => format!("exited (code {})", current.exit_code),
-            "created" => "created but never started".to_string(),
-            other => other.to_string(),
+        ));
+        return TaskPlan {
+            changes,
+            held,
+            unchanged: false,
         };
-        Some(change(
-            Step::Start {
-                current: current_ref,
-            },
-            reason,
-            Vec::new(),
-        ))
+    } else if let Some(mark) = mark {
+        // Stopped by `drover stop`: stopped is as specified; running is drift.
+        if current.is_running() || current.state() == RunState::Paused {
+            Some(change(
+                Step::Stop {
+                    current: current_ref,
+                },
+                Phase::Now,
+                format!(
+                    "{}, but {mark}: `drover start {}` runs it",
+                    current.state(),
+                    want.key.job
+                ),
+                Vec::new(),
+            ))
+        } else {
+            None
+        }
     } else {
-        None
+        match failing {
+            None => None,
+            Some(why @ (Failing::CrashLoop { .. } | Failing::Unhealthy { .. })) => Some(change(
+                Step::Restart {
+                    current: current_ref,
+                },
+                Phase::Now,
+                why.to_string(),
+                Vec::new(),
+            )),
+            Some(why) => Some(change(
+                Step::Start {
+                    current: current_ref,
+                },
+                Phase::Now,
+                why.to_string(),
+                Vec::new(),
+            )),
+        }
     };
     let unchanged = planned.is_none();
-    changes.extend(planned);
-    (changes, unchanged)
+    match (planned, mark) {
+        // A stop mark holds back whatever would run the task (but not the
+        // stop of a task someone started by hand).
+        (Some(planned), Some(_)) if !matches!(planned.step, Step::Stop { .. }) => {
+            held.push(planned)
+        }
+        (Some(planned), _) => changes.push(planned),
+        (None, _) => {}
+    }
+    TaskPlan {
+        changes,
+        held,
+        unchanged,
+    }
 }
 
 /// Of several containers for one task, the one most like the spec.
 fn best<'a>(
     candidates: &[&'a ObservedContainer],
     want: &DesiredTask,
+    now: Timestamp,
 ) -> Option<&'a ObservedContainer> {
     candidates
         .iter()
         .max_by_key(|c| {
             (
+                serves(c, now),
                 c.spec_hash() == Some(want.spec_hash.as_str()),
                 c.is_running(),
-                c.created.clone(),
+                c.created,
             )
         })
         .copied()
 }
 
+/// A container no task claims: removed, and if it serves, only once the
+/// rest of its job's changes have passed.
 fn removal(
     job: &str,
     host: &str,
     task: Option<u32>,
     container: &ObservedContainer,
     reason: &str,
+    now: Timestamp,
 ) -> Change {
     Change {
         job: job.to_string(),
@@ -693,6 +861,11 @@ fn removal(
         task,
         step: Step::Remove {
             current: ContainerRef::of(container),
+        },
+        phase: if serves(container, now) {
+            Phase::Retire
+        } else {
+            Phase::Now
         },
         reason: reason.to_string(),
         fields: Vec::new(),
@@ -722,14 +895,25 @@ pub fn field_changes(want: &TaskConfig, current: &ObservedContainer) -> Vec<Fiel
     actual.env.retain(|k, v| {
         want.env.contains_key(k) || current.image_env.get(k).map(String::as_str) != Some(v.expose())
     });
-    // Without a command of its own, the job runs the image's.
+    // Without a command of its own, the job runs the image's (which the
+    // engine drops for an entrypoint of the job's own).
     let mut want = want.clone();
+    let image_cmd = match &want.settings.entrypoint {
+        Some(entrypoint) if !entrypoint.is_empty() => &None,
+        _ => &current.image_cmd,
+    };
     if want.command.is_none() {
-        want.command.clone_from(&current.image_cmd);
+        want.command.clone_from(image_cmd);
     }
     if actual.command.is_none() {
-        actual.command.clone_from(&current.image_cmd);
+        actual.command.clone_from(image_cmd);
     }
+    // Nor is what the image or the engine gives for a key the job leaves unset.
+    Settings::settle_unset(
+        &mut want.settings,
+        &mut actual.settings,
+        &current.image_defaults,
+    );
     // A host without swap accounting reports -1 whatever was asked: not drift.
     if actual.resources.memory_swap == -1 {
         actual.resources.memory_swap = want.resources.memory_swap;

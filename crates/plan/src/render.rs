@@ -55,13 +55,26 @@ impl Plan {
                 pull.host
             );
         }
-        for change in &self.changes {
+        let marks: std::collections::BTreeSet<&str> =
+            self.held.iter().map(|c| c.job.as_str()).collect();
+        for job in marks {
+            for mark in self.stop_marks_of(job) {
+                let _ = writeln!(
+                    out,
+                    "{} held    {mark}: `drover start {job}` applies what the files say",
+                    paint(YELLOW, "‖"),
+                );
+            }
+        }
+        for change in self.changes.iter().chain(&self.held) {
+            let held = self.held.contains(change);
             let (sign, code) = match change.step {
                 Step::Create { .. } => ("+", GREEN),
                 Step::Replace { .. } | Step::Rename { .. } | Step::Restore { .. } => ("~", YELLOW),
                 Step::Start { .. } | Step::Restart { .. } => (">", CYAN),
                 Step::Remove { .. } | Step::Stop { .. } => ("-", RED),
             };
+            let (sign, code) = if held { ("‖", YELLOW) } else { (sign, code) };
             let _ = write!(
                 out,
                 "{} {:<7} {}",
@@ -69,6 +82,9 @@ impl Plan {
                 paint(code, change.step.verb()),
                 paint(BOLD, &change.name())
             );
+            if held {
+                out.push_str(" (held)");
+            }
             match change.step.container() {
                 Some(c) => {
                     let _ = writeln!(out, "  ({}, {})", c.short_id(), change.reason);
@@ -131,16 +147,30 @@ impl Plan {
         } else {
             String::new()
         };
-        if counts.is_empty() {
+        let held = if self.held.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} held by `drover stop` (`drover start` applies them)",
+                self.held.len()
+            )
+        };
+        if counts.is_empty() && self.held.is_empty() {
             let _ = writeln!(
                 out,
                 "No changes: {} task(s) as specified{stopped}.",
                 self.unchanged
             );
+        } else if counts.is_empty() {
+            let _ = writeln!(
+                out,
+                "No changes to apply{held}; {} task(s) unchanged{stopped}.",
+                self.unchanged
+            );
         } else {
             let _ = writeln!(
                 out,
-                "Plan: {}; {} task(s) unchanged{stopped}.",
+                "Plan: {}{held}; {} task(s) unchanged{stopped}.",
                 counts.join(", "),
                 self.unchanged
             );

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::names::{labels, TaskKey};
 use crate::observed::{belongs_to, HostObservation, Observed, ObservedContainer, Role};
 use crate::plan::Scope;
+use crate::time::{self, Timestamp};
 
 /// Whether a task's host could be read and the task found on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub struct TaskRow<'a> {
     pub in_spec: bool,
     /// The job was stopped on this host by `drover stop`.
     pub stopped_by_drover: bool,
+    /// The new container of the last rollout that failed its gate, kept
+    /// aside stopped (the evidence).
+    pub failed: Option<&'a ObservedContainer>,
 }
 
 /// The rows of `status` for the `desired` tasks (and any container of the
@@ -54,11 +58,13 @@ pub fn status_rows<'a>(
                     presence: Presence::Unreachable,
                     in_spec: true,
                     stopped_by_drover: false,
+                    failed: None,
                 }));
                 continue;
             }
         };
         let mut by_task: BTreeMap<TaskKey, Vec<&ObservedContainer>> = BTreeMap::new();
+        let mut failed: BTreeMap<TaskKey, &ObservedContainer> = BTreeMap::new();
         let mut stopped_jobs = BTreeSet::new();
         for c in &state.containers {
             if !belongs_to(c, host, known_hosts) || !c.job().is_some_and(|j| scope.covers(j)) {
@@ -72,6 +78,9 @@ pub fn status_rows<'a>(
                 Role::StopMark { job, host: h } if &h == host => {
                     stopped_jobs.insert(job);
                 }
+                Role::Failed(key) if &key.host == host => {
+                    failed.insert(key, c);
+                }
                 _ => {}
             }
         }
@@ -83,7 +92,7 @@ pub fn status_rows<'a>(
                 found
                     .iter()
                     .copied()
-                    .max_by_key(|c| (c.is_running(), c.created.clone()))
+                    .max_by_key(|c| (c.is_running(), c.created))
             });
             rows.push(TaskRow {
                 job: key.job.clone(),
@@ -97,6 +106,7 @@ pub fn status_rows<'a>(
                 },
                 in_spec: true,
                 stopped_by_drover: stopped_jobs.contains(&key.job),
+                failed: failed.get(key).copied(),
             });
         }
         for (key, containers) in by_task {
@@ -109,6 +119,7 @@ pub fn status_rows<'a>(
                     presence: Presence::Found,
                     in_spec: false,
                     stopped_by_drover: stopped_jobs.contains(&key.job),
+                    failed: None,
                 });
             }
         }
@@ -128,9 +139,14 @@ pub struct Generation {
     pub container: String,
     pub name: String,
     pub image: String,
+    /// The image the container runs (`sha256:…`): a tag pushed again with
+    /// other contents names another image, and only this tells them apart.
+    pub image_id: String,
     pub spec: String,
     /// RFC 3339, UTC.
     pub deployed_at: String,
+    #[serde(skip)]
+    deployed: Option<Timestamp>,
     /// `user@machine` of the operator.
     pub deployed_by: String,
     /// The drover command that created it.
@@ -138,6 +154,13 @@ pub struct Generation {
     pub state: String,
     /// Whether it is the task's running generation (false: kept for rollback).
     pub current: bool,
+}
+
+impl Generation {
+    /// The image ID as `docker images` shows it: 12 hex digits.
+    pub fn short_image_id(&self) -> &str {
+        crate::plan::short(&self.image_id)
+    }
 }
 
 /// Every generation of `job` found on the hosts, newest first.
@@ -166,20 +189,21 @@ pub fn history(
                 container: c.short_id().to_string(),
                 name: c.name.clone(),
                 image: c.config.image.clone(),
+                image_id: c.image_id.clone(),
                 spec: c.spec_hash().unwrap_or_default().to_string(),
-                deployed_at: c.deployed_at().to_string(),
+                deployed_at: c.deployed_at().map(time::format).unwrap_or_default(),
+                deployed: c.deployed_at(),
                 deployed_by: c
                     .label(labels::DEPLOYED_BY)
                     .unwrap_or("unknown")
                     .to_string(),
                 command: c.label(labels::COMMAND).unwrap_or("unknown").to_string(),
-                state: c.state.clone(),
+                state: c.state().to_string(),
                 current,
             });
         }
     }
-    generations
-        .sort_by(|a, b| (&b.deployed_at, &a.host, a.task).cmp(&(&a.deployed_at, &b.host, b.task)));
+    generations.sort_by(|a, b| (b.deployed, &a.host, a.task).cmp(&(a.deployed, &b.host, b.task)));
     generations
 }
 
@@ -210,8 +234,9 @@ impl LockInfo {
                 .to_string(),
             at: c
                 .label(labels::DEPLOYED_AT)
-                .unwrap_or(&c.created)
-                .to_string(),
+                .map(str::to_string)
+                .or_else(|| c.created.map(time::format))
+                .unwrap_or_default(),
             reason: c.label(labels::REASON).unwrap_or_default().to_string(),
             command: c.label(labels::COMMAND).unwrap_or_default().to_string(),
             pid: c.label(labels::PID).and_then(|p| p.parse().ok()),
@@ -240,4 +265,28 @@ pub fn locks(
         }
     }
     held
+}
+
+/// The stop marks of `job` on the observed hosts, each once.
+pub fn stop_marks(
+    env: &str,
+    observed: &Observed,
+    known_hosts: &BTreeSet<String>,
+    job: &str,
+) -> Vec<crate::StopMark> {
+    let mut marks = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (host, state) in observed.reachable() {
+        for c in &state.containers {
+            if !belongs_to(c, host, known_hosts) || !seen.insert(c.id.clone()) {
+                continue;
+            }
+            if let Role::StopMark { job: j, host: h } = c.role(env) {
+                if j == job {
+                    marks.push(crate::StopMark::of(c, &j, &h));
+                }
+            }
+        }
+    }
+    marks
 }

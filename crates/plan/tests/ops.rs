@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use drover_plan::ops::{plan_down, plan_restart, plan_rollback, plan_start, plan_stop, NoPrevious};
+use drover_plan::ops::{plan_down, plan_restart, plan_rollback, plan_stop, NoPrevious};
 use drover_plan::{
     labels, Action, ContainerRef, DesiredTask, EnvValue, HostState, Observed, ObservedContainer,
     Plan, Secret, Secrets, Step, TaskKey,
@@ -291,7 +291,7 @@ fn rollback_of_a_first_deployment_reports_no_previous_generation() {
 fn app1_with_second_task(state: &str) -> Observed {
     let desired = standard();
     let mut app1 = converged(&desired, "app1");
-    app1.containers[1].state = state.to_string();
+    app1.containers[1].runs.state = state.parse().expect("a state");
     app1.containers.push(kept(
         find(&desired, "web", "app1", 0),
         "2024-04-01T10:00:00Z",
@@ -325,18 +325,6 @@ fn stop_stops_the_running_and_paused_tasks() {
     let plan = plan_stop(ENV_NAME, &jobs(&["web"]), &observed, &known_hosts());
     assert_eq!(summary(&plan), ["web app1/0 stop (stop)"]);
     assert_eq!(plan.unchanged, 1);
-}
-
-#[test]
-fn start_starts_the_stopped_tasks_but_no_kept_generation() {
-    let observed = app1_with_second_task("exited");
-    let plan = plan_start(ENV_NAME, &jobs(&["web"]), &observed, &known_hosts());
-    assert_eq!(summary(&plan), ["web app1/1 start (start)"]);
-    assert_eq!(
-        target_id(&plan.changes[0]),
-        Some(fake_id("prod.web.app1.1").as_str())
-    );
-    assert_eq!(plan.unchanged, 1, "the running task is left as it is");
 }
 
 /// Regression: a host renamed in drover.toml (`app9` → `app1`) left its old,

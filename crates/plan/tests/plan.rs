@@ -107,14 +107,14 @@ fn a_container_killed_for_memory_is_started_again_saying_so() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
     host.containers[0] = exited(host.containers[0].clone(), 137);
-    host.containers[0].oom_killed = true;
-    host.containers[1].state = "created".to_string();
+    host.containers[0].runs.oom_killed = true;
+    host.containers[1].runs.state = "created".parse().expect("a state");
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert_eq!(
         summary(&plan),
         [
-            "web app1/0 start (killed for memory (exit code 137))",
+            "web app1/0 start (killed for exceeding its memory limit (exit code 137))",
             "web app1/1 start (created but never started)",
         ]
     );
@@ -124,7 +124,7 @@ fn a_container_killed_for_memory_is_started_again_saying_so() {
 fn a_paused_container_is_started_again() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    host.containers[1].state = "paused".to_string();
+    host.containers[1].runs.state = "paused".parse().expect("a state");
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
@@ -137,7 +137,7 @@ fn a_paused_container_is_started_again() {
 fn a_dead_container_is_replaced() {
     let desired = standard();
     let mut host = converged(&desired, "app1");
-    host.containers[0].state = "dead".to_string();
+    host.containers[0].runs.state = "dead".parse().expect("a state");
 
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     let change = only_change(&plan);
@@ -370,12 +370,12 @@ fn duplicates_of_a_task_keep_the_running_current_one_and_remove_the_others() {
     assert_eq!(keeper.name, "prod.web.app1.0");
 
     let mut stopped_copy = exited(renamed(&keeper, "prod.web.app1.0.new-0123456789ab"), 0);
-    stopped_copy.created = "2024-05-02T10:00:00Z".to_string();
+    stopped_copy.created = drover_plan::time::parse("2024-05-02T10:00:00Z");
     let mut older_spec = renamed(&keeper, "prod.web.app1.0.old");
     older_spec
         .labels
         .insert(labels::SPEC.to_string(), "0123456789ab".to_string());
-    older_spec.created = "2024-05-03T10:00:00Z".to_string();
+    older_spec.created = drover_plan::time::parse("2024-05-03T10:00:00Z");
     // The keeper last, so input order cannot be what picks it.
     host.containers.push(stopped_copy.clone());
     host.containers.push(older_spec.clone());
@@ -756,7 +756,8 @@ fn a_task_container_renamed_by_hand_is_renamed_back() {
         change.fields,
         [field("name", json!("my-web"), json!("prod.web.app1.0"))]
     );
-    assert_eq!(change.action(), Action::Replace);
+    // `diff --json` names it for what it is.
+    assert_eq!(change.action(), Action::Rename);
     assert_eq!(
         plan.to_string(),
         r#"~ rename  web app1/0  (3d3d3d3d3d3d, renamed)
@@ -765,7 +766,7 @@ Plan: 1 to rename; 2 task(s) unchanged.
 "#
     );
     let json = serde_json::to_value(change).expect("a change serializes");
-    assert_eq!(json["action"], json!("replace"));
+    assert_eq!(json["action"], json!("rename"));
     assert_eq!(json["step"], json!("rename"));
 }
 

@@ -246,7 +246,7 @@ fn history_of_a_container_without_deployment_labels_falls_back_to_its_creation()
     for label in [labels::DEPLOYED_AT, labels::DEPLOYED_BY, labels::COMMAND] {
         app1.containers[0].labels.remove(label);
     }
-    app1.containers[0].created = "2024-01-02T03:04:05Z".to_string();
+    app1.containers[0].created = drover_plan::time::parse("2024-01-02T03:04:05Z");
 
     let generations = history(
         ENV_NAME,
@@ -323,4 +323,43 @@ fn a_lock_on_an_engine_two_hosts_share_is_listed_once() {
         .map(|l| l.iter().map(|i| i.host.as_str()).collect())
         .unwrap_or_default();
     assert_eq!(hosts, ["app1"], "{held:?}");
+}
+
+#[test]
+fn history_tells_generations_of_one_tag_apart_by_their_image_id() {
+    // The tag was pushed again with other contents between two `up`s: the
+    // same image name and spec hash, another image.
+    let desired = standard();
+    let mut app1 = converged(&desired, "app1");
+    app1.containers.truncate(1);
+    let mut before = kept(find(&desired, "web", "app1", 0), "2024-04-01T10:00:00Z");
+    before.image_id = format!("sha256:{}", "ab".repeat(32));
+    app1.containers.push(before);
+
+    let generations = history(
+        ENV_NAME,
+        "web",
+        &observed(vec![("app1", app1)]),
+        &known_hosts(),
+    );
+    let rows: Vec<(&str, &str, &str, &str)> = generations
+        .iter()
+        .map(|g| {
+            (
+                g.image.as_str(),
+                g.spec.as_str(),
+                g.image_id.as_str(),
+                g.short_image_id(),
+            )
+        })
+        .collect();
+    let spec = find(&desired, "web", "app1", 0).spec_hash.as_str();
+    let old = format!("sha256:{}", "ab".repeat(32));
+    assert_eq!(
+        rows,
+        [
+            ("busybox:1.36", spec, IMAGE_ID, &IMAGE_ID[7..19]),
+            ("busybox:1.36", spec, old.as_str(), "abababababab"),
+        ]
+    );
 }

@@ -331,6 +331,23 @@ impl RegistryClient {
         })
     }
 
+    /// The digest of the manifest that `digest` (`sha256:…`) names in
+    /// `repository`, or `None` when the registry answers that it holds no
+    /// such manifest: whether that exact image can still be pulled from here.
+    pub async fn find_manifest(
+        &self,
+        repository: &str,
+        digest: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        validate_repository(repository)?;
+        let digest = self.parse_digest(digest)?;
+        match self.manifest(repository, digest.as_str()).await {
+            Ok((found, _)) => Ok(Some(found)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// [`tags`](Self::tags), then [`tag_info`](Self::tag_info) for each
     /// ([`TAG_INFO_CONCURRENCY`] at a time), newest first by `created`;
     /// ties and unknown times by tag name, descending. A tag whose details

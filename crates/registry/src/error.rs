@@ -196,6 +196,16 @@ pub enum RegistryError {
     },
 }
 
+impl RegistryError {
+    /// The registry answered that it holds no such repository, tag or manifest.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            RegistryError::RepositoryNotFound { .. } | RegistryError::ManifestNotFound { .. }
+        )
+    }
+}
+
 fn detail(message: &str) -> String {
     if message.is_empty() {
         String::new()

@@ -680,3 +680,54 @@ async fn config_blobs_are_cached_on_disk_and_verified() {
         "{error:?}"
     );
 }
+
+/// What `gc` asks before it removes an image: does the registry still hold
+/// this exact manifest, so that the image can be pulled again?
+#[tokio::test]
+async fn a_manifest_is_found_by_digest_and_a_missing_one_is_none() {
+    let registry = Registry::start(Auth::Anonymous).await;
+    let pusher = Pusher::new(&registry.url, None);
+    let pushed = pusher
+        .image(
+            "team/app",
+            Some("1"),
+            "2024-03-01T00:00:00Z",
+            "amd64",
+            false,
+        )
+        .await;
+    let client = client(&registry.url, None);
+
+    assert_eq!(
+        client
+            .find_manifest("team/app", &pushed.manifest_digest)
+            .await
+            .expect("asked"),
+        Some(pushed.manifest_digest.clone())
+    );
+    let absent = format!("sha256:{}", "0".repeat(64));
+    assert_eq!(
+        client
+            .find_manifest("team/app", &absent)
+            .await
+            .expect("asked"),
+        None
+    );
+    assert_eq!(
+        client
+            .find_manifest("team/gone", &absent)
+            .await
+            .expect("asked"),
+        None
+    );
+    let error = client.tag_info("team/app", "nope").await.unwrap_err();
+    assert!(error.is_not_found(), "{error:?}");
+    let error = client
+        .find_manifest("team/app", "latest")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, RegistryError::InvalidDigest { .. }),
+        "{error:?}"
+    );
+}

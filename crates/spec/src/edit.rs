@@ -31,16 +31,26 @@ pub enum EditError {
     },
 }
 
-/// Sets `key` to the string `value` in `origin`'s table of `origin`'s file
-/// under `dir`, adding the key if the table lacks it. The file is replaced
-/// atomically (written beside it, then renamed over it).
-pub fn set_string(dir: &Path, origin: &Origin, key: &str, value: &str) -> Result<(), EditError> {
+/// A file as it is, and as an edit would make it: nothing is written until
+/// [`Edit::write`], and [`Edit::undo`] puts the text back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    /// The file as named in the environment (it may be a symbolic link).
+    pub path: PathBuf,
+    pub before: String,
+    pub after: String,
+}
+
+/// Computes setting `key` to the string `value` in `origin`'s table of
+/// `origin`'s file under `dir`, adding the key if the table lacks it.
+/// Reads the file; writes nothing.
+pub fn set_string(dir: &Path, origin: &Origin, key: &str, value: &str) -> Result<Edit, EditError> {
     let path = dir.join(&origin.file);
-    let text = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
+    let before = std::fs::read_to_string(&path).map_err(|source| EditError::Read {
         path: path.clone(),
         source,
     })?;
-    let updated = set_string_in(&text, &origin.table, key, value).map_err(|e| match e {
+    let after = set_string_in(&before, &origin.table, key, value).map_err(|e| match e {
         InText::Parse(message) => EditError::Parse {
             path: path.clone(),
             message,
@@ -51,21 +61,59 @@ pub fn set_string(dir: &Path, origin: &Origin, key: &str, value: &str) -> Result
             key: key.to_string(),
         },
     })?;
-    let temporary = path.with_file_name(format!(
-        ".{}.drover-edit",
-        path.file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    ));
+    Ok(Edit {
+        path,
+        before,
+        after,
+    })
+}
+
+impl Edit {
+    /// Whether the edit changes the file at all.
+    pub fn changes(&self) -> bool {
+        self.before != self.after
+    }
+
+    /// Writes the edited text, atomically.
+    pub fn write(&self) -> Result<(), EditError> {
+        write_atomically(&self.path, &self.after)
+    }
+
+    /// Puts the text as it was before back, atomically.
+    pub fn undo(&self) -> Result<(), EditError> {
+        write_atomically(&self.path, &self.before)
+    }
+}
+
+/// Replaces the file at `path` with `text` atomically: written beside the
+/// file's real target (a symbolic link is followed, and stays a link), with
+/// the target's permissions, flushed, then renamed over it. A reader sees
+/// the old text or the new one, never a part.
+pub fn write_atomically(path: &Path, text: &str) -> Result<(), EditError> {
     let write = |source| EditError::Write {
-        path: path.clone(),
+        path: path.to_path_buf(),
         source,
     };
-    std::fs::write(&temporary, updated).map_err(write)?;
-    if let Ok(meta) = std::fs::metadata(&path) {
-        let _ = std::fs::set_permissions(&temporary, meta.permissions());
-    }
-    std::fs::rename(&temporary, &path).map_err(|e| {
+    let target = std::fs::canonicalize(path).map_err(write)?;
+    let temporary = target.with_file_name(format!(
+        ".{}.drover-edit-{}",
+        target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let result = (|| {
+        use std::io::Write as _;
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(text.as_bytes())?;
+        if let Ok(meta) = std::fs::metadata(&target) {
+            file.set_permissions(meta.permissions())?;
+        }
+        file.sync_all()?;
+        std::fs::rename(&temporary, &target)
+    })();
+    result.map_err(|e| {
         let _ = std::fs::remove_file(&temporary);
         write(e)
     })

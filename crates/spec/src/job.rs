@@ -20,7 +20,7 @@ const MIN_HEALTH_DURATION: Duration = Duration::from_millis(1);
 /// The engine refuses less.
 const MIN_MEMORY: u64 = 6 << 20;
 /// 1024t: more than any machine has; above it the engine's own arithmetic overflows.
-const MAX_MEMORY: u64 = 1 << 50;
+pub(crate) const MAX_MEMORY: u64 = 1 << 50;
 /// A day: a stop that may take longer is a bug, not a policy.
 const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 /// Variables drover sets itself in every task.
@@ -127,9 +127,11 @@ impl Loader {
         };
 
         let host_files = self.host_files(layers, &volumes);
+        let settings = self.settings(layers, &volumes, &host_files);
         let log = self.log(layers);
         let health = self.health(layers);
         let update = self.update(layers);
+        let release = self.release(layers);
 
         let base = pick(layers, |j| j.base.as_ref()).and_then(|Picked { loc, value, .. }| {
             value
@@ -175,8 +177,22 @@ impl Loader {
             log,
             health,
             update,
+            release,
             base,
             artifact_path,
+            entrypoint: settings.entrypoint,
+            user: settings.user,
+            workdir: settings.workdir,
+            cpus: settings.cpus,
+            ulimits: settings.ulimits,
+            cap_add: settings.cap_add,
+            cap_drop: settings.cap_drop,
+            labels: settings.labels,
+            extra_hosts: settings.extra_hosts,
+            tmpfs: settings.tmpfs,
+            shm_size: settings.shm_size,
+            privileged: settings.privileged,
+            devices: settings.devices,
         })
     }
 
@@ -240,7 +256,7 @@ impl Loader {
         seen
     }
 
-    fn strings_without_nul(
+    pub(crate) fn strings_without_nul(
         &mut self,
         list: &[toml::Spanned<String>],
         file: usize,
@@ -621,11 +637,10 @@ impl Loader {
 fn check_env_name(key: &str) -> Result<(), String> {
     if key.is_empty()
         || key.contains('=')
-        || key.contains('\0')
-        || key.chars().any(char::is_whitespace)
+        || key.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(format!(
-            "invalid environment variable name {key:?}: no '=', spaces or NUL"
+            "invalid environment variable name {key:?}: no '=', spaces or control characters"
         ));
     }
     if key.starts_with(RESERVED_ENV_PREFIX) {

@@ -135,6 +135,7 @@ impl Loader {
         let mut hosts = env_raw.hosts.map(from(env_file));
         let mut defaults = env_raw.defaults.map(from(env_file));
         let mut registry = env_raw.registry.map(from(env_file));
+        let mut notify = env_raw.notify.map(from(env_file));
         if let Some((file, stage)) = stage_raw {
             if let Some(v) = stage.name {
                 name = Some(FromFile { file, value: v });
@@ -147,6 +148,9 @@ impl Loader {
             }
             if let Some(v) = stage.registry {
                 registry = Some(FromFile { file, value: v });
+            }
+            if let Some(v) = stage.notify {
+                notify = Some(FromFile { file, value: v });
             }
         }
 
@@ -190,6 +194,8 @@ impl Loader {
                 }
             }
         });
+
+        let notify = notify.and_then(|FromFile { file, value }| self.notify(file, value));
 
         let defaults_layer = defaults.as_ref().map(|d| Layer {
             file: d.file,
@@ -281,6 +287,7 @@ impl Loader {
             hosts,
             hosts_file: hosts_file_name,
             registry,
+            notify,
             jobs: jobs
                 .into_iter()
                 .map(|(name, (job, _, _))| (name, job))

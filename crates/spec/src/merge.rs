@@ -1,6 +1,7 @@
 //! Merging a job's layers: the job file wins over its profile, which wins
 //! over `[defaults]`. Single values and lists come whole from the first layer
-//! that sets them; tables (`env`, `log`, `health`, `update`) merge key by key.
+//! that sets them; tables (`env`, `labels`, `ulimits`, `log`, `health`,
+//! `update`) merge key by key.
 
 use toml::Spanned;
 

@@ -4,9 +4,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::notify::{Notify, NotifyClass, NotifyFormat, Webhook};
+pub use crate::release::{Release, DEFAULT_RELEASE_TIMEOUT};
 pub use crate::source::Place;
 pub use crate::values::{
-    DockerAddress, ImageKey, ImageRef, LogDriver, Network, RestartPolicy, Volume,
+    Capability, Cpus, Device, DockerAddress, ExtraHost, ImageKey, ImageRef, LogDriver, Network,
+    RestartPolicy, Tmpfs, Ulimit, Volume,
 };
 
 /// A whole environment: `drover.toml` (with its stage overlay) and every job.
@@ -21,6 +24,8 @@ pub struct Environment {
     /// The file the `[hosts]` table came from (`drover.toml` or the stage's).
     pub hosts_file: String,
     pub registry: Option<Registry>,
+    /// `[notify]`; `None` without it or with `events = []`.
+    pub notify: Option<Notify>,
     pub jobs: BTreeMap<String, Job>,
 }
 
@@ -126,10 +131,33 @@ pub struct Job {
     pub log: LogConfig,
     pub health: Option<Health>,
     pub update: UpdatePolicy,
+    /// Run once before a rollout that changes the image.
+    pub release: Option<Release>,
     /// `drover package`: the image the artifact is put onto.
     pub base: Option<ImageRef>,
     /// `drover package`: where the artifact goes in the image.
     pub artifact_path: String,
+    /// The container settings hand-run fleets use. Each left unset is the
+    /// image's (`entrypoint`, `user`, `workdir`, image labels) or the
+    /// engine's (`shm_size`, `ulimits`): no drift either way.
+    /// `Some([])`: no entrypoint, not even the image's.
+    pub entrypoint: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub cpus: Option<Cpus>,
+    pub ulimits: BTreeMap<String, Ulimit>,
+    /// Sorted, each once, none in both lists.
+    pub cap_add: Vec<Capability>,
+    pub cap_drop: Vec<Capability>,
+    /// The job's own labels; none starts with `drover.`.
+    pub labels: BTreeMap<String, String>,
+    pub extra_hosts: Vec<ExtraHost>,
+    /// Each at its own container path, none where a volume or host file is.
+    pub tmpfs: Vec<Tmpfs>,
+    /// Bytes of `/dev/shm`.
+    pub shm_size: Option<u64>,
+    pub privileged: bool,
+    pub devices: Vec<Device>,
 }
 
 impl Job {

@@ -10,6 +10,9 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::notify::RawNotify;
+pub use crate::release::RawRelease;
+
 /// Implements `Deserialize` for structs derived with `remote = "Self"`,
 /// taking only a table.
 macro_rules! tables_only {
@@ -45,6 +48,7 @@ pub struct RawEnvironment {
     #[serde(default)]
     pub profiles: BTreeMap<String, Spanned<RawJob>>,
     pub registry: Option<Spanned<RawRegistry>>,
+    pub notify: Option<Spanned<RawNotify>>,
 }
 
 /// `drover.STAGE.toml`: replaces these keys of `drover.toml` whole.
@@ -55,6 +59,7 @@ pub struct RawStage {
     pub hosts: Option<Spanned<BTreeMap<String, Spanned<RawHost>>>>,
     pub defaults: Option<Spanned<RawJob>>,
     pub registry: Option<Spanned<RawRegistry>>,
+    pub notify: Option<Spanned<RawNotify>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,8 +111,24 @@ pub struct RawJob {
     pub log: Option<Spanned<RawLog>>,
     pub health: Option<Spanned<RawHealth>>,
     pub update: Option<Spanned<RawUpdate>>,
+    pub release: Option<Spanned<RawRelease>>,
     pub base: Option<Spanned<String>>,
     pub artifact_path: Option<Spanned<String>>,
+    pub entrypoint: Option<Spanned<Vec<Spanned<String>>>>,
+    pub user: Option<Spanned<String>>,
+    pub workdir: Option<Spanned<String>>,
+    /// `"1.5"`, or a TOML number.
+    pub cpus: Option<Spanned<EnvScalar>>,
+    /// Each `"SOFT:HARD"`, `"N"` or a number.
+    pub ulimits: Option<Spanned<BTreeMap<String, Spanned<EnvScalar>>>>,
+    pub cap_add: Option<Spanned<Vec<Spanned<String>>>>,
+    pub cap_drop: Option<Spanned<Vec<Spanned<String>>>>,
+    pub labels: Option<Spanned<BTreeMap<String, Spanned<EnvScalar>>>>,
+    pub extra_hosts: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tmpfs: Option<Spanned<Vec<Spanned<String>>>>,
+    pub shm_size: Option<Spanned<String>>,
+    pub privileged: Option<Spanned<bool>>,
+    pub devices: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 // A table of drover's is a TOML table, never an array: serde's derive would
@@ -121,11 +142,13 @@ tables_only!(
     RawJob,
     RawLog,
     RawHealth,
-    RawUpdate
+    RawUpdate,
+    RawRelease,
+    RawNotify
 );
 
-/// Environment values may be written as strings, numbers or booleans; they
-/// reach the container as text either way.
+/// Environment values (and label values, `cpus`, `ulimits`) may be written
+/// as strings, numbers or booleans; they reach the engine as text either way.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EnvScalar {
     String(String),

@@ -652,6 +652,612 @@ fn check_path_component(component: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `cpus`: a share of the host's CPUs, kept in the engine's own unit, a
+/// billionth of a CPU (`NanoCpus`), so `"1.5"` is exactly 1 500 000 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Cpus(u64);
+
+/// Below a hundredth of a CPU the kernel refuses the quota (under 1ms per
+/// 100ms period) and the task cannot start.
+const MIN_NANO_CPUS: u64 = 10_000_000;
+/// Linux's own limit on the CPUs of one machine.
+const MAX_CPUS: u64 = 8192;
+const NANOS_PER_CPU: u64 = 1_000_000_000;
+
+impl Cpus {
+    /// Billionths of a CPU, as the engine's `NanoCpus`.
+    pub fn nanos(self) -> u64 {
+        self.0
+    }
+}
+
+impl FromStr for Cpus {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!(
+                "invalid cpus {text:?}: expected a number of CPUs, e.g. \"0.5\", \"1.5\" or \"2\""
+            )
+        };
+        let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+        let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if whole.is_empty()
+            || !digits(whole)
+            || !digits(fraction)
+            || (text.contains('.') && fraction.is_empty())
+        {
+            return Err(expected());
+        }
+        if fraction.len() > 9 {
+            return Err(format!(
+                "cpus {text:?} is finer than the engine's unit, a billionth of a CPU"
+            ));
+        }
+        let whole = match whole.trim_start_matches('0') {
+            "" => Some(0),
+            // Too many digits for a u64 is more CPUs than any machine too.
+            digits => digits.parse::<u64>().ok(),
+        };
+        let fraction: u64 = format!("{fraction:0<9}").parse().map_err(|_| expected())?;
+        let nanos = whole
+            .filter(|w| *w <= MAX_CPUS)
+            .map(|w| w * NANOS_PER_CPU + fraction);
+        match nanos {
+            Some(n) if n < MIN_NANO_CPUS => Err(format!(
+                "cpus {text:?} is below the engine's minimum of 0.01"
+            )),
+            Some(n) if n <= MAX_CPUS * NANOS_PER_CPU => Ok(Cpus(n)),
+            _ => Err(format!(
+                "cpus {text:?} is too large: the largest allowed is {MAX_CPUS} (more CPUs than Linux runs on)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Cpus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, fraction) = (self.0 / NANOS_PER_CPU, self.0 % NANOS_PER_CPU);
+        if fraction == 0 {
+            write!(f, "{whole}")
+        } else {
+            let fraction = format!("{fraction:09}");
+            write!(f, "{whole}.{}", fraction.trim_end_matches('0'))
+        }
+    }
+}
+
+/// Every capability the Linux kernel defines, without the `CAP_` prefix,
+/// in the kernel's order.
+const CAPABILITIES: &[&str] = &[
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// `cap_add`, `cap_drop`: a Linux capability or `ALL`, in the one spelling
+/// recent engines store (`CAP_` and upper case) whatever was written:
+/// `net_admin`, `NET_ADMIN` and `CAP_NET_ADMIN` are one capability.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Capability(String);
+
+impl Capability {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A capability as an engine reports it, in drover's spelling; a name
+    /// drover does not know is kept (upper-cased) so it still shows as drift.
+    pub fn canonical(text: &str) -> String {
+        text.parse::<Capability>()
+            .map_or_else(|_| text.to_ascii_uppercase(), |c| c.0)
+    }
+}
+
+impl FromStr for Capability {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let upper = text.to_ascii_uppercase();
+        if upper == "ALL" {
+            return Ok(Capability(upper));
+        }
+        let name = upper.strip_prefix("CAP_").unwrap_or(&upper);
+        if CAPABILITIES.contains(&name) {
+            Ok(Capability(format!("CAP_{name}")))
+        } else {
+            Err(format!("unknown capability {text:?}: expected a Linux capability such as \"NET_ADMIN\" or \"CAP_SYS_TIME\" (see capabilities(7)), or \"ALL\""))
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The resource limits `docker run --ulimit` takes.
+pub const ULIMIT_NAMES: &[&str] = &[
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
+];
+
+/// The kernel allows no more open files than `fs.nr_open`: 1048576 unless a
+/// host raises it, and never unlimited.
+const MAX_NOFILE: i64 = 1 << 20;
+
+/// One of `ulimits`: a soft and a hard limit; -1 is unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Ulimit {
+    pub soft: i64,
+    pub hard: i64,
+}
+
+impl Ulimit {
+    /// `"N"` (soft and hard alike) or `"SOFT:HARD"` for the limit `name`.
+    pub fn parse(name: &str, value: &str) -> Result<Ulimit, String> {
+        if !ULIMIT_NAMES.contains(&name) {
+            return Err(format!(
+                "unknown ulimit {name:?}: expected one of {}",
+                ULIMIT_NAMES.join(", ")
+            ));
+        }
+        let expected = || {
+            format!("invalid ulimit {name} {value:?}: expected a limit or \"SOFT:HARD\", each a whole number, or -1 for unlimited")
+        };
+        let nofile_too_large = || {
+            format!("ulimit nofile {value:?} is above {MAX_NOFILE}, the kernel's limit on open files (fs.nr_open), and cannot be unlimited")
+        };
+        let limit = |text: &str| match text.parse::<i64>() {
+            Ok(n) if n >= -1 && !text.starts_with('+') => Ok(n),
+            // Digits alone that do not fit: too large, not malformed.
+            Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(if name == "nofile" {
+                    nofile_too_large()
+                } else {
+                    format!(
+                        "ulimit {name} {value:?} is too large: the largest allowed is {} (or -1 for unlimited)",
+                        i64::MAX
+                    )
+                })
+            }
+            _ => Err(expected()),
+        };
+        let (soft, hard) = match value.split_once(':') {
+            Some((soft, hard)) => (limit(soft)?, limit(hard)?),
+            None => {
+                let n = limit(value)?;
+                (n, n)
+            }
+        };
+        // -1 is the kernel's infinity, above every number.
+        let rank = |n: i64| u64::try_from(n).unwrap_or(u64::MAX);
+        if rank(soft) > rank(hard) {
+            return Err(format!(
+                "ulimit {name} {value:?}: the soft limit is above the hard limit"
+            ));
+        }
+        if name == "nofile" && (hard == -1 || hard > MAX_NOFILE) {
+            return Err(nofile_too_large());
+        }
+        Ok(Ulimit { soft, hard })
+    }
+}
+
+impl fmt::Display for Ulimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.soft, self.hard)
+    }
+}
+
+/// `extra_hosts`: `NAME:ADDRESS`, a line the engine adds to the container's
+/// `/etc/hosts`. The address is IPv4, IPv6 (brackets optional) or
+/// `host-gateway`, kept in one spelling.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ExtraHost {
+    pub name: String,
+    pub address: String,
+}
+
+impl ExtraHost {
+    /// An entry as an engine reports it, in drover's spelling where it is one.
+    pub fn canonical(text: &str) -> String {
+        text.parse::<ExtraHost>()
+            .map_or_else(|_| text.to_string(), |h| h.to_string())
+    }
+}
+
+impl FromStr for ExtraHost {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!("invalid extra host {text:?}: expected \"NAME:ADDRESS\" with an IPv4 or IPv6 address or host-gateway, e.g. \"db:10.0.0.5\"")
+        };
+        let (name, address) = text.split_once(':').ok_or_else(expected)?;
+        let mut chars = name.chars();
+        let name_ok = matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !name_ok {
+            return Err(format!("invalid extra host {text:?}: the name {name:?} must be letters, digits, '-', '.' and '_', starting with a letter or digit"));
+        }
+        let address = if address == "host-gateway" {
+            address.to_string()
+        } else {
+            let bare = address
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(address);
+            bare.parse::<std::net::IpAddr>()
+                .map_err(|_| expected())?
+                .to_string()
+        };
+        Ok(ExtraHost {
+            name: name.to_string(),
+            address,
+        })
+    }
+}
+
+impl fmt::Display for ExtraHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.name, self.address)
+    }
+}
+
+/// Mount flags a tmpfs takes, each with the slot it sets: two options in
+/// one slot (`ro` and `rw`, `exec` and `noexec`) contradict each other.
+const TMPFS_FLAGS: &[(&str, &str)] = &[
+    ("ro", "rw"),
+    ("rw", "rw"),
+    ("exec", "exec"),
+    ("noexec", "exec"),
+    ("suid", "suid"),
+    ("nosuid", "suid"),
+    ("dev", "dev"),
+    ("nodev", "dev"),
+    ("sync", "sync"),
+    ("async", "sync"),
+    ("dirsync", "dirsync"),
+    ("atime", "atime"),
+    ("noatime", "atime"),
+    ("diratime", "diratime"),
+    ("nodiratime", "diratime"),
+    ("relatime", "relatime"),
+    ("norelatime", "relatime"),
+    ("strictatime", "strictatime"),
+    ("nostrictatime", "strictatime"),
+    ("mand", "mand"),
+    ("nomand", "mand"),
+];
+
+/// `tmpfs`: `PATH[:OPTIONS]`, a tmpfs mounted in the container. Options
+/// are kept sorted: no two of them may contradict, so their order means
+/// nothing, and one spelling lets `diff` compare them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Tmpfs {
+    pub path: String,
+    pub options: Vec<String>,
+}
+
+impl Tmpfs {
+    /// The options as the engine takes them, comma-separated.
+    pub fn options_text(&self) -> String {
+        self.options.join(",")
+    }
+
+    /// Options as an engine reports them, in drover's order where they parse.
+    pub fn canonical_options(options: &str) -> String {
+        if options.is_empty() {
+            return String::new();
+        }
+        tmpfs_options(options).map_or_else(|_| options.to_string(), |o| o.join(","))
+    }
+}
+
+/// `size=64m` and `nr_inodes=1k` as the kernel reads them: a whole number
+/// with an optional k, m, g, t, p or e (or a percentage of memory).
+fn kernel_size(value: &str, percent: bool) -> bool {
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    digits_end > 0
+        && match &value[digits_end..] {
+            "" => true,
+            "%" => percent,
+            unit => unit.len() == 1 && "kKmMgGtTpPeE".contains(unit),
+        }
+}
+
+/// Whether a [`kernel_size`] is beyond the 64 bits the kernel counts in
+/// (and the engine's signed ones): the kernel does not say so, it wraps.
+fn kernel_size_overflows(value: &str) -> bool {
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let shift = match value[digits_end..].to_ascii_lowercase().as_str() {
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        "e" => 60,
+        _ => 0,
+    };
+    value[..digits_end]
+        .parse::<u128>()
+        .map_or(true, |n| n << shift > u128::from(crate::units::MAX_SIZE))
+}
+
+fn tmpfs_options(text: &str) -> Result<Vec<String>, String> {
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for option in text.split(',') {
+        let (key, value) = match option.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (option, None),
+        };
+        let slot = match (key, value) {
+            (flag, None) => TMPFS_FLAGS
+                .iter()
+                .find(|(name, _)| *name == flag)
+                .map(|(_, slot)| *slot),
+            ("size" | "nr_inodes" | "nr_blocks", Some(v))
+                if kernel_size(v, key != "nr_blocks") && kernel_size_overflows(v) =>
+            {
+                // The kernel would wrap it round silently.
+                return Err(format!(
+                    "tmpfs option {key}={v:?} is too large: the largest allowed is {}",
+                    crate::units::format_size(crate::units::MAX_SIZE)
+                ));
+            }
+            ("size", Some(v)) if kernel_size(v, true) => Some("size"),
+            ("nr_inodes", Some(v)) if kernel_size(v, true) => Some("nr_inodes"),
+            ("nr_blocks", Some(v)) if kernel_size(v, false) => Some("nr_blocks"),
+            ("mode", Some(v))
+                if (1..=4).contains(&v.len()) && v.chars().all(|c| matches!(c, '0'..='7')) =>
+            {
+                Some("mode")
+            }
+            ("uid" | "gid", Some(v)) if v.parse::<u32>().is_ok() => Some(key),
+            ("size" | "nr_inodes" | "nr_blocks" | "mode" | "uid" | "gid", Some(v)) => {
+                let what = match key {
+                    "mode" => "an octal mode such as 1777",
+                    "uid" | "gid" => "a numeric ID",
+                    "nr_blocks" => "a whole number with an optional k, m or g",
+                    _ => "a whole number with an optional k, m or g, or a percentage",
+                };
+                return Err(format!("tmpfs option {key}={v:?} is not {what}"));
+            }
+            _ => None,
+        };
+        let Some(slot) = slot else {
+            return Err(format!("unknown tmpfs option {option:?}: expected size, mode, uid, gid, nr_inodes, nr_blocks or mount flags such as ro, noexec, nosuid, nodev"));
+        };
+        if let Some((other, _)) = seen.iter().find(|(_, s)| *s == slot) {
+            return Err(if *other == option || value.is_some() {
+                format!("tmpfs option {key} is given twice")
+            } else {
+                format!("tmpfs options {other} and {option} contradict each other")
+            });
+        }
+        seen.push((option, slot));
+    }
+    let mut options: Vec<String> = seen.into_iter().map(|(o, _)| o.to_string()).collect();
+    options.sort();
+    Ok(options)
+}
+
+impl FromStr for Tmpfs {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (path, options) = match text.split_once(':') {
+            Some((path, options)) => (path, Some(options)),
+            None => (text, None),
+        };
+        check_abs_path("tmpfs path", path)?;
+        if path == "/" {
+            return Err(format!(
+                "invalid tmpfs {text:?}: a tmpfs cannot be mounted over the container's root \"/\""
+            ));
+        }
+        let options = match options {
+            None => Vec::new(),
+            Some("") => {
+                return Err(format!(
+                    "invalid tmpfs {text:?}: no options after ':' (write {path:?} for the engine's defaults)"
+                ))
+            }
+            Some(options) => {
+                tmpfs_options(options).map_err(|why| format!("invalid tmpfs {text:?}: {why}"))?
+            }
+        };
+        Ok(Tmpfs {
+            path: path.to_string(),
+            options,
+        })
+    }
+}
+
+impl fmt::Display for Tmpfs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.path)?;
+        if !self.options.is_empty() {
+            write!(f, ":{}", self.options_text())?;
+        }
+        Ok(())
+    }
+}
+
+/// `devices`: `HOST[:CONTAINER][:PERMISSIONS]`, a host device made available
+/// in the container, as `docker run --device` takes it. Permissions are the
+/// cgroup's `r`, `w` and `m` (default all three), kept in that order.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Device {
+    pub host: String,
+    pub container: String,
+    pub permissions: String,
+}
+
+/// All of `r`, `w`, `m`: read, write, mknod.
+const DEVICE_PERMISSIONS: &str = "rwm";
+
+/// `rwm`, `mr`…: each of r, w and m at most once, put in that order.
+fn device_permissions(text: &str) -> Option<String> {
+    let valid = !text.is_empty()
+        && text.chars().all(|c| DEVICE_PERMISSIONS.contains(c))
+        && DEVICE_PERMISSIONS
+            .chars()
+            .all(|p| text.chars().filter(|c| *c == p).count() <= 1);
+    valid.then(|| {
+        DEVICE_PERMISSIONS
+            .chars()
+            .filter(|p| text.contains(*p))
+            .collect()
+    })
+}
+
+impl Device {
+    /// A device as an engine reports it, permissions in drover's order where they are valid.
+    pub fn reported(host: &str, container: &str, permissions: &str) -> Device {
+        Device {
+            host: host.to_string(),
+            container: container.to_string(),
+            permissions: device_permissions(permissions).unwrap_or_else(|| permissions.to_string()),
+        }
+    }
+}
+
+impl FromStr for Device {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let expected = || {
+            format!("invalid device {text:?}: expected \"HOST\", \"HOST:CONTAINER\", \"HOST:PERMISSIONS\" or \"HOST:CONTAINER:PERMISSIONS\" with absolute paths and permissions of r, w and m")
+        };
+        let parts: Vec<&str> = text.split(':').collect();
+        let (host, container, permissions) = match parts.as_slice() {
+            [host] => (*host, *host, DEVICE_PERMISSIONS),
+            [host, second] if device_permissions(second).is_some() => (*host, *host, *second),
+            [host, container] => (*host, *container, DEVICE_PERMISSIONS),
+            [host, container, permissions] => (*host, *container, *permissions),
+            _ => return Err(expected()),
+        };
+        if !host.starts_with('/') || !container.starts_with('/') {
+            return Err(expected());
+        }
+        check_abs_path("device host path", host)?;
+        check_abs_path("device container path", container)?;
+        let permissions = device_permissions(permissions).ok_or_else(expected)?;
+        Ok(Device {
+            host: host.to_string(),
+            container: container.to_string(),
+            permissions,
+        })
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.host)?;
+        if self.container != self.host {
+            write!(f, ":{}", self.container)?;
+        }
+        if self.permissions != DEVICE_PERMISSIONS {
+            write!(f, ":{}", self.permissions)?;
+        }
+        Ok(())
+    }
+}
+
+/// `user`: `USER[:GROUP]`, each a name or a numeric ID, as `docker run
+/// --user` takes it. Whether a name exists is the image's business.
+pub fn check_user(text: &str) -> Result<(), String> {
+    let part_ok = |part: &str| {
+        let mut chars = part.chars();
+        matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+            && (!part.chars().all(|c| c.is_ascii_digit()) || part.parse::<u32>().is_ok())
+    };
+    let ok = match text.split_once(':') {
+        Some((user, group)) => part_ok(user) && part_ok(group),
+        None => part_ok(text),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("invalid user {text:?}: expected \"USER\" or \"USER:GROUP\", each a name (letters, digits, '_', '-', '.') or a numeric ID, e.g. \"1000:1000\" or \"nobody\""))
+    }
+}
+
+/// Labels starting with this are drover's own.
+pub const RESERVED_LABEL_PREFIX: &str = "drover.";
+
+/// A key of `labels`: anything but empty, and not one of drover's own.
+pub fn check_label_key(key: &str) -> Result<(), String> {
+    if key.is_empty() || key.contains('\0') || key.chars().any(char::is_whitespace) {
+        return Err(format!(
+            "invalid label {key:?}: a label key must not be empty or contain spaces or NUL"
+        ));
+    }
+    if key.starts_with(RESERVED_LABEL_PREFIX) {
+        return Err(format!("label {key:?} is reserved: labels starting with {RESERVED_LABEL_PREFIX:?} are drover's own"));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -839,5 +1445,47 @@ mod tests {
     fn networks() {
         assert_eq!("host".parse(), Ok(Network::Host));
         assert!("mynet".parse::<Network>().is_err());
+    }
+
+    #[test]
+    fn container_settings_print_as_they_parse() {
+        for text in [
+            "/dev/fuse",
+            "/dev/fuse:/dev/f",
+            "/dev/fuse:rw",
+            "/dev/fuse:/dev/f:r",
+        ] {
+            assert_eq!(text.parse::<Device>().unwrap().to_string(), text);
+        }
+        for text in ["/run", "/run:mode=1777,size=64m"] {
+            assert_eq!(text.parse::<Tmpfs>().unwrap().to_string(), text);
+        }
+        for text in ["db:10.0.0.5", "v6:::1", "gw:host-gateway"] {
+            assert_eq!(text.parse::<ExtraHost>().unwrap().to_string(), text);
+        }
+        for (text, shown) in [
+            ("1.250", "1.25"),
+            ("002", "2"),
+            ("0.5", "0.5"),
+            ("8192", "8192"),
+        ] {
+            assert_eq!(text.parse::<Cpus>().unwrap().to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn what_an_engine_reports_reads_in_drover_spelling_or_as_is() {
+        assert_eq!(Capability::canonical("net_admin"), "CAP_NET_ADMIN");
+        assert_eq!(Capability::canonical("all"), "ALL");
+        assert_eq!(Capability::canonical("cap_bogus"), "CAP_BOGUS");
+        assert_eq!(
+            Tmpfs::canonical_options("size=64m,mode=1777,noexec"),
+            "mode=1777,noexec,size=64m"
+        );
+        assert_eq!(Tmpfs::canonical_options("weird,a"), "weird,a");
+        assert_eq!(Device::reported("/a", "/b", "mwr").permissions, "rwm");
+        assert_eq!(Device::reported("/a", "/b", "x").permissions, "x");
+        assert_eq!(ExtraHost::canonical("h:2001:DB8::1"), "h:2001:db8::1");
+        assert_eq!(ExtraHost::canonical("h=1.2.3.4"), "h=1.2.3.4");
     }
 }

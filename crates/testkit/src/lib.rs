@@ -12,6 +12,7 @@ pub mod fixtures;
 pub mod hosts;
 pub mod proxy;
 pub mod tmux;
+pub mod webhook;
 
 use std::path::Path;
 

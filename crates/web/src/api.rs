@@ -18,7 +18,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::{assets, auth, live, logs, pages, shell, Dashboard};
-use drover_fleet::{now_secs, task_status};
+use drover_fleet::task_status;
 
 pub fn router(dashboard: Dashboard) -> Router {
     Router::new()
@@ -139,7 +139,7 @@ async fn job(State(dashboard): State<Dashboard>, Path(name): Path<String>) -> Re
         );
     }
     let keys = spec.map(|s| fleet.task_keys(&[s])).unwrap_or_default();
-    let now = now_secs();
+    let now = observed.at;
     let tasks: Vec<_> = status_rows(env, &keys, &observed, &Fleet::scope(&names), &known)
         .iter()
         .map(|row| task_status(row, None, now))

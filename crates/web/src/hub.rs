@@ -35,7 +35,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::pool::Pool;
 use crate::source::FleetSource;
-use drover_fleet::{now_secs, task_status};
+use drover_fleet::task_status;
 
 /// How long the watchers keep running after the last viewer left (a page
 /// reload must not cost a full re-list).
@@ -291,7 +291,8 @@ impl Hub {
         }
         let jobs: Vec<&drover_spec::Job> = fleet.env.jobs.values().collect();
         let keys = fleet.task_keys(&jobs);
-        let now = now_secs();
+        let now = drover_plan::time::now();
+        observed.at = now;
         let tasks: Vec<TaskStatus> = status_rows(&env, &keys, &observed, &Scope::All, &known)
             .iter()
             .map(|row| {

@@ -338,7 +338,7 @@ async fn session(
             for look in 0..looks {
                 running = matches!(
                     engine.inspect_container(&container_id).await,
-                    Ok(Some(c)) if c.state == "running"
+                    Ok(Some(c)) if c.state() == drover_plan::RunState::Running
                 );
                 if !running || look + 1 == looks {
                     break;

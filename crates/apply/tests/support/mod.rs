@@ -16,8 +16,8 @@ use drover_apply::{Deployment, Engines, Event, Executor, Outcome, Phase, Report,
 use drover_engine::fake::{Behaviour, FakeContainer, FakeEngine};
 use drover_engine::{Engine, Named};
 use drover_plan::{
-    labels, Change, ContainerRef, DesiredTask, HealthConfig, ObservedContainer, Plan, Resources,
-    Step, TaskConfig, TaskKey,
+    labels, Change, ContainerRef, DesiredTask, HealthConfig, ObservedContainer,
+    Phase as ChangePhase, Plan, Resources, Step, TaskConfig, TaskKey,
 };
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -59,12 +59,14 @@ pub fn config(image: &str) -> TaskConfig {
         log_driver: "local".to_string(),
         log_options: BTreeMap::new(),
         health: Some(health()),
+        settings: Default::default(),
     }
 }
 
 pub fn desired_with(job: &str, host: &str, task: u32, config: TaskConfig) -> DesiredTask {
     DesiredTask {
         key: TaskKey::new(job, host, task),
+        image: config.image.parse().expect("a test image reference"),
         spec_hash: config.hash(),
         config,
     }
@@ -179,29 +181,42 @@ fn observed(c: &FakeContainer) -> ObservedContainer {
         id: c.id.clone(),
         name: c.name.clone(),
         labels: c.labels.clone(),
-        state: c.state.clone(),
-        exit_code: c.exit_code,
-        oom_killed: false,
+        runs: c.runs.clone(),
         error: String::new(),
-        health: c.health.clone(),
-        health_output: String::new(),
-        started_at: c.started_at.clone(),
-        finished_at: String::new(),
-        created: c.created.clone(),
-        restarts: c.restarts,
+        created: Some(c.created),
         image_id: c.image_id.clone(),
         config: c.config.clone(),
         image_env: BTreeMap::new(),
         image_cmd: None,
+        image_defaults: Default::default(),
     }
 }
 
+/// A change in the phase the planner gives its step: a replace, roll
+/// back or restart of a serving task goes in the rollout, the removal of a
+/// serving container last, the rest at once.
 pub fn change(job: &str, host: &str, task: u32, step: Step) -> Change {
+    let phase = match &step {
+        Step::Replace { current, .. } | Step::Restart { current }
+            if current.state == drover_plan::RunState::Running =>
+        {
+            ChangePhase::Rollout
+        }
+        Step::Restore {
+            current: Some(current),
+            ..
+        } if current.state == drover_plan::RunState::Running => ChangePhase::Rollout,
+        Step::Remove { current } if current.state == drover_plan::RunState::Running => {
+            ChangePhase::Retire
+        }
+        _ => ChangePhase::Now,
+    };
     Change {
         job: job.to_string(),
         host: host.to_string(),
         task: Some(task),
         step,
+        phase,
         reason: "test".to_string(),
         fields: Vec::new(),
     }

@@ -1,148 +1,133 @@
-//! The shared end of every command that changes what runs: show the plan,
-//! ask (or take `--yes`), take the jobs' locks, look again now that nobody
-//! else can change them, apply with progress, release the locks (also on
-//! failure and Ctrl-C), and report.
+//! The shared end of every command that changes what runs: prepare the
+//! operation (the fleet observes and plans), show the plan, ask (or take
+//! `--yes`), let the fleet execute it (locks, marks, the file, a fresh
+//! plan, the rollout), and report with the exit code. Nothing is written
+//! and no lock is taken before the operator says yes.
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use drover_apply::{Outcome, Report, StepError};
-use drover_fleet::{Connections, Fleet, Run};
-use drover_plan::Plan;
+use drover_fleet::{Connections, Executed, Fleet, Notice, Operation, Prepared, Run};
 use serde_json::json;
 
 use crate::cli::Global;
 use crate::terminal::progress::Progress;
-use crate::terminal::{self, interrupt, paint, RED};
+use crate::terminal::{self, interrupt, paint, RED, YELLOW};
 use crate::{out, outln};
 
-/// What to do, and how to say it.
-pub struct Change<'a> {
-    /// As recorded on new containers and locks (`up`, `update web --image …`).
-    pub command: String,
-    pub question: &'a str,
-    /// Overrides every job's `[update] parallel`.
-    pub parallel: Option<u32>,
-    /// Stop marks to set or clear once the locks are held.
-    pub marks: Marks,
-    /// Called when the operator declines.
-    pub on_decline: Option<&'a dyn Fn()>,
+/// Prepares, shows, confirms, executes and reports `operation`.
+pub async fn run(global: &Global, operation: Operation) -> Result<ExitCode> {
+    let fleet = super::load(global)?;
+    let connections = fleet.connect_all().await;
+    let prepared = fleet.prepare(&connections, operation).await?;
+    execute(global, &fleet, &connections, prepared).await
 }
 
-impl<'a> Change<'a> {
-    pub fn new(command: String, question: &'a str) -> Self {
-        Change {
-            command,
-            question,
-            parallel: None,
-            marks: Marks::None,
-            on_decline: None,
-        }
-    }
-}
-
-/// `drover stop` marks its jobs stopped; `drover start` clears the marks.
-pub enum Marks {
-    None,
-    Stop(Vec<String>),
-    Start(Vec<String>),
-}
-
-/// Shows `plan`, confirms, locks, re-plans with `replan`, applies, reports.
+/// Shows `prepared`, confirms, executes, reports.
 pub async fn execute(
     global: &Global,
     fleet: &Fleet,
     connections: &Connections,
-    plan: Plan,
-    change: Change<'_>,
-    replan: impl AsyncFn() -> Result<Plan>,
+    prepared: Prepared,
 ) -> Result<ExitCode> {
     let color = terminal::color(global);
+    for warning in &prepared.warnings {
+        eprintln!("warning: {warning}");
+    }
+    for problem in &prepared.problems {
+        eprintln!("{problem}");
+    }
     if !global.json {
-        out!("{}", plan.render(color));
-    }
-    if plan.is_empty() && matches!(change.marks, Marks::None) {
-        return Ok(finish(global, &plan, &Report::default()));
-    }
-    if !terminal::confirm(global, change.question)? {
-        if let Some(on_decline) = change.on_decline {
-            on_decline();
+        out!("{}", prepared.plan.render(color));
+        if let Some(edit) = prepared.image_edit.as_ref().filter(|e| e.edit.changes()) {
+            let place = if edit.moved_to_job_file {
+                format!(
+                    "{} (the image {:?} comes from a place other jobs share, so only this job changes)",
+                    edit.origin.describe(),
+                    edit.old
+                )
+            } else {
+                edit.origin.describe()
+            };
+            outln!(
+                "{} write   image = {:?} into {place} (was {:?})",
+                paint(color, YELLOW, "~"),
+                edit.new,
+                edit.old
+            );
         }
+    }
+    if prepared.is_noop() {
+        let executed = Executed {
+            plan: prepared.plan.clone(),
+            ..Executed::default()
+        };
+        return Ok(finish(global, &prepared, &executed));
+    }
+    if !terminal::confirm(global, prepared.operation.question())? {
         eprintln!("nothing changed");
         return Ok(super::failure());
     }
     interrupt::changing();
-    let mut jobs: std::collections::BTreeSet<String> =
-        plan.jobs().into_iter().map(str::to_string).collect();
-    if let Marks::Stop(names) | Marks::Start(names) = &change.marks {
-        jobs.extend(names.iter().cloned());
-    }
-    let holder = drover_fleet::holder(&change.command, "", true);
-    let guards = fleet.lock(connections, &jobs, Some(&plan), &holder).await?;
+    let progress = Progress::new(global);
+    let events = |e: &drover_apply::Event| progress.event(e);
+    let json = global.json;
+    let notices = |notice: &Notice| say(notice, json, color);
+    let run = Run {
+        deployment: drover_fleet::deployment(&prepared.operation.command()),
+        parallel: None,
+        cancel: interrupt::token(),
+        events: &events,
+        notices: &notices,
+    };
+    let executed = fleet.execute(connections, &prepared, &run).await;
+    progress.finish();
+    Ok(finish(global, &prepared, &executed?))
+}
 
-    // Now that nobody else can change these jobs, look again: apply what is
-    // needed now, not what was needed before the lock.
-    let result = async {
-        match &change.marks {
-            Marks::Stop(names) => {
-                for job in names {
-                    if let Some((host, e)) = fleet
-                        .mark_stopped(&fleet.lock_hosts(connections, job, Some(&plan)), job)
-                        .await
-                        .first()
-                    {
-                        anyhow::bail!("cannot mark job {job} stopped on host {host}: {e}");
-                    }
-                }
-            }
-            Marks::Start(names) => {
-                for job in names {
-                    if let Some((host, e)) = fleet.unmark_stopped(connections, job).await.first() {
-                        anyhow::bail!(
-                            "cannot clear the stop mark of job {job} on host {host}: {e}"
-                        );
-                    }
-                }
-            }
-            Marks::None => {}
-        }
-        let fresh = replan().await?;
-        if fresh.changes != plan.changes || fresh.pulls != plan.pulls {
+/// What the fleet says beside each task's progress.
+fn say(notice: &Notice, json: bool, color: bool) {
+    match notice {
+        Notice::Replanned(plan) => {
             eprintln!(
                 "note: the hosts changed since the plan above was made (someone, or a request that was still under way, changed them); applying the plan as it stands now:"
             );
-            if !global.json {
-                eprint!("{}", fresh.render(color));
+            if !json {
+                eprint!("{}", plan.render(color));
             }
         }
-        let progress = Progress::new(global);
-        let events = |e: &drover_apply::Event| progress.event(e);
-        let run = Run {
-            deployment: drover_fleet::deployment(&change.command),
-            parallel: change.parallel,
-            cancel: interrupt::token(),
-            events: &events,
-        };
-        let report = fleet.apply(connections, &fresh, &run).await;
-        progress.finish();
-        Ok::<_, anyhow::Error>((fresh, report))
-    }
-    .await;
-
-    for guard in guards {
-        let job = guard.job.clone();
-        for (host, e) in guard.release().await {
-            eprintln!("warning: could not release the lock of job {job} on host {host}: {e}; run `drover unlock {job}`");
+        Notice::LockedOut(e) => eprintln!(
+            "{}: {e}; its changes are left for later",
+            paint(color, RED, "skipped")
+        ),
+        // An outcome like the steps': with them on stdout (stderr under --json).
+        Notice::Wrote(edit) => {
+            let line = format!(
+                "wrote image = {:?} into {} (was {:?})",
+                edit.new,
+                edit.origin.describe(),
+                edit.old
+            );
+            if json {
+                eprintln!("{line}");
+            } else {
+                outln!("{line}");
+            }
         }
+        Notice::PutBack(edit) => eprintln!(
+            "nothing rolled out, so {} is back as it was (image = {:?})",
+            edit.origin.file, edit.old
+        ),
+        Notice::Warning(w) => eprintln!("warning: {w}"),
     }
-    let (plan, report) = result?;
-    Ok(finish(global, &plan, &report))
 }
 
 /// The closing report (or JSON) and the exit code.
-pub fn finish(global: &Global, plan: &Plan, report: &Report) -> ExitCode {
+pub fn finish(global: &Global, prepared: &Prepared, executed: &Executed) -> ExitCode {
     let color = terminal::color(global);
-    let failures: Vec<&Outcome> = report.failures().collect();
+    let (plan, report) = (&executed.plan, &executed.report);
+    let ok = executed.succeeded() && prepared.problems.is_empty();
     if global.json {
         let outcomes: Vec<_> = report
             .outcomes
@@ -158,51 +143,166 @@ pub fn finish(global: &Global, plan: &Plan, report: &Report) -> ExitCode {
             .collect();
         outln!(
             "{}",
-            json!({"outcomes": outcomes, "unreachable": plan.unreachable, "interrupted": report.interrupted, "ok": report.succeeded() && plan.unreachable.is_empty()})
+            json!({
+                "outcomes": outcomes,
+                "unreachable": plan.unreachable,
+                "held": plan.held,
+                "locked_out": executed.locked_out,
+                "interrupted": report.interrupted,
+                "ok": ok,
+            })
         );
     } else {
-        for failure in &failures {
-            let Err(error) = &failure.result else {
-                continue;
-            };
-            eprintln!(
-                "{} {} ({}): {error}",
-                paint(color, RED, "FAILED"),
-                failure.subject(),
-                failure.step
-            );
-            if let StepError::Gate { logs, .. } = error {
-                if !logs.is_empty() {
-                    eprintln!("  its last log lines:");
-                    for line in logs {
-                        eprintln!("    {line}");
-                    }
-                }
-            }
-        }
-        let total = report.outcomes.len();
-        if report.interrupted {
-            let not_started = report
-                .outcomes
-                .iter()
-                .filter(|o| matches!(o.result, Err(StepError::NotStarted { .. })))
-                .count();
-            let done = report.outcomes.iter().filter(|o| o.result.is_ok()).count();
-            eprintln!("interrupted: {done} of {total} step(s) done, {not_started} not started; run the command again to finish");
-        } else if !failures.is_empty() || !plan.unreachable.is_empty() {
-            let hosts = if plan.unreachable.is_empty() {
-                String::new()
-            } else {
-                format!("; {} host(s) unreachable", plan.unreachable.len())
-            };
-            eprintln!("{} of {total} step(s) failed{hosts}", failures.len());
-        } else if total > 0 {
-            outln!("Done: {total} step(s) applied.");
-        }
+        report_text(prepared, executed, color);
     }
-    if report.succeeded() && plan.unreachable.is_empty() {
+    if ok {
         super::SUCCESS
     } else {
         super::failure()
+    }
+}
+
+fn report_text(prepared: &Prepared, executed: &Executed, color: bool) {
+    let (plan, report) = (&executed.plan, &executed.report);
+    let failed: Vec<&Outcome> = report
+        .failures()
+        .filter(|o| o.result.as_ref().err().is_some_and(StepError::counts))
+        .collect();
+    for failure in &failed {
+        let Err(error) = &failure.result else {
+            continue;
+        };
+        eprintln!(
+            "{} {} ({}): {error}",
+            paint(color, RED, "FAILED"),
+            failure.subject(),
+            failure.step
+        );
+        if let StepError::Gate { logs, .. } = error {
+            if !logs.is_empty() {
+                eprintln!("  its last log lines:");
+                for line in logs {
+                    eprintln!("    {line}");
+                }
+            }
+        }
+    }
+    let counts = Counts::of(report);
+    if report.interrupted {
+        eprintln!(
+            "interrupted: {}; {}",
+            counts.summary(),
+            again(&prepared.operation, report)
+        );
+    } else if !failed.is_empty() || !plan.unreachable.is_empty() {
+        let hosts = if plan.unreachable.is_empty() {
+            String::new()
+        } else {
+            format!("; {} host(s) unreachable", plan.unreachable.len())
+        };
+        eprintln!("{}{hosts}", counts.summary());
+    } else if counts.total() > 0 {
+        outln!("Done: {} step(s) applied.", counts.done);
+    }
+    if !executed.locked_out.is_empty() {
+        eprintln!(
+            "not done: job(s) {} locked by someone else (see above); run this again once they are free",
+            drover_fleet::list(&executed.locked_out)
+        );
+    }
+    if !plan.held.is_empty() {
+        let jobs: std::collections::BTreeSet<&str> =
+            plan.held.iter().map(|c| c.job.as_str()).collect();
+        eprintln!(
+            "not done: {} change(s) held by `drover stop`; `drover start {}` applies them",
+            plan.held.len(),
+            jobs.into_iter().collect::<Vec<_>>().join(" ")
+        );
+    }
+    if let Some(edit) = &executed.file_kept_after_failure {
+        eprintln!(
+            "{} says image = {:?} and part of the rollout ran; to go back: drover update {} --image {}",
+            edit.origin.describe(),
+            edit.new,
+            prepared.operation.jobs().join(" "),
+            edit.old
+        );
+    }
+}
+
+/// How the steps of a run ended, counted once each.
+#[derive(Default)]
+struct Counts {
+    done: usize,
+    failed: usize,
+    rolled_back: usize,
+    interrupted: usize,
+    not_started: usize,
+}
+
+impl Counts {
+    fn of(report: &Report) -> Counts {
+        let mut counts = Counts::default();
+        for outcome in &report.outcomes {
+            match &outcome.result {
+                Ok(_) => counts.done += 1,
+                Err(StepError::RolledBack { .. }) => counts.rolled_back += 1,
+                Err(StepError::NotStarted { .. }) => counts.not_started += 1,
+                Err(StepError::Interrupted { .. }) => counts.interrupted += 1,
+                Err(_) => counts.failed += 1,
+            }
+        }
+        counts
+    }
+
+    fn total(&self) -> usize {
+        self.done + self.failed + self.rolled_back + self.interrupted + self.not_started
+    }
+
+    /// `1 failed, 3 not started, 1 done (of 5 steps)`.
+    fn summary(&self) -> String {
+        let parts: Vec<String> = [
+            (self.failed, "failed"),
+            (self.rolled_back, "rolled back"),
+            (self.interrupted, "interrupted and undone"),
+            (self.not_started, "not started"),
+            (self.done, "done"),
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, words)| format!("{n} {words}"))
+        .collect();
+        if parts.is_empty() {
+            "no step ran".to_string()
+        } else {
+            format!("{} (of {} step(s))", parts.join(", "), self.total())
+        }
+    }
+}
+
+/// What to run to finish an interrupted operation, honestly: a `restart`
+/// run again restarts every task, not only those left.
+fn again(operation: &Operation, report: &Report) -> String {
+    match operation {
+        Operation::Restart { job, .. } => {
+            let done: Vec<String> = report
+                .outcomes
+                .iter()
+                .filter(|o| o.result.is_ok())
+                .filter_map(|o| o.task.map(|t| format!("{}/{t}", o.host)))
+                .collect();
+            if done.is_empty() {
+                format!("no task was restarted; run `drover restart {job}` again")
+            } else {
+                format!(
+                    "restarted {}; `drover restart {job}` again restarts every task, those too",
+                    done.join(", ")
+                )
+            }
+        }
+        Operation::Rollback { job } => format!(
+            "`drover history {job}` shows which tasks run which generation; `drover rollback {job}` again moves each back one more"
+        ),
+        other => format!("run `drover {}` again to finish", other.command()),
     }
 }

@@ -28,7 +28,7 @@ pub async fn run(global: &Global, job: &str) -> Result<ExitCode> {
         outln!("job {job} has no deployed generations on the hosts");
     } else {
         let mut table = Table::new([
-            "TASK", "DEPLOYED", "BY", "IMAGE", "SPEC", "COMMAND", "STATE",
+            "TASK", "DEPLOYED", "BY", "IMAGE", "IMAGE ID", "SPEC", "COMMAND", "STATE",
         ]);
         for g in &generations {
             let state = if g.current {
@@ -42,6 +42,7 @@ pub async fn run(global: &Global, job: &str) -> Result<ExitCode> {
                     super::images::when(Some(&g.deployed_at)),
                     g.deployed_by.clone(),
                     g.image.clone(),
+                    g.short_image_id().to_string(),
                     g.spec.clone(),
                     g.command.clone(),
                     state,

@@ -10,6 +10,7 @@ pub mod history;
 pub mod images;
 pub mod lock;
 pub mod logs;
+pub mod notify_retry;
 pub mod package;
 pub mod restart;
 pub mod rollback;

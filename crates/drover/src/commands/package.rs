@@ -1,6 +1,7 @@
 use std::process::ExitCode;
 
 use anyhow::{bail, Result};
+use drover_fleet::PackageNote;
 
 use crate::cli::Global;
 use crate::outln;
@@ -28,18 +29,18 @@ pub async fn run(
     };
     let connections = fleet.connect(&[host.clone()].into_iter().collect()).await;
     let json = global.json;
-    let progress = |stage: &str| {
-        if !json {
-            eprintln!("drover: {stage}");
-        }
+    let notes = |note: PackageNote<'_>| match note {
+        PackageNote::Stage(stage) if !json => eprintln!("drover: {stage}"),
+        PackageNote::Stage(_) => {}
+        PackageNote::Warning(warning) => eprintln!("warning: {warning}"),
     };
     let packaged = fleet
-        .package(&connections, job, artifact, tag, Some(&host), &progress)
+        .package(&connections, job, artifact, tag, Some(&host), &notes)
         .await?;
     if json {
         outln!(
             "{}",
-            serde_json::json!({"reference": packaged.reference, "image_id": packaged.image_id, "digest": packaged.digest, "host": packaged.host})
+            serde_json::json!({"reference": packaged.reference, "image_id": packaged.image_id, "digest": packaged.digest, "host": packaged.host, "sockets_left_out": packaged.sockets_left_out.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()})
         );
     } else {
         eprintln!(

@@ -61,20 +61,27 @@ fn table(rows: &[TaskStatus], color: bool) -> String {
             None => format!("{} {}/?", row.job, row.host),
         };
         let mut state = row.state.clone();
-        if row.restart_loop {
-            state = format!("{state} (crash loop)");
-        }
-        if let (Some(code), false) = (row.exit_code, row.state == "running") {
-            state = format!("{state} (exit {code})");
-        }
-        if row.oom_killed {
-            state = format!("{state} (killed for memory)");
-        }
         if row.stopped_by_drover && row.state == "stopped" {
             state = format!("{state} by drover");
         }
+        let mut notes = Vec::new();
+        if row.restart_loop {
+            notes.push("crash loop".to_string());
+        }
+        if row.state == "missing" && row.failing.is_some() {
+            notes.push("its last new container failed".to_string());
+        }
+        if let Some(code) = row.exit_code {
+            notes.push(format!("exit {code}"));
+        }
+        if row.oom_killed {
+            notes.push("killed for memory".to_string());
+        }
         if !row.in_spec {
-            state = format!("{state} (not in spec)");
+            notes.push("not in spec".to_string());
+        }
+        if !notes.is_empty() {
+            state = format!("{state} ({})", notes.join(", "));
         }
         let dash = || "-".to_string();
         let state_color = match row.state.as_str() {

@@ -1,37 +1,19 @@
-use std::collections::BTreeSet;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use drover_fleet::Fleet;
-use drover_plan::ops::{plan_start, plan_stop};
+use drover_fleet::Operation;
 
-use super::change::{execute, Change, Marks};
 use crate::cli::Global;
 
-/// `stop` (or `start` when `stop` is false) every task of the jobs. A job
-/// stopped by drover is marked so on its hosts: `up` leaves it stopped.
-pub async fn run(global: &Global, names: &[String], stop: bool) -> Result<ExitCode> {
-    let fleet = super::load(global)?;
-    fleet.jobs(names)?;
-    let jobs: BTreeSet<String> = names.iter().cloned().collect();
-    let connections = fleet.connect_all().await;
-    let replan = async || {
-        let observed = fleet.observe(&connections, &Fleet::scope(names)).await;
-        let plan = if stop { plan_stop } else { plan_start };
-        Ok(plan(
-            &fleet.env.name,
-            &jobs,
-            &observed,
-            &fleet.known_hosts(),
-        ))
-    };
-    let plan = replan().await?;
-    let (verb, question, marks) = if stop {
-        ("stop", "Stop these tasks?", Marks::Stop(names.to_vec()))
+/// `stop` every task of the jobs and mark them stopped on their hosts, so
+/// `up` leaves them stopped; or `start` them: clear the marks and converge
+/// the jobs to the files (a change made to a file meanwhile comes with it).
+pub async fn run(global: &Global, jobs: &[String], stop: bool) -> Result<ExitCode> {
+    let jobs = jobs.to_vec();
+    let operation = if stop {
+        Operation::Stop { jobs }
     } else {
-        ("start", "Start these tasks?", Marks::Start(names.to_vec()))
+        Operation::Start { jobs }
     };
-    let mut change = Change::new(format!("{verb} {}", names.join(" ")), question);
-    change.marks = marks;
-    execute(global, &fleet, &connections, plan, change, replan).await
+    super::change::run(global, operation).await
 }

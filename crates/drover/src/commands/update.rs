@@ -2,15 +2,15 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context as _, Result};
-use drover_fleet::Fleet;
+use drover_fleet::{Fleet, Operation};
 use drover_spec::ImageRef;
 
-use super::change::{execute, Change};
+use super::change::execute;
 use crate::cli::Global;
-use crate::outln;
 
-/// Pick a tag (or take `--image`), write it where the job's `image` is set,
-/// show the diff, confirm, and roll it out.
+/// Pick a tag (or take `--image`), show the diff and where the file
+/// changes, confirm; then, under the job's lock, write the file and roll it
+/// out. A refusal, a decline or Ctrl-C before that leaves the file as it was.
 pub async fn run(global: &Global, job: &str, image: Option<&str>) -> Result<ExitCode> {
     let fleet = super::load(global)?;
     fleet.job(job)?;
@@ -21,52 +21,17 @@ pub async fn run(global: &Global, job: &str, image: Option<&str>) -> Result<Exit
             .context("--image")?,
         None => pick(global, &fleet, job).await?,
     };
-
-    let written = fleet.write_image(job, &image)?;
-    if written.old == written.new {
-        outln!(
-            "{} already says image = {:?}",
-            written.origin.describe(),
-            written.new
-        );
-    } else if written.moved_to_job_file {
-        outln!("wrote image = {:?} into {} (the image {:?} came from a place other jobs share, so only this job changes)", written.new, written.origin.describe(), written.old);
-    } else {
-        outln!(
-            "wrote image = {:?} into {} (was {:?})",
-            written.new,
-            written.origin.describe(),
-            written.old
-        );
-    }
-
-    // The files changed: read them again.
-    let fleet = super::load(global)?;
-    let names = [job.to_string()];
     let connections = fleet.connect_all().await;
-    let (plan, _) = fleet.plan_up(&connections, &names).await?;
-    let put_back = || match fleet.unwrite(&written) {
-        Ok(()) => eprintln!("{} is back as it was", written.origin.file),
-        Err(e) => eprintln!("warning: could not put {} back: {e}", written.origin.file),
-    };
-    let mut change = Change::new(
-        format!("update {job} --image {image}"),
-        "Roll out this update?",
-    );
-    change.on_decline = Some(&put_back);
-    let code = execute(global, &fleet, &connections, plan, change, async || {
-        Ok(fleet.plan_up(&connections, &names).await?.0)
-    })
-    .await?;
-    if code != super::SUCCESS && written.old != written.new {
-        eprintln!(
-            "{} still says image = {:?}; to put the file back: drover update {job} --image {}",
-            written.origin.describe(),
-            written.new,
-            written.old
-        );
-    }
-    Ok(code)
+    let prepared = fleet
+        .prepare(
+            &connections,
+            Operation::Update {
+                job: job.to_string(),
+                image,
+            },
+        )
+        .await?;
+    execute(global, &fleet, &connections, prepared).await
 }
 
 /// The interactive picker over `drover images JOB`, filtered as you type.

@@ -50,7 +50,10 @@ impl Containers for DockerEngine {
                     .map(|n| n.trim_start_matches('/').to_string())
                     .unwrap_or_default(),
                 labels: c.labels.unwrap_or_default().into_iter().collect(),
-                state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                state: c
+                    .state
+                    .and_then(|s| s.to_string().parse().ok())
+                    .unwrap_or(drover_plan::RunState::Dead),
                 image: c.image.unwrap_or_default(),
                 image_id: c.image_id.unwrap_or_default(),
             })

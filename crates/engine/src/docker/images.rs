@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use bollard::query_parameters::{
     CreateImageOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions,
 };
+use drover_plan::ImageDefaults;
 use futures::StreamExt;
 
 use super::DockerEngine;
@@ -49,6 +50,12 @@ impl Images for DockerEngine {
                     id: image.id.unwrap_or_default(),
                     env: config.env.unwrap_or_default(),
                     cmd: config.cmd,
+                    defaults: ImageDefaults {
+                        entrypoint: config.entrypoint,
+                        user: config.user.unwrap_or_default(),
+                        workdir: config.working_dir.unwrap_or_default(),
+                        labels: config.labels.unwrap_or_default().into_iter().collect(),
+                    },
                     repo_tags: image.repo_tags.unwrap_or_default(),
                     repo_digests: image.repo_digests.unwrap_or_default(),
                     created: image.created.unwrap_or_default(),

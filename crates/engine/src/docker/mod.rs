@@ -234,6 +234,12 @@ impl DockerEngine {
         self.call(what, deadline, request).await
     }
 
+    /// Whether the engine labels the volumes it makes without a name
+    /// ([`crate::ANONYMOUS_VOLUME_LABEL`], engine 23.0, API 1.42+).
+    pub(crate) fn marks_anonymous_volumes(&self) -> bool {
+        self.api >= (1, 42)
+    }
+
     /// Whether the engine answers stats with a single sample (`one-shot`, API 1.41+).
     pub(crate) fn has_one_shot_stats(&self) -> bool {
         self.api >= (1, 41)

@@ -3,7 +3,9 @@
 use async_trait::async_trait;
 
 use super::DockerEngine;
-use crate::{DiskUsage, EngineError, EngineInfo, EngineVersion, FilesystemSpace, System};
+use crate::{
+    DiskUsage, EngineError, EngineInfo, EngineVersion, FilesystemSpace, ItemSpace, System,
+};
 
 #[async_trait]
 impl System for DockerEngine {
@@ -69,6 +71,46 @@ impl System for DockerEngine {
             volumes,
             build_cache,
         })
+    }
+
+    async fn item_space(&self) -> Result<ItemSpace, EngineError> {
+        // API 1.42 can measure images and volumes alone; older engines measure everything.
+        let path = if self.api >= (1, 42) {
+            "/system/df?type=image&type=volume&verbose=1"
+        } else {
+            "/system/df"
+        };
+        let df = self
+            .get_json("read image and volume sizes", path, self.timeout * 6)
+            .await?;
+        // Engines before API 1.52 answer with lists, newer ones with `…Usage.Items`.
+        let items = |list: &str, usage: &str| -> Vec<serde_json::Value> {
+            df[list]
+                .as_array()
+                .or_else(|| df[usage]["Items"].as_array())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let bytes = |v: &serde_json::Value| u64::try_from(v.as_i64()?).ok();
+        let images = items("Images", "ImageUsage")
+            .iter()
+            .filter_map(|image| {
+                let id = image["Id"].as_str()?;
+                // -1: not computed.
+                let shared = bytes(&image["SharedSize"])?;
+                let size = bytes(&image["Size"])?;
+                Some((id.to_string(), size.saturating_sub(shared)))
+            })
+            .collect();
+        let volumes = items("Volumes", "VolumeUsage")
+            .iter()
+            .filter_map(|v| {
+                let name = v["Name"].as_str()?;
+                // -1: not measured.
+                Some((name.to_string(), bytes(&v["UsageData"]["Size"])?))
+            })
+            .collect();
+        Ok(ItemSpace { images, volumes })
     }
 
     async fn data_root_space(

@@ -1,12 +1,10 @@
-//! Volumes: list, remove, sizes.
-
-use std::collections::BTreeMap;
+//! Volumes: list, remove.
 
 use async_trait::async_trait;
 use bollard::query_parameters::RemoveVolumeOptions;
 
 use super::DockerEngine;
-use crate::{EngineError, VolumeSummary, Volumes};
+use crate::{is_anonymous_volume, EngineError, VolumeSummary, Volumes};
 
 #[async_trait]
 impl Volumes for DockerEngine {
@@ -21,15 +19,24 @@ impl Volumes for DockerEngine {
             .map(|items| {
                 items
                     .iter()
-                    .map(|v| VolumeSummary {
-                        name: text(&v["Name"]),
-                        driver: text(&v["Driver"]),
-                        labels: v["Labels"]
+                    .map(|v| {
+                        let name = text(&v["Name"]);
+                        let labels = v["Labels"]
                             .as_object()
                             .map(|labels| {
                                 labels.iter().map(|(k, v)| (k.clone(), text(v))).collect()
                             })
-                            .unwrap_or_default(),
+                            .unwrap_or_default();
+                        VolumeSummary {
+                            anonymous: is_anonymous_volume(
+                                &name,
+                                &labels,
+                                self.marks_anonymous_volumes(),
+                            ),
+                            name,
+                            driver: text(&v["Driver"]),
+                            labels,
+                        }
                     })
                     .filter(|v| !v.name.is_empty())
                     .collect()
@@ -50,33 +57,5 @@ impl Volumes for DockerEngine {
             Ok(()) | Err(EngineError::NotFound(_)) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    async fn volume_sizes(&self) -> Result<BTreeMap<String, u64>, EngineError> {
-        // API 1.42 can measure volumes alone; older engines measure everything.
-        let path = if self.api >= (1, 42) {
-            "/system/df?type=volume&verbose=1"
-        } else {
-            "/system/df"
-        };
-        let df = self
-            .get_json("read volume sizes", path, self.timeout * 6)
-            .await?;
-        let list = df["Volumes"]
-            .as_array()
-            .or_else(|| df["VolumeUsage"]["Items"].as_array());
-        Ok(list
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|v| {
-                        let name = v["Name"].as_str()?;
-                        // -1: not measured.
-                        let size = u64::try_from(v["UsageData"]["Size"].as_i64()?).ok()?;
-                        Some((name.to_string(), size))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default())
     }
 }

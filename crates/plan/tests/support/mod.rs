@@ -11,10 +11,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use drover_plan::time;
 use drover_plan::{
     labels, plan, render_job, secret_names_label, Action, Change, DesiredTask, EnvValue,
-    FieldChange, HostObservation, HostState, ImageIndex, Observed, ObservedContainer, Plan,
-    Resources, Scope, Secret, Secrets, TaskConfig, TaskKey, MARKER_IMAGE, ROLE_LOCK, ROLE_STOPPED,
+    FieldChange, Health, HostObservation, HostState, ImageIndex, Observed, ObservedContainer, Plan,
+    Resources, RunState, Runs, Scope, Secret, Secrets, TaskConfig, TaskKey, MARKER_IMAGE,
+    ROLE_LOCK, ROLE_STOPPED,
 };
 use drover_spec::Environment;
 use serde_json::Value;
@@ -143,20 +145,23 @@ pub fn observed_from(desired: &DesiredTask) -> ObservedContainer {
         id: fake_id(&name),
         name,
         labels: container_labels,
-        state: "running".to_string(),
-        exit_code: 0,
-        oom_killed: false,
+        runs: Runs {
+            state: RunState::Running,
+            started_at: time::parse(DEPLOYED_AT),
+            health: if desired.config.health.is_some() {
+                Health::Healthy
+            } else {
+                Health::None
+            },
+            ..Runs::default()
+        },
         error: String::new(),
-        health: String::new(),
-        health_output: String::new(),
-        started_at: DEPLOYED_AT.to_string(),
-        finished_at: "0001-01-01T00:00:00Z".to_string(),
-        created: DEPLOYED_AT.to_string(),
-        restarts: 0,
+        created: time::parse(DEPLOYED_AT),
         image_id: image_id_of(&desired.config.image),
         config,
         image_env,
         image_cmd,
+        image_defaults: Default::default(),
     }
 }
 
@@ -170,8 +175,10 @@ pub fn renamed(container: &ObservedContainer, name: &str) -> ObservedContainer {
 
 /// `container` stopped after exiting with `code`.
 pub fn exited(mut container: ObservedContainer, code: i64) -> ObservedContainer {
-    container.state = "exited".to_string();
-    container.exit_code = code;
+    container.runs.state = RunState::Exited;
+    container.runs.exit_code = Some(code);
+    container.runs.finished_at = time::parse(DEPLOYED_AT);
+    container.runs.health = Health::None;
     container
 }
 
@@ -182,14 +189,14 @@ pub fn kept(desired: &DesiredTask, at: &str) -> ObservedContainer {
     container.id = fake_id(&format!("{} {at}", desired.key));
     container.name = desired.key.kept_name(ENV_NAME, &container.id);
     container.labels.extend(deployment_labels(at));
-    container.created = at.to_string();
+    container.created = time::parse(at);
     exited(container, 0)
 }
 
 /// `container` as if deployed at `at`.
 pub fn deployed_at(mut container: ObservedContainer, at: &str) -> ObservedContainer {
     container.labels.extend(deployment_labels(at));
-    container.created = at.to_string();
+    container.created = time::parse(at);
     container
 }
 
@@ -206,16 +213,9 @@ fn marker(name: String, job: &str, host: &str, role: &str) -> ObservedContainer 
         id: fake_id(&name),
         name,
         labels: marker_labels,
-        state: "created".to_string(),
-        exit_code: 0,
-        oom_killed: false,
+        runs: Runs::default(),
         error: String::new(),
-        health: String::new(),
-        health_output: String::new(),
-        started_at: "0001-01-01T00:00:00Z".to_string(),
-        finished_at: "0001-01-01T00:00:00Z".to_string(),
-        created: "2024-05-02T09:00:00Z".to_string(),
-        restarts: 0,
+        created: time::parse("2024-05-02T09:00:00Z"),
         image_id: image_id_of(MARKER_IMAGE),
         config: TaskConfig {
             image: MARKER_IMAGE.to_string(),
@@ -232,9 +232,11 @@ fn marker(name: String, job: &str, host: &str, role: &str) -> ObservedContainer 
             log_driver: "none".to_string(),
             log_options: BTreeMap::new(),
             health: None,
+            settings: Default::default(),
         },
         image_env: BTreeMap::new(),
         image_cmd: None,
+        image_defaults: Default::default(),
     }
 }
 
@@ -286,8 +288,12 @@ pub fn converged(desired: &[DesiredTask], host: &str) -> HostState {
     }
 }
 
+/// When the tests' hosts are looked at: a day after the deployments.
+pub const NOW: &str = "2024-05-02T10:00:00Z";
+
 pub fn observed(hosts: Vec<(&str, HostState)>) -> Observed {
     Observed {
+        at: time::parse(NOW).expect("a time"),
         hosts: hosts
             .into_iter()
             .map(|(host, state)| (host.to_string(), HostObservation::Reachable(state)))

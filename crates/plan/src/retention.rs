@@ -1,0 +1,185 @@
+//! Retention: which of a task's set-aside generations go.
+//!
+//! A rollout sets the replaced container aside (stopped, under its kept
+//! name) so that `rollback` can start it again; `[update] keep` says how
+//! many of those a task keeps. Two places remove what is beyond it: the
+//! executor right after a rollout, and `gc` later. They must agree to the
+//! container, or a `gc --dry-run` right after an `up` lists what `up` just
+//! decided to keep (or the reverse). So the rule is written here once, as a
+//! pure function of what the engine reports, and both ask it.
+//!
+//! The rule, per task:
+//!
+//! - kept generations, newest first by when they were deployed: the first
+//!   `keep` stay, whatever their state; the rest go;
+//! - failed generations (the container that failed a rollout's gate, kept
+//!   aside as evidence under a name of its own, one per task): the newest
+//!   stays while `keep` is at least 1, the rest go;
+//! - a generation the engine still runs (running, restarting or paused) is
+//!   never removed, whatever its age: someone started it by hand, or a
+//!   rollback is bringing it back, and removing it would kill a process.
+//!   It still takes its place among the newest.
+
+use std::fmt;
+
+use crate::state::RunState;
+use crate::time::Timestamp;
+
+/// One generation set aside for a task, as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Generation<'a> {
+    /// The container's ID.
+    pub id: &'a str,
+    /// When it was deployed (the `drover.deployed_at` label); `None` when
+    /// unknown, which counts as the oldest.
+    pub deployed_at: Option<Timestamp>,
+    pub state: RunState,
+}
+
+impl Generation<'_> {
+    /// The engine still runs a process in it.
+    pub fn is_live(&self) -> bool {
+        self.state.is_up() || self.state == RunState::Paused
+    }
+}
+
+/// Why a generation goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expired {
+    /// A kept generation beyond the newest `keep`.
+    BeyondKeep { keep: u32 },
+    /// A failed generation older than the task's newest one (or any, with `keep = 0`).
+    OlderFailure { keep: u32 },
+}
+
+impl fmt::Display for Expired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expired::BeyondKeep { keep } => write!(f, "beyond keep = {keep}"),
+            Expired::OlderFailure { keep: 0 } => write!(f, "keep = 0 keeps no failed generation"),
+            Expired::OlderFailure { .. } => write!(f, "older than the last failed one"),
+        }
+    }
+}
+
+/// A generation to remove, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removal<'a> {
+    pub id: &'a str,
+    pub why: Expired,
+}
+
+/// Which of one task's generations go: `kept` are the generations a
+/// rollout set aside, `failed` those that failed a rollout's gate (none
+/// yet: the place for the failed rollout's evidence container), each in
+/// any order. Newest first, ties by ID, so the answer never depends on the
+/// order the engine listed them in.
+pub fn expired<'a>(
+    kept: &[Generation<'a>],
+    failed: &[Generation<'a>],
+    keep: u32,
+) -> Vec<Removal<'a>> {
+    let beyond = |generations: &[Generation<'a>], stay: u32, why: Expired| {
+        let mut newest_first = generations.to_vec();
+        newest_first.sort_by(|a, b| {
+            b.deployed_at
+                .cmp(&a.deployed_at)
+                .then_with(|| b.id.cmp(a.id))
+        });
+        newest_first
+            .into_iter()
+            .skip(stay as usize)
+            .filter(|g| !g.is_live())
+            .map(move |g| Removal { id: g.id, why })
+            .collect::<Vec<_>>()
+    };
+    let mut removals = beyond(kept, keep, Expired::BeyondKeep { keep });
+    removals.extend(beyond(failed, keep.min(1), Expired::OlderFailure { keep }));
+    removals
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g<'a>(id: &'a str, deployed_at: &'a str, state: &'a str) -> Generation<'a> {
+        Generation {
+            id,
+            deployed_at: crate::time::parse(deployed_at),
+            state: state.parse().expect("a state"),
+        }
+    }
+
+    fn ids<'a>(removals: &[Removal<'a>]) -> Vec<&'a str> {
+        removals.iter().map(|r| r.id).collect()
+    }
+
+    #[test]
+    fn the_newest_keep_stay_in_any_listing_order() {
+        let kept = [
+            g("b", "2026-01-02T00:00:00Z", "exited"),
+            g("d", "2026-01-04T00:00:00Z", "exited"),
+            g("a", "2026-01-01T00:00:00Z", "exited"),
+            g("c", "2026-01-03T00:00:00Z", "created"),
+        ];
+        assert_eq!(ids(&expired(&kept, &[], 2)), ["b", "a"]);
+        let mut reversed = kept;
+        reversed.reverse();
+        assert_eq!(ids(&expired(&reversed, &[], 2)), ["b", "a"]);
+        assert_eq!(ids(&expired(&kept, &[], 0)), ["d", "c", "b", "a"]);
+        assert!(expired(&kept, &[], 4).is_empty());
+        assert_eq!(
+            expired(&kept, &[], 3),
+            [Removal {
+                id: "a",
+                why: Expired::BeyondKeep { keep: 3 }
+            }]
+        );
+    }
+
+    #[test]
+    fn a_live_generation_is_never_removed_but_takes_its_place() {
+        // The regression: the executor removed a restarting kept container
+        // that gc left, and let a running one take no place among the newest.
+        let kept = [
+            g("new", "2026-01-03T00:00:00Z", "running"),
+            g("mid", "2026-01-02T00:00:00Z", "exited"),
+            g("old", "2026-01-01T00:00:00Z", "restarting"),
+            g("older", "2025-12-31T00:00:00Z", "paused"),
+            g("oldest", "2025-12-30T00:00:00Z", "dead"),
+        ];
+        assert_eq!(ids(&expired(&kept, &[], 1)), ["mid", "oldest"]);
+        assert_eq!(ids(&expired(&kept, &[], 0)), ["mid", "oldest"]);
+    }
+
+    #[test]
+    fn an_unknown_deployment_time_is_the_oldest_and_ties_go_by_id() {
+        let kept = [
+            g("x", "", "exited"),
+            g("b", "2026-01-01T00:00:00Z", "exited"),
+            g("a", "2026-01-01T00:00:00Z", "exited"),
+        ];
+        assert_eq!(ids(&expired(&kept, &[], 1)), ["a", "x"]);
+    }
+
+    #[test]
+    fn the_last_failed_generation_stays_unless_keep_is_zero() {
+        let failed = [
+            g("f1", "2026-01-01T00:00:00Z", "exited"),
+            g("f2", "2026-01-02T00:00:00Z", "exited"),
+        ];
+        let kept = [g("k1", "2026-01-01T00:00:00Z", "exited")];
+        assert_eq!(
+            expired(&kept, &failed, 3),
+            [Removal {
+                id: "f1",
+                why: Expired::OlderFailure { keep: 3 }
+            }]
+        );
+        assert_eq!(ids(&expired(&kept, &failed, 0)), ["k1", "f2", "f1"]);
+        assert_eq!(
+            Expired::OlderFailure { keep: 0 }.to_string(),
+            "keep = 0 keeps no failed generation"
+        );
+    }
+}
