@@ -58,6 +58,8 @@ pub struct Deployment {
     pub at: String,
     /// The drover command, e.g. `update web --image reg/web:2`.
     pub command: String,
+    /// The environment directory's git commit (`-dirty` with changes), if in git.
+    pub commit: Option<String>,
 }
 
 /// How a job's tasks are replaced.
@@ -108,8 +110,8 @@ pub struct Executor<'a> {
     watch: Watch,
 }
 
-/// An old container set aside: its ID, the name to give back, and whether it ran.
-type Old = (String, String, bool);
+/// An old container set aside, and whether it ran: what putting it back needs.
+type Old = (ContainerRef, bool);
 
 /// What a step did, so a rollback can undo it.
 enum Swapped {
@@ -856,14 +858,18 @@ impl<'a> Executor<'a> {
                     return Err(StepError::Engine(e));
                 }
             }
-            let kept = desired.key.kept_name(self.env, &current.id);
+            // Kept under the name its own labels give it, so it is known
+            // for what it is (a host renamed since labels it the old way).
+            let kept = current
+                .task
+                .as_ref()
+                .unwrap_or(&desired.key)
+                .kept_name(self.env, &current.id);
             if let Err(e) = engine.rename_container(&current.id, &kept).await {
-                let restored = self
-                    .put_back(engine, &current.id, &current.name, was_running)
-                    .await;
+                let restored = self.put_back(engine, c, current, was_running).await;
                 return Err(with_restored(StepError::Engine(e), restored));
             }
-            Some((current.id.clone(), current.name.clone(), was_running))
+            Some((current.clone(), was_running))
         };
 
         self.emit_for(c, Phase::Creating);
@@ -879,14 +885,14 @@ impl<'a> Executor<'a> {
         {
             Ok(id) => id,
             Err(e) => {
-                let restored = self.put_back_old(engine, old.as_ref()).await;
+                let restored = self.put_back_old(engine, c, old.as_ref()).await;
                 return Err(with_restored(StepError::Engine(e), restored));
             }
         };
         self.emit_for(c, Phase::Starting);
         if let Err(e) = engine.start_container(&new_id).await {
             let _ = engine.remove_container(&new_id).await;
-            let restored = self.put_back_old(engine, old.as_ref()).await;
+            let restored = self.put_back_old(engine, c, old.as_ref()).await;
             return Err(with_restored(StepError::Engine(e), restored));
         }
         if let Err((failure, logs)) = self
@@ -900,7 +906,7 @@ impl<'a> Executor<'a> {
                 self.set_aside(engine, &desired.key, &new_id, desired.config.stop_timeout)
                     .await
             };
-            let restored = self.put_back_old(engine, old.as_ref()).await;
+            let restored = self.put_back_old(engine, c, old.as_ref()).await;
             return Err(gate_error(
                 "the new container",
                 failure,
@@ -910,11 +916,11 @@ impl<'a> Executor<'a> {
             ));
         }
         let detail = match &old {
-            Some((id, _, _)) => format!(
+            Some((old, _)) => format!(
                 "replaced {} with {} (kept {} for rollback)",
-                short(id),
+                old.short_id(),
                 short(&new_id),
-                short(id)
+                old.short_id()
             ),
             None => format!(
                 "replaced the broken {} with {}",
@@ -925,24 +931,47 @@ impl<'a> Executor<'a> {
         Ok((Swapped::Replaced { new_id, old }, detail))
     }
 
-    async fn put_back_old(&self, engine: &dyn Engine, old: Option<&Old>) -> Restored {
+    async fn put_back_old(&self, engine: &dyn Engine, c: &Change, old: Option<&Old>) -> Restored {
         match old {
-            Some((id, name, running)) => self.put_back(engine, id, name, *running).await,
+            Some((container, running)) => self.put_back(engine, c, container, *running).await,
             None => Restored::Nothing,
         }
     }
 
-    /// Gives `id` its `name` back and starts it if it ran before.
-    async fn put_back(&self, engine: &dyn Engine, id: &str, name: &str, start: bool) -> Restored {
-        if let Err(e) = engine.rename_container(id, name).await {
+    /// Gives `container` its name back and, if it ran before, starts it and
+    /// waits until it serves again: only then is the previous version back.
+    async fn put_back(
+        &self,
+        engine: &dyn Engine,
+        c: &Change,
+        container: &ContainerRef,
+        start: bool,
+    ) -> Restored {
+        if let Err(e) = engine
+            .rename_container(&container.id, &container.name)
+            .await
+        {
             return Restored::Failed(e.to_string());
         }
         if !start {
             return Restored::Nothing;
         }
-        match engine.start_container(id).await {
-            Ok(()) => Restored::Previous,
-            Err(e) => Restored::Failed(e.to_string()),
+        if let Err(e) = engine.start_container(&container.id).await {
+            return Restored::Failed(e.to_string());
+        }
+        match self
+            .prove(
+                engine,
+                c,
+                &container.id,
+                container.health.as_ref(),
+                container.health_at,
+            )
+            .await
+        {
+            // Started again; only the wait for proof was cut short.
+            Ok(()) | Err((GateFailure::Interrupted, _)) => Restored::Previous,
+            Err((failure, _)) => Restored::Failed(format!("it was started again, but {failure}")),
         }
     }
 
@@ -974,22 +1003,24 @@ impl<'a> Executor<'a> {
                     .rename_container(&current.id, &key.kept_name(self.env, &current.id))
                     .await
                 {
-                    let _ = self
-                        .put_back(engine, &current.id, &current.name, running)
-                        .await;
+                    let _ = self.put_back(engine, c, current, running).await;
                     return Err(StepError::Engine(e));
                 }
-                Some((current.id.clone(), current.name.clone(), running))
+                Some((current.clone(), running))
             }
             None => None,
         };
         if let Err(e) = engine.rename_container(&target.id, &name).await {
-            let restored = self.undo_restore(engine, target, previous.as_ref()).await;
+            let restored = self
+                .undo_restore(engine, c, target, previous.as_ref())
+                .await;
             return Err(with_restored(StepError::Engine(e), restored));
         }
         self.emit_for(c, Phase::Starting);
         if let Err(e) = engine.start_container(&target.id).await {
-            let restored = self.undo_restore(engine, target, previous.as_ref()).await;
+            let restored = self
+                .undo_restore(engine, c, target, previous.as_ref())
+                .await;
             return Err(with_restored(StepError::Engine(e), restored));
         }
         if let Err((failure, logs)) = self
@@ -1002,7 +1033,9 @@ impl<'a> Executor<'a> {
             )
             .await
         {
-            let restored = self.undo_restore(engine, target, previous.as_ref()).await;
+            let restored = self
+                .undo_restore(engine, c, target, previous.as_ref())
+                .await;
             return Err(gate_error(
                 "the generation rolled back to",
                 failure,
@@ -1025,12 +1058,13 @@ impl<'a> Executor<'a> {
     async fn undo_restore(
         &self,
         engine: &dyn Engine,
+        c: &Change,
         target: &ContainerRef,
         previous: Option<&Old>,
     ) -> Restored {
         let _ = engine.stop_container(&target.id, target.stop_timeout).await;
         let _ = engine.rename_container(&target.id, &target.name).await;
-        self.put_back_old(engine, previous).await
+        self.put_back_old(engine, c, previous).await
     }
 
     /// Undoes a step that succeeded, because a later one failed.
@@ -1049,7 +1083,7 @@ impl<'a> Executor<'a> {
                 if let Err(e) = engine.remove_container(new_id).await {
                     return Restored::Failed(e.to_string());
                 }
-                self.put_back_old(engine, old.as_ref()).await
+                self.put_back_old(engine, c, old.as_ref()).await
             }
             Swapped::Restored {
                 target_id,
@@ -1060,7 +1094,7 @@ impl<'a> Executor<'a> {
                 if let Err(e) = engine.rename_container(target_id, target_name).await {
                     return Restored::Failed(e.to_string());
                 }
-                self.put_back_old(engine, previous.as_ref()).await
+                self.put_back_old(engine, c, previous.as_ref()).await
             }
             Swapped::Nothing => Restored::Nothing,
         }

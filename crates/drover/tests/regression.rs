@@ -591,7 +591,7 @@ fn an_exited_task_and_an_oom_kill_are_named() {
         r#"
         image = "drover-test/busybox:1"
         hosts = ["h1"]
-        command = ["sh", "-c", "sh -c 'x=$(head -c 100000000 /dev/zero | tr \"\\0\" x)'; sleep 1; exit 3"]
+        command = ["sh", "-c", "sh -c 'x=$(head -c 40000000 /dev/zero | tr \"\\0\" x)'; sleep 1; exit 3"]
         memory = "16m"
         restart = "no"
         stop_timeout = "1s"

@@ -82,6 +82,9 @@ pub struct FakeState {
     /// Calls that fail once, then succeed: a line prefix and the error.
     pub failures_once: Vec<(String, EngineError)>,
     next: u64,
+    /// Makes this engine's IDs differ from every other engine's, as real
+    /// IDs do (the first engine's start where they always did).
+    salt: u64,
 }
 
 pub struct FakeEngine {
@@ -148,6 +151,8 @@ struct WorldState {
     calls: usize,
     on_call: Option<Box<dyn Fn(usize) + Send + Sync>>,
     hand_changes: Vec<String>,
+    /// Environments whose containers the simulated operator leaves alone.
+    hands_off: Vec<String>,
 }
 
 impl World {
@@ -161,6 +166,7 @@ impl World {
                 calls: 0,
                 on_call: None,
                 hand_changes: Vec::new(),
+                hands_off: Vec::new(),
             }),
         })
     }
@@ -202,6 +208,12 @@ impl World {
     /// Containers of each job serving now, over every host.
     pub fn serving(&self) -> BTreeMap<String, usize> {
         self.lock().totals()
+    }
+
+    /// The simulated operator never touches containers of `env` (so a test
+    /// can check that drover did not either).
+    pub fn hands_off(&self, env: &str) {
+        self.lock().hands_off.push(env.to_string());
     }
 
     /// What the simulated operator did by hand, in order.
@@ -275,9 +287,17 @@ impl SplitMix64 {
 
 impl FakeEngine {
     pub fn new(host: &str) -> Self {
+        // Far apart per host name, so no two engines hand out one ID.
+        let salt = host
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            .wrapping_mul(1 << 32);
         FakeEngine {
             host: host.to_string(),
-            state: Mutex::new(FakeState::default()),
+            state: Mutex::new(FakeState {
+                salt,
+                ..FakeState::default()
+            }),
             world: None,
         }
     }
@@ -525,6 +545,11 @@ impl FakeEngine {
     }
 
     fn random_hand_change(&self, pick: u64) {
+        let spared = self
+            .world
+            .as_ref()
+            .map(|w| w.lock().hands_off.clone())
+            .unwrap_or_default();
         let names: Vec<String> = {
             let s = self.lock();
             s.containers
@@ -532,6 +557,10 @@ impl FakeEngine {
                 .filter(|c| {
                     c.labels.contains_key(drover_plan::labels::TASK)
                         && !c.labels.contains_key(drover_plan::labels::ROLE)
+                        && !c
+                            .labels
+                            .get(drover_plan::labels::ENV)
+                            .is_some_and(|env| spared.contains(env))
                 })
                 .map(|c| c.name.clone())
                 .collect()
@@ -572,7 +601,8 @@ impl FakeState {
     /// digits, so short IDs (and the kept names made of them) never collide.
     fn new_id(&mut self) -> String {
         self.next += 1;
-        format!("{:016x}", self.next.wrapping_mul(0x9e37_79b9_7f4a_7c15)).repeat(4)
+        let n = self.next.wrapping_add(self.salt);
+        format!("{:016x}", n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).repeat(4)
     }
 
     /// Records `line`; fails if a failure was set for it.
@@ -653,29 +683,34 @@ impl Containers for FakeEngine {
             let now = clock();
             if c.runs.state.is_up() {
                 c.looks += 1;
+                let checked = c.config.health.is_some();
                 match behaviours
                     .get(&c.config.image)
                     .copied()
                     .unwrap_or(Behaviour::Runs)
                 {
                     Behaviour::Runs => {
-                        if c.config.health.is_some() {
+                        if checked {
                             c.runs.health = Health::Healthy;
                             c.runs.health_at = Some(now);
                         }
                     }
                     Behaviour::HealthyAfter(n) => {
-                        c.runs.health = if c.looks > n {
-                            Health::Healthy
-                        } else {
-                            Health::Starting
-                        };
-                        c.runs.health_at = Some(now);
+                        if checked {
+                            c.runs.health = if c.looks > n {
+                                Health::Healthy
+                            } else {
+                                Health::Starting
+                            };
+                            c.runs.health_at = Some(now);
+                        }
                     }
                     Behaviour::Unhealthy => {
-                        c.runs.health = Health::Unhealthy;
-                        c.runs.health_output = "check failed".to_string();
-                        c.runs.health_at = Some(now);
+                        if checked {
+                            c.runs.health = Health::Unhealthy;
+                            c.runs.health_output = "check failed".to_string();
+                            c.runs.health_at = Some(now);
+                        }
                     }
                     Behaviour::Exits(code) => {
                         c.runs.state = RunState::Exited;

@@ -417,10 +417,11 @@ impl Fleet {
         let shown = locked_out
             .iter()
             .fold(prepared.plan.clone(), |plan, job| plan.without_job(job));
-        if fresh.changes != shown.changes || fresh.pulls != shown.pulls {
+        if !fresh.same_as(&shown) {
             (run.notices)(&Notice::Replanned(fresh.clone()));
         }
         let parallel = operation.parallel().or(run.parallel);
+        let announced = self.announce_start(operation, &fresh, run);
         let report = self
             .apply(
                 connections,
@@ -431,6 +432,7 @@ impl Fleet {
                 },
             )
             .await;
+        announce_end(operation, &announced, &report, run);
 
         let mut kept = None;
         if let Some(edit) = edit {
@@ -450,6 +452,45 @@ impl Fleet {
             }
         }
         Ok((fresh, report, kept))
+    }
+
+    /// Posts `deploy.started` for each job the plan changes; returns them
+    /// with the image each rolls out.
+    fn announce_start(
+        &self,
+        operation: &Operation,
+        plan: &Plan,
+        run: &Run<'_>,
+    ) -> Vec<(String, Option<String>)> {
+        let mut jobs: Vec<(String, Option<String>)> = plan
+            .jobs()
+            .into_iter()
+            .map(|job| (job.to_string(), self.deployed_image(operation, plan, job)))
+            .collect();
+        jobs.dedup();
+        for (job, image) in &jobs {
+            run.notifier.deploy(
+                drover_notify::Deploy::Started,
+                job,
+                image.as_deref(),
+                run.deployment.commit.as_deref(),
+                &operation.command(),
+            );
+        }
+        jobs
+    }
+
+    /// The image a job runs once `plan` is applied: the one its new
+    /// containers get, else the spec's.
+    fn deployed_image(&self, operation: &Operation, plan: &Plan, job: &str) -> Option<String> {
+        plan.changes
+            .iter()
+            .filter(|c| c.job == job)
+            .find_map(|c| c.step.desired().map(|d| d.config.image.clone()))
+            .or_else(|| match operation {
+                Operation::Down { .. } => None,
+                _ => self.env.jobs.get(job).map(|j| j.image.to_string()),
+            })
     }
 
     fn put_back(&self, edit: &ImageEdit, run: &Run<'_>) {
@@ -669,6 +710,68 @@ impl Fleet {
             // The pull before the rollout says more, and touches nothing if it fails.
             Err(_) => Ok(()),
         }
+    }
+}
+
+/// Posts how each announced job's deploy ended, with a one-line account.
+fn announce_end(
+    operation: &Operation,
+    jobs: &[(String, Option<String>)],
+    report: &Report,
+    run: &Run<'_>,
+) {
+    for (job, image) in jobs {
+        let outcomes: Vec<&drover_apply::Outcome> =
+            report.outcomes.iter().filter(|o| &o.job == job).collect();
+        let done = outcomes.iter().filter(|o| o.result.is_ok()).count();
+        let failure = outcomes.iter().find_map(|o| match &o.result {
+            Err(e) if e.counts() && !matches!(e, drover_apply::StepError::RolledBack { .. }) => {
+                Some(format!("{}: {e}", o.subject()))
+            }
+            _ => None,
+        });
+        let rolled_back = outcomes.iter().any(|o| {
+            matches!(
+                &o.result,
+                Err(drover_apply::StepError::RolledBack { .. })
+                    | Err(drover_apply::StepError::Gate {
+                        restored: drover_apply::Restored::Previous,
+                        ..
+                    })
+            )
+        });
+        let (outcome, summary) = match (&failure, report.interrupted) {
+            (Some(why), _) if rolled_back => (
+                drover_notify::Deploy::RolledBack,
+                format!(
+                    "{}: {why}; the previous version runs again",
+                    operation.command()
+                ),
+            ),
+            (Some(why), _) => (
+                drover_notify::Deploy::Failed,
+                format!("{}: {why}", operation.command()),
+            ),
+            (None, true) => (
+                drover_notify::Deploy::Failed,
+                format!(
+                    "{}: interrupted after {done} of {} step(s)",
+                    operation.command(),
+                    outcomes.len()
+                ),
+            ),
+            (None, false) => (
+                drover_notify::Deploy::Succeeded,
+                format!("{}: {done} step(s) done", operation.command()),
+            ),
+        };
+        run.notifier.deploy(
+            outcome,
+            job,
+            image.as_deref(),
+            run.deployment.commit.as_deref(),
+            &summary,
+        );
     }
 }
 

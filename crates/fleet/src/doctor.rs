@@ -387,9 +387,7 @@ async fn examine(
 }
 
 fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    time::unix_secs(time::now())
 }
 
 /// `20.10.24+dfsg1` → `(20, 10, 24)`.

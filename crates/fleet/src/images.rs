@@ -10,7 +10,8 @@ use drover_registry::{split_reference, RegistryClient};
 use futures::future::join_all;
 use serde::Serialize;
 
-use crate::{format_rfc3339, parse_rfc3339, Connections, Fleet, FleetError};
+use crate::{Connections, Fleet, FleetError};
+use drover_plan::time;
 
 /// How long one registry request may take.
 pub(crate) const REGISTRY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -152,7 +153,7 @@ impl Fleet {
                     }
                     if r.created_unix.is_none() && image.created > 0 {
                         r.created_unix = Some(image.created);
-                        r.created = Some(format_rfc3339(image.created, 0));
+                        r.created = time::from_unix_secs(image.created).map(time::format);
                     }
                     if r.image_id.is_none() {
                         r.image_id = Some(image.id.clone());
@@ -197,7 +198,11 @@ impl Fleet {
         let mut rows: Vec<ImageRow> = rows.into_values().collect();
         for r in &mut rows {
             if r.created_unix.is_none() {
-                r.created_unix = r.created.as_deref().and_then(parse_rfc3339);
+                r.created_unix = r
+                    .created
+                    .as_deref()
+                    .and_then(time::parse)
+                    .map(time::unix_secs);
             }
             r.hosts.sort();
             r.running.sort();

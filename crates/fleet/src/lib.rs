@@ -359,6 +359,8 @@ pub struct Run<'a> {
     pub events: &'a (dyn Fn(&Event) + Sync),
     /// What happens beside it (a job locked by someone else, the file written…).
     pub notices: &'a (dyn Fn(&Notice) + Sync),
+    /// Where each job's deploy is announced (`[notify]`); posting never waits.
+    pub notifier: drover_notify::Notifier,
 }
 
 /// The holder record for a command of this process.
@@ -378,97 +380,16 @@ pub fn deployment(command: &str) -> Deployment {
         by: lock::operator(),
         at: now_rfc3339(),
         command: command.to_string(),
+        commit: None,
     }
 }
 
-/// Now, as RFC 3339 in UTC with nanoseconds (so records sort by time).
+/// Now, as RFC 3339 in UTC (as drover writes it into labels and records).
 pub fn now_rfc3339() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format_rfc3339(now.as_secs() as i64, now.subsec_nanos())
-}
-
-/// Unix seconds as RFC 3339 UTC.
-pub fn format_rfc3339(secs: i64, nanos: u32) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Seconds since the epoch of an RFC 3339 time as Docker writes it.
-pub fn parse_rfc3339(text: &str) -> Option<i64> {
-    let (date, time) = text.split_once('T')?;
-    let mut d = date.splitn(3, '-').map(|p| p.parse::<i64>().ok());
-    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
-    let (clock, offset) = match time.find(['Z', '+', '-']) {
-        Some(i) => (&time[..i], &time[i..]),
-        None => (time, "Z"),
-    };
-    let clock = clock.split('.').next()?;
-    let mut t = clock.splitn(3, ':').map(|p| p.parse::<i64>().ok());
-    let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-    let offset_secs = match offset {
-        "Z" | "" => 0,
-        o => {
-            let sign = if o.starts_with('-') { -1 } else { 1 };
-            let mut parts = o[1..].splitn(2, ':').map(|p| p.parse::<i64>().ok());
-            sign * (parts.next()?? * 3600 + parts.next().flatten().unwrap_or(0) * 60)
-        }
-    };
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss - offset_secs;
-    (secs > 0).then_some(secs)
+    drover_plan::time::format(drover_plan::time::now())
 }
 
 /// Engines by host name, for callers holding [`Connections`].
 pub fn engines(connections: &Connections) -> &Engines {
     &connections.engines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rfc3339_both_ways() {
-        assert_eq!(format_rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), None);
-        assert_eq!(
-            parse_rfc3339("2026-11-24T23:05:58.123456789Z"),
-            Some(1_795_561_558)
-        );
-        assert_eq!(
-            parse_rfc3339("2026-11-25T00:05:58+01:00"),
-            Some(1_795_561_558)
-        );
-        assert_eq!(
-            parse_rfc3339(&format_rfc3339(1_795_561_558, 5)),
-            Some(1_795_561_558)
-        );
-        assert_eq!(parse_rfc3339("0001-01-01T00:00:00Z"), None);
-        assert_eq!(parse_rfc3339("garbage"), None);
-    }
 }

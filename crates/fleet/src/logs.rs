@@ -551,10 +551,7 @@ async fn sleep_or_cancel(d: Duration, cancel: &CancellationToken) -> bool {
 }
 
 fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    drover_plan::time::now_nanos()
 }
 
 /// Cuts a task's output into lines: each starts with the engine's
@@ -652,7 +649,9 @@ impl Lines {
             task: self.key.task,
             stream,
             time: if time.is_empty() {
-                crate::format_rfc3339(time_ns.div_euclid(1_000_000_000), 0)
+                drover_plan::time::from_unix_secs(time_ns.div_euclid(1_000_000_000))
+                    .map(drover_plan::time::format)
+                    .unwrap_or_default()
             } else {
                 time
             },
@@ -670,21 +669,7 @@ impl Lines {
 
 /// Nanoseconds since the epoch of `2026-11-28T04:05:37.123456789Z`.
 pub fn parse_ns(text: &str) -> Option<i64> {
-    let secs = crate::parse_rfc3339(text)?;
-    let fraction = text.split_once('.').map_or("", |(_, f)| {
-        f.trim_end_matches(|c: char| !c.is_ascii_digit())
-    });
-    let fraction: String = fraction
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .take(9)
-        .collect();
-    let nanos: i64 = if fraction.is_empty() {
-        0
-    } else {
-        format!("{fraction:0<9}").parse().ok()?
-    };
-    secs.checked_mul(1_000_000_000)?.checked_add(nanos)
+    drover_plan::time::parse(text).map(drover_plan::time::unix_nanos)
 }
 
 /// `--since`: a duration ago (`10m`, `2h`) or an RFC 3339 time, as nanoseconds.

@@ -325,9 +325,7 @@ pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now: Timestamp)
 
 /// Seconds since the epoch, now.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    u64::try_from(time::unix_secs(time::now())).unwrap_or(0)
 }
 
 /// `59s`, `3m2s`, `1h1m`, `2d3h`.

@@ -198,8 +198,10 @@ pub fn plan_restart(
     )
 }
 
-/// `stop`: every running or paused task stopped (not removed), at once:
-/// stopping the job is what was asked. The command also leaves a stop
+/// `stop`: every running or paused container of the jobs' tasks stopped
+/// (not removed), at once: stopping the job is what was asked. That
+/// includes one under another name or labelled for a host since renamed:
+/// the job is stopped wherever it runs. The command also leaves a stop
 /// mark per job and host, so `up` keeps them stopped.
 pub fn plan_stop(
     env: &str,
@@ -207,22 +209,32 @@ pub fn plan_stop(
     observed: &Observed,
     known_hosts: &BTreeSet<String>,
 ) -> Plan {
-    each_task(
-        env,
-        jobs,
-        observed,
-        known_hosts,
-        |c| c.is_running() || c.state() == RunState::Paused,
-        |c| {
-            (
+    let mut plan = Plan {
+        unreachable: unreachable(observed),
+        ..Plan::default()
+    };
+    let mut seen = BTreeSet::new();
+    for (host, c, role) in containers_of(env, jobs, observed, known_hosts) {
+        if !matches!(role, Role::Current(_) | Role::Stray(_)) || !seen.insert(c.id.clone()) {
+            continue;
+        }
+        if c.is_running() || c.state() == RunState::Paused {
+            plan.changes.push(change(
+                c.job().unwrap_or("?"),
+                host,
+                c.task(),
                 Step::Stop {
                     current: ContainerRef::of(c),
                 },
                 Phase::Now,
-            )
-        },
-        "stop",
-    )
+                "stop",
+            ));
+        } else {
+            plan.unchanged += 1;
+        }
+    }
+    sort(&mut plan);
+    plan
 }
 
 /// Why a task cannot be rolled back.

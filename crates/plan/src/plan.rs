@@ -345,6 +345,28 @@ impl Plan {
         self.changes.iter().filter(|c| c.action() == action).count()
     }
 
+    /// Whether `other` does the same: the same steps on the same containers
+    /// with the same fields (a container's health ticking on between two
+    /// looks is no difference).
+    pub fn same_as(&self, other: &Plan) -> bool {
+        let steps = |plan: &Plan| -> Vec<StepIdentity> {
+            plan.changes
+                .iter()
+                .map(|c| {
+                    (
+                        c.job.clone(),
+                        c.host.clone(),
+                        c.task,
+                        c.step.verb(),
+                        c.step.container().map(|r| r.id.clone()),
+                        c.fields.clone(),
+                    )
+                })
+                .collect()
+        };
+        steps(self) == steps(other) && self.pulls == other.pulls
+    }
+
     /// The jobs this plan changes anything of.
     pub fn jobs(&self) -> BTreeSet<&str> {
         self.changes.iter().map(|c| c.job.as_str()).collect()
@@ -369,6 +391,17 @@ impl Plan {
         self
     }
 }
+
+/// What a change does, to which container, with which fields: what two
+/// plans must share to do the same.
+type StepIdentity = (
+    String,
+    String,
+    Option<u32>,
+    &'static str,
+    Option<String>,
+    Vec<FieldChange>,
+);
 
 /// What is in scope: jobs whose containers may be changed.
 #[derive(Debug, Clone)]
@@ -428,10 +461,12 @@ fn classify<'a>(
             continue;
         }
         // A container labelled for a host no longer in the environment is
-        // accounted to the host it was found on, as a stray: it can never
-        // stand in for the task's own container there.
+        // accounted to the host it was found on: its task container as a
+        // stray (it can never stand in for the task's own container there),
+        // its kept generations as kept (rollback history, `gc`'s to prune;
+        // their spec never matches the renamed host's, so none stands in).
         let role = match container.role(env) {
-            Role::Current(key) | Role::Kept(key) if key.host != host => Role::Stray(key),
+            Role::Current(key) if key.host != host => Role::Stray(key),
             role => role,
         };
         match role {
@@ -811,9 +846,24 @@ fn plan_task(
     };
     let unchanged = planned.is_none();
     match (planned, mark) {
-        // A stop mark holds back whatever would run the task (but not the
-        // stop of a task someone started by hand).
-        (Some(planned), Some(_)) if !matches!(planned.step, Step::Stop { .. }) => {
+        // A stop mark holds back whatever would run the task; a task found
+        // running under it (started by hand, or an interrupted `stop`) is
+        // stopped now, whatever else waits for `drover start`.
+        (Some(planned), Some(mark)) if !matches!(planned.step, Step::Stop { .. }) => {
+            if current.is_running() || current.state() == RunState::Paused {
+                changes.push(change(
+                    Step::Stop {
+                        current: ContainerRef::of(current),
+                    },
+                    Phase::Now,
+                    format!(
+                        "{}, but {mark}: `drover start {}` runs it",
+                        current.state(),
+                        want.key.job
+                    ),
+                    Vec::new(),
+                ));
+            }
             held.push(planned)
         }
         (Some(planned), _) => changes.push(planned),

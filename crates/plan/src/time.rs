@@ -2,13 +2,31 @@
 //! drover's own RFC 3339 texts are parsed here and nowhere else, and "now"
 //! is asked here, so a simulation can tell every rule what time it is.
 
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use jiff::Timestamp;
 
-/// Now, from the system clock.
+/// A clock other than the system's, set once (by a simulation).
+static CLOCK: OnceLock<fn() -> Timestamp> = OnceLock::new();
+
+/// Makes `clock` the time every rule reads from now on, for the rest of
+/// the process: a simulation's virtual time. Only the first call counts.
+pub fn set_clock(clock: fn() -> Timestamp) {
+    let _ = CLOCK.set(clock);
+}
+
+/// Now: the system clock, or the clock a simulation set.
 pub fn now() -> Timestamp {
-    Timestamp::now()
+    match CLOCK.get() {
+        Some(clock) => clock(),
+        None => Timestamp::now(),
+    }
+}
+
+/// Nanoseconds since the Unix epoch, now.
+pub fn now_nanos() -> i64 {
+    i64::try_from(now().as_nanosecond()).unwrap_or(i64::MAX)
 }
 
 /// An RFC 3339 time as an engine (or a drover label) writes it. The
@@ -26,6 +44,11 @@ pub fn format(t: Timestamp) -> String {
 /// Whole seconds since the Unix epoch.
 pub fn unix_secs(t: Timestamp) -> i64 {
     t.as_second()
+}
+
+/// Nanoseconds since the Unix epoch.
+pub fn unix_nanos(t: Timestamp) -> i64 {
+    i64::try_from(t.as_nanosecond()).unwrap_or(i64::MAX)
 }
 
 /// A time from whole Unix seconds (for the engines' event times).

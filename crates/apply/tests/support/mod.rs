@@ -301,6 +301,7 @@ impl Apply {
                 by: BY.to_string(),
                 at: AT.to_string(),
                 command: COMMAND.to_string(),
+                commit: None,
             },
             self.cancel.clone(),
             &record,

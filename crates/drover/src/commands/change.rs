@@ -16,6 +16,9 @@ use crate::terminal::progress::Progress;
 use crate::terminal::{self, interrupt, paint, RED, YELLOW};
 use crate::{out, outln};
 
+/// How long a command waits for the webhook at its end.
+const NOTIFY_BUDGET: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Prepares, shows, confirms, executes and reports `operation`.
 pub async fn run(global: &Global, operation: Operation) -> Result<ExitCode> {
     let fleet = super::load(global)?;
@@ -74,15 +77,26 @@ pub async fn execute(
     let events = |e: &drover_apply::Event| progress.event(e);
     let json = global.json;
     let notices = |notice: &Notice| say(notice, json, color);
+    let notifier = drover_notify::Notifier::from_env(
+        &fleet.env,
+        drover_notify::Options::new(drover_apply::lock::operator()),
+    );
     let run = Run {
         deployment: drover_fleet::deployment(&prepared.operation.command()),
         parallel: None,
         cancel: interrupt::token(),
         events: &events,
         notices: &notices,
+        notifier: notifier.clone(),
     };
     let executed = fleet.execute(connections, &prepared, &run).await;
     progress.finish();
+    // The team hears of it within 2 s; what the webhook did not take by
+    // then is retried by a detached process, not by holding this one up.
+    notifier
+        .finish(NOTIFY_BUDGET)
+        .await
+        .hand_off(&drover_notify::HandOff::this_binary());
     Ok(finish(global, &prepared, &executed?))
 }
 

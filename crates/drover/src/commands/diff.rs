@@ -7,7 +7,8 @@ use crate::cli::Global;
 use crate::outln;
 use crate::terminal;
 
-/// Observe + plan: exit 0 with no changes, 2 with changes, 1 if a host could not be read.
+/// Observe + plan: exit 0 with no changes, 2 with changes (held ones
+/// included: the hosts are not as the files say), 1 if a host could not be read.
 pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     let fleet = super::load(global)?;
     fleet.jobs(names)?;
@@ -16,14 +17,14 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
     if global.json {
         outln!(
             "{}",
-            json!({"changes": plan.changes, "pulls": plan.pulls, "unreachable": plan.unreachable, "unchanged": plan.unchanged})
+            json!({"changes": plan.changes, "held": plan.held, "pulls": plan.pulls, "unreachable": plan.unreachable, "unchanged": plan.unchanged})
         );
     } else {
         crate::out!("{}", plan.render(terminal::color(global)));
     }
     Ok(if !plan.unreachable.is_empty() {
         super::failure()
-    } else if plan.is_empty() {
+    } else if plan.converged() {
         super::SUCCESS
     } else {
         super::changes()

@@ -26,12 +26,21 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
                 } else {
                     lock.reason.clone()
                 };
-                outln!(
-                    "job {job} is locked on {} by {} since {} ({why})",
-                    lock.host,
-                    lock.by,
-                    lock.at
-                );
+                if drover_apply::lock::is_stale(lock) {
+                    outln!(
+                        "job {job} has a stale lock on {} (taken by {} since {}, {why}; its process is gone): the next change takes it over, or `drover unlock {job}`",
+                        lock.host,
+                        lock.by,
+                        lock.at
+                    );
+                } else {
+                    outln!(
+                        "job {job} is locked on {} by {} since {} ({why})",
+                        lock.host,
+                        lock.by,
+                        lock.at
+                    );
+                }
             }
         }
     }
