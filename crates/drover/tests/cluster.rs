@@ -560,7 +560,7 @@ fn secrets_come_from_the_operator_and_are_never_printed() {
     );
     c.drover(&["up", "--yes"])
         .status(1)
-        .stderr("error: jobs/app.toml: secret DB_PASSWORD has no value: export DB_PASSWORD=... or put it in the secrets file (secrets.env beside drover.toml, or DROVER_SECRETS_FILE)\n")
+        .stderr("error: jobs/app.toml:4:15: job app: secret DB_PASSWORD has no value: it is not in drover's environment, and there is no secrets.env beside drover.toml: export DB_PASSWORD=... or add the line DB_PASSWORD=... to secrets.env\n")
         .run();
     assert_eq!(c.containers("h1"), Vec::<String>::new());
 
@@ -762,6 +762,7 @@ fn hosts_over_plain_tcp() {
         .run();
 }
 
+/// Refused as `validate` refuses it, with its place, before any host is asked.
 #[test]
 fn plain_tcp_to_another_machine_is_refused_without_insecure() {
     let c = cluster(
@@ -769,10 +770,12 @@ fn plain_tcp_to_another_machine_is_refused_without_insecure() {
         "[hosts.far]\ndocker = \"tcp://192.0.2.1:2375\"\n",
     )
     .job("app", &sleeper("\"far\""));
-    c.drover(&["diff"])
-        .status(1)
-        .stdout_has("! host far (tcp://192.0.2.1:2375) is unreachable: plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = { ca = ..., cert = ..., key = ... }` to [hosts.far], or `insecure = true` if the network is trusted\n")
-        .run();
+    for command in ["validate", "diff"] {
+        c.drover(&[command])
+            .status(1)
+            .stderr("error: drover.toml:8:10: plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = { ca = ..., cert = ..., key = ... }` to [hosts.far], or `insecure = true` if the network is trusted\n")
+            .run();
+    }
 }
 
 /// Runs drover on a pseudo-terminal (util-linux `script`), answering `answer`.

@@ -539,7 +539,7 @@ fn what_cannot_be_honoured_is_refused_with_its_place() {
         .status(1)
         .stderr(
             r#"
-            error: jobs/app.toml:3:10: memory "9000000t" is above 1024t, more than any host has
+            error: jobs/app.toml:3:10: memory "9000000t" is too large: the largest allowed is 1024t
             jobs/app.toml:4:16: stop_timeout "1500ms" is not a whole number of seconds: the engine counts it in seconds (write e.g. "2s")
             jobs/app.toml:7:12: health interval must be above 0 (the engine reads 0 as its own default)
             jobs/app.toml:8:11: health retries must be between 1 and 100, got 0 (the engine reads 0 as its default of 3)
@@ -2217,4 +2217,203 @@ fn up_of_every_job_does_those_not_locked_and_names_the_one_that_is() {
     c.drover(&["diff"])
         .stdout("No changes: 2 task(s) as specified.\n")
         .run();
+}
+
+// Issue 12, items 13 and 14: what `validate` accepts, every later command
+// accepts; what a later command would refuse, `validate` refuses first with
+// its place; machine output is JSON, and a foreign answer is quoted short.
+
+/// A sleeping job on `hosts`.
+fn sleeping(hosts: &str) -> String {
+    format!("image = \"{IMAGE1}\"\nhosts = [{hosts}]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n")
+}
+
+/// Issue 12 (13): a job file renamed `jobs/side.tml` was silently ignored, and
+/// `diff` then planned to remove the job `side`.
+#[test]
+fn a_job_file_that_is_not_named_as_one_is_an_error_not_a_removal() {
+    let c = cluster("r12-tml", "").job("side", &sleeping("\"h1\""));
+    c.drover(&["up", "--yes"]).any_stderr().run();
+    std::fs::rename(
+        c.path().join("jobs/side.toml"),
+        c.path().join("jobs/side.tml"),
+    )
+    .unwrap();
+    let refusal = "error: jobs/side.tml: is not a job file: a job is a file jobs/NAME.toml (rename it to end in .toml, or move it out of jobs/)\n";
+    for command in ["validate", "diff", "up"] {
+        c.drover(&[command, "--yes"][..if command == "up" { 2 } else { 1 }])
+            .status(1)
+            .stdout("")
+            .stderr(refusal)
+            .run();
+    }
+    assert_eq!(c.containers("h1"), vec!["r12-tml.side.h1.0".to_string()]);
+    // An editor's backup beside it is no job and no error.
+    std::fs::rename(
+        c.path().join("jobs/side.tml"),
+        c.path().join("jobs/side.toml"),
+    )
+    .unwrap();
+    std::fs::write(c.path().join("jobs/side.toml~"), "garbage").unwrap();
+    c.drover(&["diff"])
+        .stdout("No changes: 1 task(s) as specified.\n")
+        .run();
+}
+
+/// Issue 12 (13): `validate` passed a job whose secret had no value, which
+/// `up` then refused; a secrets file that was a directory counted as none.
+#[test]
+fn validate_and_up_refuse_a_missing_secret_alike() {
+    let c = cluster("r12-secret", "").job(
+        "app",
+        &format!("{}secret_env = [\"R12_SECRET\"]\n", sleeping("\"h1\"")),
+    );
+    let missing = "error: jobs/app.toml:5:15: job app: secret R12_SECRET has no value: it is not in drover's environment, and there is no secrets.env beside drover.toml: export R12_SECRET=... or add the line R12_SECRET=... to secrets.env\n";
+    c.drover(&["validate"]).status(1).stderr(missing).run();
+    c.drover(&["up", "--yes"]).status(1).stderr(missing).run();
+    assert_eq!(c.containers("h1"), Vec::<String>::new());
+
+    std::fs::create_dir(c.path().join("secrets.env")).unwrap();
+    let directory = format!(
+        "error: the secrets file {}/secrets.env is a directory: secrets are KEY=VALUE lines in a file\n",
+        c.path().display()
+    );
+    for command in ["validate", "up"] {
+        c.drover(&[command, "--yes"][..if command == "up" { 2 } else { 1 }])
+            .env("R12_SECRET", "s3")
+            .status(1)
+            .stderr(&directory)
+            .run();
+    }
+    std::fs::remove_dir(c.path().join("secrets.env")).unwrap();
+    std::fs::write(c.path().join("secrets.env"), "R12_SECRET=s3\n").unwrap();
+    c.drover(&["validate"])
+        .stdout(&format!(
+            "{}: valid (2 host(s), 1 job(s), 1 task(s))\n",
+            c.env
+        ))
+        .run();
+    c.drover(&["up", "--yes"]).any_stderr().run();
+    assert_eq!(c.containers("h1"), vec!["r12-secret.app.h1.0".to_string()]);
+}
+
+/// Issue 12 (14): `lock --json` and `unlock --json` printed text.
+#[test]
+fn lock_and_unlock_print_json() {
+    let c = cluster("r12-lockjson", "").job("app", &sleeping("\"h1\", \"h2\""));
+    let locked = c
+        .drover(&["--json", "lock", "app", "--reason", "looking at the 502s"])
+        .run()
+        .json();
+    assert_eq!(locked["job"], "app");
+    assert_eq!(locked["locked"], true);
+    assert_eq!(locked["hosts"], serde_json::json!(["h1", "h2"]));
+    assert_eq!(locked["holder"]["reason"], "looking at the 502s");
+    assert_eq!(locked["holder"]["command"], "lock");
+    assert_eq!(locked["unreachable"], serde_json::json!([]));
+    let by = locked["holder"]["by"].clone();
+
+    let released = c.drover(&["--json", "unlock", "app"]).run().json();
+    assert_eq!(released["job"], "app");
+    let released_hosts: Vec<&str> = released["released"]
+        .as_array()
+        .expect("released is an array")
+        .iter()
+        .map(|l| {
+            assert_eq!(l["reason"], "looking at the 502s");
+            assert_eq!(l["by"], by);
+            l["host"].as_str().unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(released_hosts, vec!["h1", "h2"]);
+    assert_eq!(
+        c.drover(&["--json", "unlock", "app"]).run().json(),
+        serde_json::json!({"job": "app", "released": [], "unreachable": []})
+    );
+}
+
+/// Issue 12 (14): `exec --json` printed the command's output as text.
+#[test]
+fn exec_prints_json() {
+    let c = cluster("r12-execjson", "").job("app", &sleeping("\"h1\""));
+    c.drover(&["up", "--yes"]).any_stderr().run();
+    let out = c
+        .drover(&[
+            "--json",
+            "exec",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ])
+        .status(3)
+        .run();
+    assert_eq!(
+        out.json(),
+        serde_json::json!([{"host": "h1", "task": 0, "exit_code": 3, "stdout": "out\n", "stderr": "err\n", "error": null}])
+    );
+    let out = c
+        .drover(&["--json", "exec", "app", "--all", "--", "echo", "hi"])
+        .run();
+    assert_eq!(out.json()[0]["stdout"], "hi\n");
+    c.drover(&["--json", "exec", "app"])
+        .status(1)
+        .stderr("error: an interactive shell has no JSON form: give a command after --, e.g. `drover exec app --json -- ls /`\n")
+        .run();
+}
+
+/// A loopback server answering every request with `status` and `body`.
+fn foreign_server(status: &'static str, body: Vec<u8>) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut head = [0u8; 4096];
+            let _ = stream.read(&mut head);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = stream.write_all(&body);
+        }
+    });
+    port
+}
+
+/// Issue 12 (14): an unreachable engine's foreign body was dumped into the
+/// message (`an HTML page, not a Docker engine answer: 0000…` and binary bytes).
+#[test]
+fn a_foreign_answer_is_quoted_short_and_printable() {
+    let binary: Vec<u8> = b"0000"
+        .iter()
+        .copied()
+        .chain((0u8..=255).cycle().take(8000))
+        .chain(b"<html><title>x</title></html>".iter().copied())
+        .collect();
+    // A page with no title, a few bytes of binary in its text.
+    let mut page = b"<!DOCTYPE html><html><body><p>Service\x00\x1b Unavailable</p>".to_vec();
+    page.extend((0u8..=40).chain(128..=160));
+    page.extend(b"<p>lorem ipsum</p>".repeat(500));
+    page.extend(b"</body></html>");
+    let (bin, html) = (
+        foreign_server("500 Internal Server Error", binary),
+        foreign_server("502 Bad Gateway", page),
+    );
+    let extra = format!("[hosts.bin]\ndocker = \"tcp://127.0.0.1:{bin}\"\n[hosts.page]\ndocker = \"tcp://127.0.0.1:{html}\"\n");
+    let c = cluster("r12-foreign", &extra).job("app", &sleeping("\"bin\", \"page\""));
+    let run = c.drover(&["diff"]).status(1).run();
+    let lines: Vec<&str> = run.stdout.lines().take(2).collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(lines[0].starts_with(&format!("! host bin (tcp://127.0.0.1:{bin}) is unreachable: it does not answer as a Docker engine: engine error 500: an answer that is not text (binary data), not a Docker engine answer: \"0000")), "{}", lines[0]);
+    assert!(lines[1].starts_with(&format!("! host page (tcp://127.0.0.1:{html}) is unreachable: it does not answer as a Docker engine: engine error 502: an HTML page, not a Docker engine answer: \"Service Unavailable")), "{}", lines[1]);
+    for line in lines {
+        assert!(
+            !line.chars().any(|c| c.is_control() || c == '\u{fffd}'),
+            "{line:?}"
+        );
+        assert!(line.chars().count() < 250, "{line}");
+    }
 }

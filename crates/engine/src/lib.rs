@@ -36,6 +36,7 @@ pub use limits::Limits;
 pub use observe::observe;
 pub use streams::{ExecSession, LogChunk, LogStream, StreamKind};
 pub use transport::ssh::kill_all as kill_ssh_masters;
+pub use transport::{check_tls_files, TlsSetupError};
 
 /// A drover container as the engine's list call returns it: cheap, no inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]

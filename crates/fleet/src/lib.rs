@@ -35,7 +35,6 @@ pub use gc::{GcItem, GcOutcome, GcReport, GcStep, HostGc};
 pub use images::{ImageRow, ImagesReport};
 pub use marks::ImageEdit;
 pub use package::{default_tag, PackageNote, Packaged};
-pub use secrets::load_secrets;
 pub use status::{human_bytes, human_duration, now_secs, task_status, StatusReport, TaskStatus};
 
 /// Why a fleet operation could not run.
@@ -168,13 +167,10 @@ impl Fleet {
         }
     }
 
-    /// The secret values the jobs need.
+    /// The secret values the jobs need; one with no value is an error at
+    /// the place its name was written.
     pub fn secrets(&self, jobs: &[&Job]) -> Result<Secrets, FleetError> {
-        let needed: BTreeSet<&str> = jobs
-            .iter()
-            .flat_map(|j| j.secret_env.iter().map(String::as_str))
-            .collect();
-        load_secrets(&self.env.dir, &needed).map_err(FleetError::Secrets)
+        secrets::resolve(&self.env.dir, jobs)
     }
 
     /// Every task of the jobs, on every host: the planner plans only for

@@ -400,7 +400,10 @@ pub fn render_job(
         .collect();
     for name in &job.secret_env {
         let value = secrets.get(name).ok_or_else(|| MissingSecret {
-            file: job.file.clone(),
+            file: job
+                .secret_env_places
+                .get(name)
+                .map_or_else(|| job.file.clone(), ToString::to_string),
             name: name.clone(),
         })?;
         job_env.insert(name.clone(), EnvValue::Secret(value.clone()));

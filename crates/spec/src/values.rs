@@ -276,10 +276,9 @@ impl DockerAddress {
     pub fn is_loopback(&self) -> bool {
         match self {
             DockerAddress::Tcp { host, .. } => {
-                host == "localhost"
-                    || host == "::1"
+                host.eq_ignore_ascii_case("localhost")
                     || host
-                        .parse::<std::net::Ipv4Addr>()
+                        .parse::<std::net::IpAddr>()
                         .is_ok_and(|ip| ip.is_loopback())
             }
             _ => true,
@@ -330,7 +329,7 @@ fn valid_ssh_user(user: &str) -> bool {
 }
 
 /// `HOST[:PORT]` or `[V6]:PORT`; the host is a name or an address, never a path.
-fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
+pub(crate) fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         match after {
@@ -710,7 +709,7 @@ impl FromStr for Cpus {
             )),
             Some(n) if n <= MAX_CPUS * NANOS_PER_CPU => Ok(Cpus(n)),
             _ => Err(format!(
-                "cpus {text:?} is above {MAX_CPUS}, more CPUs than Linux runs on"
+                "cpus {text:?} is too large: the largest allowed is {MAX_CPUS} (more CPUs than Linux runs on)"
             )),
         }
     }
@@ -858,8 +857,22 @@ impl Ulimit {
         let expected = || {
             format!("invalid ulimit {name} {value:?}: expected a limit or \"SOFT:HARD\", each a whole number, or -1 for unlimited")
         };
+        let nofile_too_large = || {
+            format!("ulimit nofile {value:?} is above {MAX_NOFILE}, the kernel's limit on open files (fs.nr_open), and cannot be unlimited")
+        };
         let limit = |text: &str| match text.parse::<i64>() {
             Ok(n) if n >= -1 && !text.starts_with('+') => Ok(n),
+            // Digits alone that do not fit: too large, not malformed.
+            Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(if name == "nofile" {
+                    nofile_too_large()
+                } else {
+                    format!(
+                        "ulimit {name} {value:?} is too large: the largest allowed is {} (or -1 for unlimited)",
+                        i64::MAX
+                    )
+                })
+            }
             _ => Err(expected()),
         };
         let (soft, hard) = match value.split_once(':') {
@@ -877,7 +890,7 @@ impl Ulimit {
             ));
         }
         if name == "nofile" && (hard == -1 || hard > MAX_NOFILE) {
-            return Err(format!("ulimit nofile {value:?} is above {MAX_NOFILE}, the kernel's limit on open files (fs.nr_open), and cannot be unlimited"));
+            return Err(nofile_too_large());
         }
         Ok(Ulimit { soft, hard })
     }
@@ -1008,6 +1021,26 @@ fn kernel_size(value: &str, percent: bool) -> bool {
         }
 }
 
+/// Whether a [`kernel_size`] is beyond the 64 bits the kernel counts in
+/// (and the engine's signed ones): the kernel does not say so, it wraps.
+fn kernel_size_overflows(value: &str) -> bool {
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let shift = match value[digits_end..].to_ascii_lowercase().as_str() {
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        "e" => 60,
+        _ => 0,
+    };
+    value[..digits_end]
+        .parse::<u128>()
+        .map_or(true, |n| n << shift > u128::from(crate::units::MAX_SIZE))
+}
+
 fn tmpfs_options(text: &str) -> Result<Vec<String>, String> {
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for option in text.split(',') {
@@ -1020,6 +1053,15 @@ fn tmpfs_options(text: &str) -> Result<Vec<String>, String> {
                 .iter()
                 .find(|(name, _)| *name == flag)
                 .map(|(_, slot)| *slot),
+            ("size" | "nr_inodes" | "nr_blocks", Some(v))
+                if kernel_size(v, key != "nr_blocks") && kernel_size_overflows(v) =>
+            {
+                // The kernel would wrap it round silently.
+                return Err(format!(
+                    "tmpfs option {key}={v:?} is too large: the largest allowed is {}",
+                    crate::units::format_size(crate::units::MAX_SIZE)
+                ));
+            }
             ("size", Some(v)) if kernel_size(v, true) => Some("size"),
             ("nr_inodes", Some(v)) if kernel_size(v, true) => Some("nr_inodes"),
             ("nr_blocks", Some(v)) if kernel_size(v, false) => Some("nr_blocks"),
@@ -1292,6 +1334,10 @@ mod tests {
             assert!(bad.parse::<DockerAddress>().is_err(), "{bad:?}");
         }
         assert!("tcp://127.0.0.1:1"
+            .parse::<DockerAddress>()
+            .unwrap()
+            .is_loopback());
+        assert!("tcp://[0:0:0:0:0:0:0:1]:1"
             .parse::<DockerAddress>()
             .unwrap()
             .is_loopback());
