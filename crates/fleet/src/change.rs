@@ -686,12 +686,14 @@ impl Fleet {
         if on_a_host || image.is_id() {
             return Ok(());
         }
-        let (Some(registry), Some(tag), Some(repository)) =
-            (&self.env.registry, image.tag(), image.written_repository())
-        else {
+        let (Some(registry), Some(tag), Some(host), Some(path)) = (
+            &self.env.registry,
+            image.tag(),
+            image.registry(),
+            image.path(),
+        ) else {
             return Ok(());
         };
-        let (host, path, _) = drover_registry::split_reference(repository);
         let Ok(client) = RegistryClient::with_credentials_from_environment(
             &registry.url,
             crate::images::REGISTRY_TIMEOUT,
@@ -699,10 +701,10 @@ impl Fleet {
             return Ok(());
         };
         // Only a registry that is the image's own can say it lacks the tag.
-        if !host.is_empty() && host != client.registry_host() {
+        if host != client.registry_host() {
             return Ok(());
         }
-        match client.tag_info(&path, tag).await {
+        match client.tag_info(path, tag).await {
             Ok(_) => Ok(()),
             Err(e @ (RegistryError::ManifestNotFound { .. } | RegistryError::RepositoryNotFound { .. })) => {
                 Err(FleetError::Other(format!(

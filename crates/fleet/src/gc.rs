@@ -46,7 +46,7 @@ use drover_plan::{
     belongs_to, labels, HostObservation, HostState, Observed, ObservedContainer, Role, Scope,
     TaskKey, MARKER_IMAGE, ROLE_LOCK,
 };
-use drover_registry::{split_reference, RegistryClient, TAG_INFO_CONCURRENCY};
+use drover_registry::{RegistryClient, TAG_INFO_CONCURRENCY};
 use drover_spec::ImageRef;
 use futures::future::join_all;
 use futures::{stream, StreamExt};
@@ -851,7 +851,16 @@ impl Fleet {
 /// Whether the registry holds `reference` (a tag or a digest, as a host
 /// lists it), and as which image.
 async fn ask(client: &RegistryClient, reference: &str) -> InRegistry {
-    let (host, repository, name) = split_reference(reference);
+    // As the host lists it: parsed here, by the one grammar of references.
+    let Ok(image) = reference.parse::<drover_spec::ImageRef>() else {
+        return InRegistry::Unknown(format!(
+            "{reference} is not an image reference drover reads"
+        ));
+    };
+    let (Some(host), Some(repository)) = (image.registry(), image.path()) else {
+        return InRegistry::Unknown(format!("{reference} names no repository"));
+    };
+    let name = image.digest().or(image.tag()).map(str::to_string);
     if host != client.registry_host() {
         return InRegistry::Unknown(format!(
             "in registry {host}, and drover asks only its [registry] ({}) whether an image can be pulled again",
@@ -862,14 +871,14 @@ async fn ask(client: &RegistryClient, reference: &str) -> InRegistry {
         return InRegistry::Unknown(format!("{reference} names no tag or digest"));
     };
     let answer = if name.contains(':') {
-        client.find_manifest(&repository, &name).await.map(|found| {
+        client.find_manifest(repository, &name).await.map(|found| {
             found.map_or(InRegistry::Missing, |digest| InRegistry::Holds {
                 digest,
                 image_id: None,
             })
         })
     } else {
-        match client.tag_info(&repository, &name).await {
+        match client.tag_info(repository, &name).await {
             Ok(info) => Ok(match info.digest {
                 Some(digest) => InRegistry::Holds {
                     digest,

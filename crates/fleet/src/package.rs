@@ -26,7 +26,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use drover_engine::RegistryAuth;
-use drover_registry::{split_reference, Credentials};
+use drover_registry::Credentials;
 use drover_spec::ImageRef;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -206,7 +206,7 @@ impl Fleet {
         }
 
         progress(&format!("pushing {reference}"));
-        let (registry, _, _) = split_reference(reference.as_str());
+        let registry = reference.registry().unwrap_or("docker.io").to_string();
         let auth = Credentials::lookup(&registry)
             .map_err(|e| error(e.to_string()))?
             .map(|c| {

@@ -393,6 +393,10 @@ enum ImageRefKind {
     Named {
         /// The repository in the form the engine lists (`busybox`, `reg:5000/team/app`).
         repository: String,
+        /// The registry it is pulled from (`docker.io` when none is named).
+        registry: String,
+        /// The repository as that registry's API names it (`library/busybox`).
+        path: String,
         tag: Option<String>,
         digest: Option<String>,
     },
@@ -430,6 +434,37 @@ impl ImageRef {
     pub fn tag(&self) -> Option<&str> {
         match &self.kind {
             ImageRefKind::Named { tag, .. } => tag.as_deref(),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    /// The registry the image is pulled from, as Docker decides it
+    /// (`docker.io` when the reference names none), `None` for an image ID.
+    pub fn registry(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named { registry, .. } => Some(registry),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    /// The repository as its registry's API names it (`library/busybox`
+    /// on Docker Hub), `None` for an image ID.
+    pub fn path(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named { path, .. } => Some(path),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    /// What the registry knows this image by: the digest if there is one
+    /// (that is what Docker pulls), else the tag (`latest` when none).
+    pub fn registry_reference(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named {
+                digest: Some(digest),
+                ..
+            } => Some(digest),
+            ImageRefKind::Named { tag, .. } => Some(tag.as_deref().unwrap_or("latest")),
             ImageRefKind::Id => None,
         }
     }
@@ -534,10 +569,15 @@ impl FromStr for ImageRef {
             return Err(invalid("the name is longer than 255 characters"));
         }
         let mut components: Vec<&str> = name.split('/').collect();
+        // As Docker decides: the first component names a registry if it has
+        // a dot, a colon or an upper-case letter, or is `localhost`.
         let domain = match components.first() {
             Some(first)
                 if components.len() > 1
-                    && (first.contains('.') || first.contains(':') || *first == "localhost") =>
+                    && (first.contains('.')
+                        || first.contains(':')
+                        || *first == "localhost"
+                        || first.chars().any(|c| c.is_ascii_uppercase())) =>
             {
                 check_domain(first).map_err(|why| invalid(&why))?;
                 Some(components.remove(0))
@@ -548,16 +588,24 @@ impl FromStr for ImageRef {
             check_path_component(component).map_err(|why| invalid(&why))?;
         }
         let path = components.join("/");
-        let repository = match domain {
+        let (repository, registry, path) = match domain {
             None | Some("docker.io" | "index.docker.io") => {
-                path.strip_prefix("library/").unwrap_or(&path).to_string()
+                let short = path.strip_prefix("library/").unwrap_or(&path).to_string();
+                let api = if short.contains('/') {
+                    short.clone()
+                } else {
+                    format!("library/{short}")
+                };
+                (short, "docker.io".to_string(), api)
             }
-            Some(domain) => format!("{domain}/{path}"),
+            Some(domain) => (format!("{domain}/{path}"), domain.to_string(), path),
         };
         Ok(ImageRef {
             text: text.to_string(),
             kind: ImageRefKind::Named {
                 repository,
+                registry,
+                path,
                 tag: tag.map(str::to_string),
                 digest,
             },
@@ -597,6 +645,21 @@ fn check_tag(tag: &str) -> Result<(), String> {
 }
 
 fn check_domain(domain: &str) -> Result<(), String> {
+    // An IPv6 address in brackets, with an optional port: `[::1]:5000`.
+    if let Some(rest) = domain.strip_prefix('[') {
+        let ok = rest.split_once(']').is_some_and(|(address, port)| {
+            address.parse::<std::net::Ipv6Addr>().is_ok()
+                && (port.is_empty()
+                    || port
+                        .strip_prefix(':')
+                        .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+        });
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!("registry {domain:?} is not a valid address"))
+        };
+    }
     let (host, port) = match domain.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => (host, Some(port)),
         _ => (domain, None),
@@ -1374,6 +1437,68 @@ mod tests {
         }
     }
 
+    /// Where an image is pulled from, as Docker's own rules decide (what
+    /// `drover images`, `package` and `gc` ask the registry about).
+    #[test]
+    fn image_references_name_their_registry_as_docker_does() {
+        let parts = |text: &str| {
+            let r: ImageRef = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            (
+                r.registry().unwrap_or_default().to_string(),
+                r.path().unwrap_or_default().to_string(),
+                r.registry_reference().map(str::to_string),
+            )
+        };
+        let want = |registry: &str, path: &str, reference: Option<&str>| {
+            (
+                registry.to_string(),
+                path.to_string(),
+                reference.map(str::to_string),
+            )
+        };
+        assert_eq!(
+            parts("127.0.0.1:5000/team/app:1"),
+            want("127.0.0.1:5000", "team/app", Some("1"))
+        );
+        assert_eq!(
+            parts("app"),
+            want("docker.io", "library/app", Some("latest"))
+        );
+        assert_eq!(
+            parts("team/app:2"),
+            want("docker.io", "team/app", Some("2"))
+        );
+        assert_eq!(
+            parts("localhost/app"),
+            want("localhost", "app", Some("latest"))
+        );
+        assert_eq!(
+            parts("localhost:5000/app:v1"),
+            want("localhost:5000", "app", Some("v1"))
+        );
+        assert_eq!(
+            parts("index.docker.io/nginx"),
+            want("docker.io", "library/nginx", Some("latest"))
+        );
+        assert_eq!(
+            parts("docker.io/nginx:1.25"),
+            want("docker.io", "library/nginx", Some("1.25"))
+        );
+        assert_eq!(
+            parts("Registry/app"),
+            want("Registry", "app", Some("latest"))
+        );
+        assert_eq!(
+            parts("[::1]:5000/app:3"),
+            want("[::1]:5000", "app", Some("3"))
+        );
+        let digest = format!("sha256:{}", "0".repeat(64));
+        assert_eq!(
+            parts(&format!("reg:5000/app:1@{digest}")),
+            want("reg:5000", "app", Some(&digest))
+        );
+    }
+
     #[test]
     fn image_references() {
         let r: ImageRef = "127.0.0.1:5000/team/app:20151030".parse().unwrap();
@@ -1410,7 +1535,6 @@ mod tests {
 
         for bad in [
             "",
-            "UPPER/case",
             "a b",
             "app:",
             "app:-x",
