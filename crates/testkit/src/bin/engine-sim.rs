@@ -21,12 +21,12 @@ use drover_testkit::sim::{self, ImageSpec, Latencies, SimConfig};
 )]
 struct Args {
     /// Engines to serve.
-    #[arg(long, value_name = "N")]
-    hosts: usize,
+    #[arg(long, value_name = "N", required_unless_present = "show_latency")]
+    hosts: Option<usize>,
     /// Directory of the sockets (created if missing); keep the path short: a
     /// socket's path has at most 107 bytes.
-    #[arg(long, value_name = "DIR")]
-    dir: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "show_latency")]
+    dir: Option<PathBuf>,
     /// Seed of IDs, usage figures, collector phases and latency jitter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -49,13 +49,20 @@ struct Args {
     /// Worker threads serving every engine.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Append a line per request to FILE: when it came (Unix seconds), how
+    /// long its answer took (s), host, method, path, status.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
     /// Print the default latency of every call and exit.
     #[arg(long)]
     show_latency: bool,
 }
 
 fn config(args: &Args) -> Result<SimConfig, String> {
-    if args.hosts == 0 {
+    let (Some(hosts), Some(dir)) = (args.hosts, &args.dir) else {
+        return Err("--hosts and --dir are required".to_string());
+    };
+    if hosts == 0 {
         return Err("--hosts must be at least 1".to_string());
     }
     if !(0.0..=1.0).contains(&args.jitter) {
@@ -67,8 +74,9 @@ fn config(args: &Args) -> Result<SimConfig, String> {
             args.latency_scale
         ));
     }
-    let mut config = SimConfig::new(args.hosts, &args.dir);
+    let mut config = SimConfig::new(hosts, dir);
     config.seed = args.seed;
+    config.trace.clone_from(&args.trace);
     config.jitter = args.jitter;
     config.threads = args.threads.max(1);
     let mut latency = Latencies::default();

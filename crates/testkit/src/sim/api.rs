@@ -278,8 +278,26 @@ fn version_number(v: &str) -> (u64, u64) {
 }
 
 async fn handle(engine: Arc<Engine>, request: Request<Incoming>) -> Response<Body> {
-    let answer = route(&engine, request).await;
-    engine_headers(answer.unwrap_or_else(|e| error_response(&e)))
+    let (came, started) = (SystemTime::now(), Instant::now());
+    let method = request.method().to_string();
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let answer = engine_headers(
+        route(&engine, request)
+            .await
+            .unwrap_or_else(|e| error_response(&e)),
+    );
+    engine.trace(
+        came,
+        started.elapsed(),
+        &method,
+        &path,
+        answer.status().as_u16(),
+    );
+    answer
 }
 
 async fn read_body(request: Request<Incoming>) -> Answer<Bytes> {

@@ -24,6 +24,9 @@ pub struct SimConfig {
     pub registry: Vec<ImageSpec>,
     /// Worker threads of the runtime serving every engine.
     pub threads: usize,
+    /// Where every request is written as a line: when it came (Unix
+    /// seconds), how long its answer took, the host, method, path and status.
+    pub trace: Option<PathBuf>,
 }
 
 impl SimConfig {
@@ -39,6 +42,7 @@ impl SimConfig {
             images: default_images(),
             registry: Vec::new(),
             threads: 2,
+            trace: None,
         }
     }
 

@@ -354,6 +354,7 @@ pub struct Engine {
     uptime_at_epoch: Duration,
     pub id: String,
     pub network_ids: BTreeMap<&'static str, String>,
+    trace: Option<Arc<Mutex<std::fs::File>>>,
 }
 
 fn sha256_hex(data: &[u8]) -> String {
@@ -404,7 +405,12 @@ fn creation_time(index: usize) -> SystemTime {
 }
 
 impl Engine {
-    pub fn new(index: usize, config: Arc<SimConfig>, registry: Arc<Registry>) -> Engine {
+    pub fn new(
+        index: usize,
+        config: Arc<SimConfig>,
+        registry: Arc<Registry>,
+        trace: Option<Arc<Mutex<std::fs::File>>>,
+    ) -> Engine {
         let mut rng = Rng::new(config.seed ^ (index as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
         let mut state = State {
             next_pid: 1000 + (rng.next_u64() % 30_000) as i64,
@@ -440,6 +446,28 @@ impl Engine {
             uptime_at_epoch,
             id: id.join(":"),
             network_ids,
+            trace,
+        }
+    }
+
+    /// Writes one request's line to the trace, if there is one.
+    pub fn trace(&self, came: SystemTime, took: Duration, method: &str, path: &str, status: u16) {
+        let Some(trace) = &self.trace else {
+            return;
+        };
+        let came = came
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        let line = format!(
+            "{came:.6} {:.6} {} {method} {path} {status}\n",
+            took.as_secs_f64(),
+            self.name
+        );
+        if let Ok(mut file) = trace.lock() {
+            use std::io::Write;
+            // A trace that cannot be written loses lines, not answers.
+            let _ = file.write_all(line.as_bytes());
         }
     }
 
@@ -1537,6 +1565,7 @@ mod tests {
             1,
             Arc::new(config),
             Arc::new(Registry::default()),
+            None,
         ))
     }
 

@@ -53,6 +53,18 @@ pub async fn serve(
     }
     let registry = Arc::new(registry);
     std::fs::create_dir_all(&config.dir)?;
+    let trace = match &config.trace {
+        Some(path) => Some(Arc::new(std::sync::Mutex::new(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+                })?,
+        ))),
+        None => None,
+    };
     let mut paths = Vec::with_capacity(config.hosts);
     let mut servers = Vec::with_capacity(config.hosts);
     for i in 1..=config.hosts {
@@ -64,7 +76,12 @@ pub async fn serve(
                 format!("cannot listen on {}: {e}", path.display()),
             )
         })?;
-        let engine = Arc::new(Engine::new(i, Arc::clone(&config), Arc::clone(&registry)));
+        let engine = Arc::new(Engine::new(
+            i,
+            Arc::clone(&config),
+            Arc::clone(&registry),
+            trace.clone(),
+        ));
         servers.push((engine, listener));
         paths.push(path);
     }
