@@ -259,10 +259,10 @@ impl fmt::Display for Latencies {
 fn show_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 && !d.is_zero() {
         format!("{}s", d.as_secs())
-    } else if d.as_nanos().is_multiple_of(1_000_000) {
-        format!("{}ms", d.as_millis())
     } else {
-        format!("{}us", d.as_micros())
+        // 1.5ms, 0.5ms, 30ms: what parse_duration reads back.
+        let ms = format!("{:.3}", d.as_secs_f64() * 1000.0);
+        format!("{}ms", ms.trim_end_matches('0').trim_end_matches('.'))
     }
 }
 
@@ -426,9 +426,14 @@ mod tests {
         );
         let shown = Latencies::default().to_string();
         assert!(
-            shown.contains("list=3ms") && shown.contains("ping=500us"),
+            shown.contains("list=3ms")
+                && shown.contains("ping=0.5ms")
+                && shown.contains("inspect=1.5ms"),
             "{shown}"
         );
+        let mut back = Latencies::none();
+        back.apply(&shown).unwrap();
+        assert_eq!(back, Latencies::default());
     }
 
     #[test]
