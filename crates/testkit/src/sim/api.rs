@@ -70,7 +70,10 @@ fn response(status: u16, body: Body) -> Response<Body> {
 }
 
 fn json_response(status: u16, value: &Value) -> Response<Body> {
-    let mut bytes = serde_json::to_vec(value).unwrap_or_default();
+    json_bytes_response(status, serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn json_bytes_response(status: u16, mut bytes: Vec<u8>) -> Response<Body> {
     bytes.push(b'\n');
     let mut r = response(status, full(bytes));
     r.headers_mut().insert(
@@ -392,7 +395,7 @@ async fn route(engine: &Arc<Engine>, mut request: Request<Incoming>) -> Answer<R
             engine.delay(Call::Inspect).await;
             let st = engine.lock();
             let c = st.find(id)?;
-            Ok(json_response(200, &shapes::inspect(c, engine, &st)))
+            Ok(json_bytes_response(200, shapes::inspect(c, engine, &st)))
         }
         ["containers", id, "start"] if m == Method::POST => {
             engine.delay(Call::Start).await;

@@ -147,6 +147,8 @@ pub struct Container {
     pub log: VecDeque<LogLine>,
     next_log_seq: u64,
     pub volumes: Vec<String>,
+    /// What of `docker inspect` never changes, serialized at create.
+    pub fixed_json: Bytes,
 }
 
 impl Container {
@@ -680,7 +682,7 @@ impl Engine {
                 self.emit(&mut st, "volume", "create", volume, attributes, None);
             }
         }
-        let container = Container {
+        let mut container = Container {
             id: id.clone(),
             name: name.clone(),
             created: now,
@@ -719,7 +721,9 @@ impl Engine {
             log: VecDeque::new(),
             next_log_seq: 0,
             volumes,
+            fixed_json: Bytes::new(),
         };
+        container.fixed_json = super::shapes::inspect_fixed(&container);
         st.containers.insert(id.clone(), container);
         st.names.insert(name, id.clone());
         self.container_event(&mut st, &id, "create", &[]);
@@ -1730,6 +1734,70 @@ mod tests {
         assert_eq!(e.remove(&id, false, true).unwrap_err().status, 409);
         e.remove(&id, true, true).unwrap();
         assert!(e.lock().containers.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn inspect_answers_as_the_engine_stores_a_create() {
+        let e = engine(&["app:1"]);
+        let body = json!({
+            "Env": ["A=1"], "Labels": {"drover.env": "x"}, "StopTimeout": 5,
+            "Healthcheck": {"Test": ["CMD", "true"], "Interval": 1_000_000_000u64, "StartPeriod": 0},
+            "HostConfig": {"Memory": 1_048_576, "NetworkMode": "host", "Binds": ["data:/data", "/etc/x:/x:ro"]},
+        });
+        let id = create(&e, "web.0", "app:1", body);
+        e.start(&id).unwrap();
+        let st = e.lock();
+        let c = st.find(&id).unwrap();
+        let v: Value = serde_json::from_slice(&super::super::shapes::inspect(c, &e, &st)).unwrap();
+        assert_eq!(
+            (v["Id"].as_str(), v["Name"].as_str()),
+            (Some(id.as_str()), Some("/web.0"))
+        );
+        assert_eq!(
+            (
+                v["State"]["Status"].as_str(),
+                v["State"]["Running"].as_bool()
+            ),
+            (Some("running"), Some(true))
+        );
+        assert_eq!(v["State"]["Health"]["Status"], "starting");
+        assert_eq!(
+            v["Config"]["Env"],
+            json!([
+                "A=1",
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+            ])
+        );
+        assert_eq!(v["Config"]["Cmd"], json!(["sleep", "3600"]));
+        assert_eq!(
+            v["Config"]["Hostname"], "h1",
+            "host networking: the host's name"
+        );
+        assert_eq!(
+            v["Config"]["Healthcheck"],
+            json!({"Test": ["CMD", "true"], "Interval": 1_000_000_000u64})
+        );
+        assert_eq!(
+            v["HostConfig"]["MemorySwap"], 2_097_152,
+            "the daemon's default: twice the memory"
+        );
+        assert_eq!(
+            v["HostConfig"]["LogConfig"],
+            json!({"Type": "json-file", "Config": {}})
+        );
+        assert_eq!(
+            v["HostConfig"]["RestartPolicy"],
+            json!({"Name": "no", "MaximumRetryCount": 0})
+        );
+        assert_eq!(v["Mounts"][0]["Type"], "volume");
+        assert_eq!(
+            v["Mounts"][1],
+            json!({"Type": "bind", "Source": "/etc/x", "Destination": "/x", "Mode": "ro", "RW": false, "Propagation": "rprivate"})
+        );
+        assert!(v["NetworkSettings"]["Networks"]["host"]["EndpointID"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()));
+        assert!(st.volumes.contains_key("data"));
     }
 
     #[tokio::test(start_paused = true)]

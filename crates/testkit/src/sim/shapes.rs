@@ -5,6 +5,7 @@
 
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
 use super::clock::{self, rfc3339, rfc3339_or_zero, unix_secs};
@@ -359,31 +360,52 @@ fn graph_driver(layer: &str) -> Value {
     })
 }
 
-/// `GET /containers/{id}/json`.
-pub fn inspect(c: &Container, engine: &Engine, st: &State) -> Value {
+/// The parts of `GET /containers/{id}/json` that never change after the
+/// create, serialized once (`"Id":…,"Config":{…},…`, without braces): most
+/// of the answer, and the costly part to write.
+pub fn inspect_fixed(c: &Container) -> Bytes {
     let id = &c.id;
     let log_driver = c.host_config["LogConfig"]["Type"]
         .as_str()
         .unwrap_or_default();
-    let execs: Vec<&str> = st
-        .execs
-        .values()
-        .filter(|e| e.container == *id && e.running)
-        .map(|e| e.id.as_str())
-        .collect();
-    json!({
-        "Id": id, "Created": rfc3339(c.created), "Path": c.path, "Args": c.args, "State": state(c),
-        "Image": c.image_id,
+    let fixed = json!({
+        "Id": id, "Created": rfc3339(c.created), "Path": c.path, "Args": c.args, "Image": c.image_id,
         "ResolvConfPath": format!("/var/lib/docker/containers/{id}/resolv.conf"),
         "HostnamePath": format!("/var/lib/docker/containers/{id}/hostname"),
         "HostsPath": format!("/var/lib/docker/containers/{id}/hosts"),
         "LogPath": if log_driver == "json-file" { format!("/var/lib/docker/containers/{id}/{id}-json.log") } else { String::new() },
-        "Name": format!("/{}", c.name), "RestartCount": c.restart_count, "Driver": "overlay2",
-        "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
-        "ExecIDs": if execs.is_empty() { Value::Null } else { json!(execs) },
+        "Driver": "overlay2", "Platform": "linux", "MountLabel": "", "ProcessLabel": "", "AppArmorProfile": "",
         "HostConfig": c.host_config, "GraphDriver": graph_driver(id), "Mounts": mount_points(&c.host_config),
-        "Config": c.config, "NetworkSettings": network_settings(c, engine),
-    })
+        "Config": c.config,
+    });
+    let bytes = serde_json::to_vec(&fixed).unwrap_or_default();
+    Bytes::copy_from_slice(
+        bytes
+            .get(1..bytes.len().saturating_sub(1))
+            .unwrap_or_default(),
+    )
+}
+
+/// `GET /containers/{id}/json`: what changes (state, name, restarts, execs,
+/// network) written now, around [`inspect_fixed`].
+pub fn inspect(c: &Container, engine: &Engine, st: &State) -> Vec<u8> {
+    let execs: Vec<&str> = st
+        .execs
+        .values()
+        .filter(|e| e.container == c.id && e.running)
+        .map(|e| e.id.as_str())
+        .collect();
+    let changing = json!({
+        "State": state(c), "Name": format!("/{}", c.name), "RestartCount": c.restart_count,
+        "ExecIDs": if execs.is_empty() { Value::Null } else { json!(execs) },
+        "NetworkSettings": network_settings(c, engine),
+    });
+    let mut out = serde_json::to_vec(&changing).unwrap_or_default();
+    out.pop();
+    out.push(b',');
+    out.extend_from_slice(&c.fixed_json);
+    out.push(b'}');
+    out
 }
 
 /// `docker ps`'s COMMAND: arguments with spaces quoted.
