@@ -6,6 +6,9 @@
   scale.py extra ENVDIR                     add the job `extra`: one task on every host
   scale.py once OUT.json SIMPID CMD...      run CMD once: wall time, its CPU, the simulator's CPU
   scale.py expect DROVER ENVDIR N           diff must say no changes, status N running
+  scale.py timeline TRACE OFFSET            the requests in engine-sim's --trace file from byte
+                                            OFFSET on, by kind: how many, when the first came,
+                                            when the last was answered
   scale.py report WORK [RESULTS.md]         print the section (and write it)
 
 WORK/fleets lists the fleets measured (HOSTS per line); for each, WORK/
@@ -93,6 +96,33 @@ def cmd_expect(drover, envdir, n):
     running = sum(t.get("state") == "running" for t in json.loads(r.stdout))
     if running != int(n):
         sys.exit(f"scale: drover -C {envdir} status shows {running} running tasks, want {n}")
+
+
+def cmd_timeline(trace, offset):
+    """Requests by kind (method and path, IDs and names folded): how many, the
+    first one's start and the last one's end, the median answer time."""
+    kinds = {}
+    with open(trace) as f:
+        f.seek(int(offset))
+        for line in f:
+            fields = line.split()
+            if len(fields) < 6:
+                continue
+            came, took, method, path = float(fields[0]), float(fields[1]), fields[3], fields[4].split("?")[0]
+            path = re.sub(r"^/v[\d.]+", "", path)
+            path = re.sub(r"/(sha256:)?[0-9a-f]{64}", "/ID", path)
+            path = re.sub(r"/containers/[^/]+\.[^/]+/", "/containers/NAME/", path)
+            kinds.setdefault((method, path), []).append((came, took))
+    if not kinds:
+        print("  (no requests)")
+        return
+    t0 = min(came for items in kinds.values() for came, _ in items)
+    rows = sorted(kinds.items(), key=lambda kv: min(c for c, _ in kv[1]))
+    for (method, path), items in rows:
+        took = sorted(t for _, t in items)
+        first = min(c for c, _ in items) - t0
+        last = max(c + t for c, t in items) - t0
+        print(f"  {len(items):6d} x {method:6} {path:42} {first:7.2f} s to {last:7.2f} s, each {took[len(took) // 2] * 1000:6.1f} ms (median)")
 
 
 # ---- report --------------------------------------------------------------------
@@ -218,6 +248,8 @@ def main(argv):
         cmd_once(*args)
     elif cmd == "expect" and len(args) == 3:
         cmd_expect(*args)
+    elif cmd == "timeline" and len(args) == 2:
+        cmd_timeline(*args)
     elif cmd == "report" and len(args) in (1, 2):
         cmd_report(*args)
     else:
