@@ -42,8 +42,10 @@ use crate::watch::Watch;
 /// Engines by host name.
 pub type Engines = BTreeMap<String, Arc<dyn Engine>>;
 
-/// Steps in flight at once within one job's unordered phases.
-const CONCURRENCY: usize = 32;
+/// Steps in flight at once in a job's phase that takes nothing down. Each
+/// mostly waits on its gate; the engine requests they make are bounded per
+/// host and in total by the engines' own limits, so this only caps memory.
+const CONCURRENCY: usize = 4096;
 /// Pulls in flight at once on one host.
 const PULLS_PER_HOST: usize = 4;
 /// Log lines kept from a container that failed its gate.
