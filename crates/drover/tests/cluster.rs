@@ -530,7 +530,9 @@ fn a_second_status_takes_one_sample_per_container() {
     let cache_dir = cache.path().to_str().unwrap();
     let (samples, busy, idle) = status(cache_dir);
     assert_eq!(samples, 4, "two samples of each container on a first run");
-    assert!(busy > 10.0 && idle < 5.0, "busy {busy}%, idle {idle}%");
+    // A spinning loop gets what the machine spares it; a sleeping one
+    // nothing: the two must be told apart, whatever the load.
+    assert!(busy > 1.0 && idle < 1.0, "busy {busy}%, idle {idle}%");
     assert!(cache.path().join("drover/usage.json").is_file());
 
     let (samples, busy, idle) = status(cache_dir);
@@ -538,7 +540,9 @@ fn a_second_status_takes_one_sample_per_container() {
         samples, 2,
         "one sample of each container, measured from the held one"
     );
-    assert!(busy > 10.0 && idle < 5.0, "busy {busy}%, idle {idle}%");
+    // A spinning loop gets what the machine spares it; a sleeping one
+    // nothing: the two must be told apart, whatever the load.
+    assert!(busy > 1.0 && idle < 1.0, "busy {busy}%, idle {idle}%");
 
     // A cache that cannot be written costs a tick, nothing else.
     let (samples, busy, _) = status("/proc/drover-no-cache");
