@@ -12,9 +12,7 @@ pub fn load_secrets(dir: &Path, needed: &BTreeSet<&str>) -> Result<Secrets, Stri
     if needed.is_empty() {
         return Ok(secrets);
     }
-    let file = std::env::var_os("DROVER_SECRETS_FILE")
-        .map(Into::into)
-        .unwrap_or_else(|| dir.join("secrets.env"));
+    let file = secrets_file(dir);
     let from_file: BTreeMap<String, Secret> = if file.is_file() {
         let text = std::fs::read_to_string(&file)
             .map_err(|e| format!("cannot read secrets file {}: {e}", file.display()))?;
@@ -35,7 +33,15 @@ pub fn load_secrets(dir: &Path, needed: &BTreeSet<&str>) -> Result<Secrets, Stri
     Ok(secrets)
 }
 
-fn parse_secrets(text: &str) -> Result<BTreeMap<String, Secret>, String> {
+/// Where secret values are kept: `DROVER_SECRETS_FILE`, or `secrets.env`
+/// beside drover.toml.
+pub fn secrets_file(dir: &Path) -> std::path::PathBuf {
+    std::env::var_os("DROVER_SECRETS_FILE")
+        .map(Into::into)
+        .unwrap_or_else(|| dir.join("secrets.env"))
+}
+
+pub(crate) fn parse_secrets(text: &str) -> Result<BTreeMap<String, Secret>, String> {
     let mut values = BTreeMap::new();
     for (number, line) in text.lines().enumerate() {
         let line = line.trim();

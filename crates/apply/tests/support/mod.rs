@@ -189,6 +189,7 @@ fn observed(c: &FakeContainer) -> ObservedContainer {
         image_env: BTreeMap::new(),
         image_cmd: None,
         image_defaults: Default::default(),
+        adopted: None,
     }
 }
 
@@ -301,6 +302,7 @@ impl Apply {
                 by: BY.to_string(),
                 at: AT.to_string(),
                 command: COMMAND.to_string(),
+                commit: None,
             },
             self.cancel.clone(),
             &record,

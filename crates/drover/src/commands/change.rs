@@ -75,7 +75,7 @@ pub async fn execute(
     let json = global.json;
     let notices = |notice: &Notice| say(notice, json, color);
     let run = Run {
-        deployment: drover_fleet::deployment(&prepared.operation.command()),
+        deployment: fleet.deployment(&prepared.operation.command()),
         parallel: None,
         cancel: interrupt::token(),
         events: &events,
