@@ -744,7 +744,6 @@ pub fn subtract(keys: &Keys, inherited: &Keys) -> Keys {
             }
         }
     }
-    // `init = false` is never written: no init is not what drover runs by default.
     own
 }
 
@@ -780,8 +779,7 @@ impl Group {
 /// image repository, keys and secrets) is one job over those hosts, with
 /// as many instances as the host running most of them runs; on each host
 /// the oldest container is task 0. The job's image is the one most of its
-/// containers run (the first host's on a tie). `hosts_order` is the order
-/// hosts are listed in the environment.
+/// containers run (the first host's on a tie).
 pub fn group(shaped: Vec<(&Found, Shape)>) -> Vec<Group> {
     type Likeness = (String, String, BTreeMap<String, String>);
     let mut by: BTreeMap<Likeness, Vec<(&Found, Shape)>> = BTreeMap::new();

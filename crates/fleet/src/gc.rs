@@ -12,9 +12,12 @@
 //!
 //! Nothing goes unless it is provably this environment's leftover:
 //!
-//! - a container only with this environment's `drover.env` label, and never
-//!   a lock; kept generations as [`drover_plan::retention`] says, the one
-//!   rule the executor's pruning after a rollout also asks;
+//! - a container only with this environment's `drover.env` label (or
+//!   adopted by it, `drover adopt`), and never a lock; kept generations as
+//!   [`drover_plan::retention`] says, the one rule the executor's pruning
+//!   after a rollout also asks (an adopted generation kept aside carries no
+//!   label the executor lists, so `gc` is what removes it); an adoption
+//!   record once none of the containers it names is left;
 //! - an image tag only in a repository this environment uses, when no
 //!   container of any kind on the host uses the image, and the registry
 //!   still holds that tag as this very image (so it can be pulled again);

@@ -109,6 +109,10 @@ pub struct ObservedContainer {
 /// container of the environment, `ENV.JOB.HOST.adopted`) says, by container
 /// ID, which task it is. The first replacement gives the task a container
 /// with drover's labels, and the adopted one becomes a kept generation.
+///
+/// One record per job and host keeps each record's labels to that job's
+/// tasks on that host (at most 1000, about 90 bytes each), well within
+/// what an engine stores for a container.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Adoption {
     pub env: String,

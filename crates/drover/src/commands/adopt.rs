@@ -50,7 +50,9 @@ pub async fn run(global: &Global, containers: &[String], dry_run: bool) -> Resul
     }
     interrupt::changing();
     let by = drover_apply::lock::operator();
-    let done = fleet.adopt(&connections, &plan, &by).await?;
+    let done = fleet
+        .adopt(&connections, &plan, &by, &interrupt::token())
+        .await?;
     if global.json {
         outln!("{}", json_of(&fleet, &plan, Some(&done)));
     } else {

@@ -25,6 +25,7 @@ use drover_spec::{Environment, SpecError};
 use futures::future::join_all;
 use futures::{stream, StreamExt};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 use super::{
     common, group, inherited, job_name, merge_secrets, render_job_file, shape, subtract, unique,
@@ -554,11 +555,13 @@ impl Fleet {
 
     /// Takes the containers over as `plan` says: the secrets file, then
     /// drover.toml, then each job's file, its records and its renames.
+    /// `cancel` (Ctrl-C) lets the job under way finish and starts no other.
     pub async fn adopt(
         &self,
         connections: &Connections,
         plan: &AdoptionPlan,
         by: &str,
+        cancel: &CancellationToken,
     ) -> Result<Adopted, FleetError> {
         let mut done = Adopted::default();
         if let Some(edit) = &plan.secrets {
@@ -573,6 +576,13 @@ impl Fleet {
             done.wrote.push("drover.toml".to_string());
         }
         for job in &plan.jobs {
+            if cancel.is_cancelled() {
+                done.failed.push((
+                    job.job.clone(),
+                    "interrupted before it began: nothing was done for it".to_string(),
+                ));
+                continue;
+            }
             match self.adopt_job(connections, job, by, &plan.at).await {
                 Ok(()) => {
                     done.jobs.push(job.job.clone());
