@@ -10,7 +10,7 @@ The containers: N/10 kinds of 10, each kind its own command and SERVICE
 variable, all with the settings drover would give them (an init, the local
 log driver with 20m x 5, restart unless-stopped), so that once adopted
 `drover diff` has nothing to change; every fourth kind also a secret
-(API_TOKEN), a bind mount with --user and --workdir, or --ulimit and
+(SVCNN_TOKEN: the secrets file holds one value per name), a bind mount with --user and --workdir, or --ulimit and
 --cap-add. Each round: undo the last adoption (untimed: the records
 removed, every container given its name back, the files deleted); read
 every container's ID, start time, restart count and state; then time one
@@ -49,7 +49,7 @@ def docker(sock, *args, check=True):
 def kind_args(work, k):
     args = [*SAFE, "-e", f"SERVICE=svc{k:02d}"]
     if k % 4 == 1:
-        args += ["-e", f"API_TOKEN=bench-secret-{k:02d}-x7q"]
+        args += ["-e", f"SVC{k:02d}_TOKEN=bench-secret-{k:02d}-x7q"]
     elif k % 4 == 2:
         data = f"{work}/data/svc{k:02d}"
         os.makedirs(data, exist_ok=True)
@@ -134,14 +134,20 @@ def cmd_run(drover, work, sock, runs):
         diff_wall, _ = timed([drover, "-C", env, "diff"])
         after = identities(sock, ids)
         problems = []
+        tasks = {}
         for name, cid in containers.items():
-            kind, index = name.rsplit("-", 1)
+            kind = name.rsplit("-", 1)[0]
             b, a = before[cid], after[cid]
-            expected = f"{ENV}.{kind}.h1.{index}"
             if (a["started"], a["restarts"], a["status"]) != (b["started"], b["restarts"], "running"):
                 problems.append(f"{name}: {b} -> {a}")
-            if a["name"] != expected:
-                problems.append(f"{name} is {a['name']}, not {expected}")
+            # Its job's task: the kind is the job, the oldest container task 0.
+            prefix = f"{ENV}.{kind}.h1."
+            if not a["name"].startswith(prefix):
+                problems.append(f"{name} is {a['name']}, not a task of job {kind}")
+            tasks.setdefault(kind, set()).add(a["name"][len(prefix):])
+        for kind, got in tasks.items():
+            if got != {str(i) for i in range(PER_KIND)}:
+                problems.append(f"job {kind} has tasks {sorted(got)}")
         jobs = sorted(os.listdir(f"{env}/jobs"))
         for job in jobs:
             with open(f"{env}/jobs/{job}") as f:

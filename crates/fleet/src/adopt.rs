@@ -851,9 +851,17 @@ pub fn job_name(names: &[&str], image: &ImageRef) -> String {
                     prefix.pop();
                 }
             }
-            prefix
-                .trim_end_matches(|c: char| c.is_ascii_digit() || matches!(c, '-' | '_' | '.'))
-                .to_string()
+            // `web-1`, `web-2`: `web`. `web10`, `web11`: `web`, not `web1`
+            // (a number the names go on with is theirs, not the job's);
+            // `svc07-1`, `svc07-2`: `svc07`.
+            let numbered = names
+                .iter()
+                .any(|n| n[prefix.len()..].starts_with(|c: char| c.is_ascii_digit()));
+            let mut base = prefix.as_str();
+            if numbered {
+                base = base.trim_end_matches(|c: char| c.is_ascii_digit());
+            }
+            base.trim_end_matches(['-', '_', '.']).to_string()
         }
         None => String::new(),
     };

@@ -36,8 +36,10 @@ use crate::{Connections, Fleet, FleetError};
 
 /// Inspects in flight at once per host.
 const INSPECT_CONCURRENCY: usize = 32;
-/// Renames in flight at once per host.
+/// Renames in flight at once per host and job.
 const RENAME_CONCURRENCY: usize = 16;
+/// Jobs taken over at once.
+const JOB_CONCURRENCY: usize = 8;
 
 /// One task of an adopted job: the container it is, and its names.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -575,15 +577,20 @@ impl Fleet {
             })?;
             done.wrote.push("drover.toml".to_string());
         }
-        for job in &plan.jobs {
-            if cancel.is_cancelled() {
-                done.failed.push((
-                    job.job.clone(),
-                    "interrupted before it began: nothing was done for it".to_string(),
-                ));
-                continue;
-            }
-            match self.adopt_job(connections, job, by, &plan.at).await {
+        // Jobs are independent: several at once, each whole or not at all.
+        let outcomes: Vec<(&AdoptedJob, Result<(), String>)> = stream::iter(&plan.jobs)
+            .map(|job| async move {
+                if cancel.is_cancelled() {
+                    let why = "interrupted before it began: nothing was done for it";
+                    return (job, Err(why.to_string()));
+                }
+                (job, self.adopt_job(connections, job, by, &plan.at).await)
+            })
+            .buffer_unordered(JOB_CONCURRENCY)
+            .collect()
+            .await;
+        for (job, outcome) in outcomes {
+            match outcome {
                 Ok(()) => {
                     done.jobs.push(job.job.clone());
                     done.wrote.push(job.file.clone());
@@ -591,6 +598,9 @@ impl Fleet {
                 Err(why) => done.failed.push((job.job.clone(), why)),
             }
         }
+        done.jobs.sort();
+        done.wrote.sort();
+        done.failed.sort();
         Ok(done)
     }
 

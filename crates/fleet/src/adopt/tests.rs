@@ -200,6 +200,10 @@ fn job_names() {
     let image: ImageRef = "reg.example/team/api-server:1".parse().unwrap();
     assert_eq!(job_name(&["web", "web"], &image), "web");
     assert_eq!(job_name(&["web-1", "web-2", "web-3"], &image), "web");
+    assert_eq!(job_name(&["web10", "web11"], &image), "web");
+    assert_eq!(job_name(&["svc07-0", "svc07-1"], &image), "svc07");
+    assert_eq!(job_name(&["svc07-10", "svc07-11"], &image), "svc07");
+    assert_eq!(job_name(&["api.1", "api.2"], &image), "api");
     assert_eq!(job_name(&["web_a", "web_b"], &image), "web");
     assert_eq!(job_name(&["my.app"], &image), "my-app");
     assert_eq!(job_name(&["--odd..name--"], &image), "odd-name");
