@@ -60,7 +60,7 @@ pub struct Deployment {
     pub at: String,
     /// The drover command, e.g. `update web --image reg/web:2`.
     pub command: String,
-    /// The environment directory's git commit (`-dirty` with changes), if in git.
+    /// The environment directory's git commit (`-dirty` with changes); `None` outside git.
     pub commit: Option<String>,
 }
 
@@ -580,6 +580,9 @@ impl<'a> Executor<'a> {
         map.insert(labels::DEPLOYED_BY.to_string(), self.deployment.by.clone());
         map.insert(labels::DEPLOYED_AT.to_string(), self.deployment.at.clone());
         map.insert(labels::COMMAND.to_string(), self.deployment.command.clone());
+        if let Some(commit) = &self.deployment.commit {
+            map.insert(labels::COMMIT.to_string(), commit.clone());
+        }
         if let Some(previous) = previous {
             map.insert(labels::PREVIOUS.to_string(), previous.record.clone());
         }

@@ -175,6 +175,14 @@ pub enum Command {
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
     },
+    /// Write job files for the containers on the hosts that no drover environment manages, and take them over without restarting them
+    Adopt {
+        /// Only these containers (names or ID prefixes; default: every one no environment manages)
+        containers: Vec<String>,
+        /// Print the files it would write (secrets masked), change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Post notifications a command handed off, retrying for a few minutes
     /// (internal: drover starts it itself, messages on standard input)
     #[command(name = "notify-retry", hide = true)]

@@ -100,6 +100,10 @@ fn main() -> ExitCode {
                 command,
             } => commands::exec::run(global, job, task.as_deref(), *all, command).await,
             Command::Gc { dry_run } => commands::gc::run(global, *dry_run).await,
+            Command::Adopt {
+                containers,
+                dry_run,
+            } => commands::adopt::run(global, containers, *dry_run).await,
             Command::Doctor => commands::doctor::run(global).await,
             Command::Web {
                 listen,

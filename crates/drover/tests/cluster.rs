@@ -477,7 +477,7 @@ fn status_shows_every_task_with_memory_and_cpu() {
 
     c.drover(&["status"])
         .stdout_has("TASK      CONTAINER     IMAGE                  STATE    HEALTH  UPTIME  RESTARTS  MEMORY")
-        .stdout_has("\nweb h2/0  -             -                      missing  -       -       -         -         -\n")
+        .stdout_has("\nweb h2/0  -             -                      missing  -       -       -         -         -     -\n")
         .run();
 }
 

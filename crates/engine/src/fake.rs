@@ -22,7 +22,7 @@ use futures::StreamExt;
 
 use crate::{
     is_anonymous_volume, ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError,
-    EngineEvent, EngineInfo, EngineVersion, ExecOutput, ExecSession, FilesystemSpace,
+    EngineEvent, EngineInfo, EngineVersion, ExecOutput, ExecSession, FilesystemSpace, HandRun,
     HostContainer, ImageDetails, ImageRemoval, ImageSummary, Images, ItemSpace, LogOptions,
     LogStream, Named, PullProgress, Streams, System, UsageSample, VolumeSummary, Volumes,
 };
@@ -739,6 +739,7 @@ impl Containers for FakeEngine {
                 image_env: BTreeMap::new(),
                 image_cmd: None,
                 image_defaults: Default::default(),
+                adopted: None,
             }
         };
         self.counted();
@@ -913,6 +914,16 @@ impl Containers for FakeEngine {
         let name = s.name_of(id);
         s.call(format!("exec {name} {}", cmd.join(" ")))?;
         Ok(ExecOutput::default())
+    }
+
+    async fn inspect_hand_run(&self, id: &str) -> Result<Option<HandRun>, EngineError> {
+        // The fake keeps no settings beyond the job keys.
+        Ok(self.inspect_container(id).await?.map(|container| HandRun {
+            container,
+            foreign: Vec::new(),
+            anonymous_volumes: Vec::new(),
+            stop_signal: None,
+        }))
     }
 
     async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError> {

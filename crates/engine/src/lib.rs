@@ -33,7 +33,7 @@ pub use convert::create_body;
 pub use docker::{connect, DockerEngine};
 pub use error::{short_message, EngineError};
 pub use limits::Limits;
-pub use observe::observe;
+pub use observe::{adopted, observe, with_image};
 pub use streams::{ExecSession, LogChunk, LogStream, StreamKind};
 pub use transport::ssh::kill_all as kill_ssh_masters;
 pub use transport::{check_tls_files, TlsSetupError};
@@ -145,6 +145,10 @@ pub struct ImageDetails {
     pub cmd: Option<Vec<String>>,
     /// Its entrypoint, user, workdir and labels.
     pub defaults: ImageDefaults,
+    /// Where its `VOLUME`s are: a container of it gets an anonymous volume at each.
+    pub volumes: Vec<String>,
+    /// Its `STOPSIGNAL`, if it sets one.
+    pub stop_signal: Option<String>,
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
     pub created: String,
@@ -207,6 +211,32 @@ pub struct PullProgress {
     pub total: i64,
 }
 
+/// A container no drover environment manages, as `drover adopt` reads it:
+/// what drover compares, and what else it was started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandRun {
+    /// Its image's env, command and defaults are left empty, as
+    /// [`Containers::inspect_container`] leaves them.
+    pub container: ObservedContainer,
+    /// The settings it runs with that no job key expresses.
+    pub foreign: Vec<Foreign>,
+    /// Paths of its anonymous volumes (`Config.Volumes`): its image's
+    /// `VOLUME`s, and any `-v /path` it was started with.
+    pub anonymous_volumes: Vec<String>,
+    /// Its stop signal (`Config.StopSignal`: its image's, or `--stop-signal`).
+    pub stop_signal: Option<String>,
+}
+
+/// A setting a container runs with that no job key expresses, so that a
+/// container made from a job file would run without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    /// In `docker run`'s words: `--network container:db`, `--volumes-from a`.
+    pub setting: String,
+    /// Why no job key says it.
+    pub why: String,
+}
+
 /// The options of a create request beyond the task's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreateOptions {
@@ -262,6 +292,8 @@ pub trait Containers: Named + Send + Sync {
     async fn exec_output(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, EngineError>;
     /// Every container on the host, whatever its labels, running or not.
     async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError>;
+    /// A container as `drover adopt` reads it; `None` when it no longer exists.
+    async fn inspect_hand_run(&self, id: &str) -> Result<Option<HandRun>, EngineError>;
 }
 
 /// Images: list, inspect, pull, import, remove.

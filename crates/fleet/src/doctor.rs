@@ -1064,6 +1064,7 @@ mod tests {
             image_env: BTreeMap::new(),
             image_cmd: None,
             image_defaults: Default::default(),
+            adopted: None,
         }
     }
 

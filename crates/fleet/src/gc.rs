@@ -12,9 +12,12 @@
 //!
 //! Nothing goes unless it is provably this environment's leftover:
 //!
-//! - a container only with this environment's `drover.env` label, and never
-//!   a lock; kept generations as [`drover_plan::retention`] says, the one
-//!   rule the executor's pruning after a rollout also asks;
+//! - a container only with this environment's `drover.env` label (or
+//!   adopted by it, `drover adopt`), and never a lock; kept generations as
+//!   [`drover_plan::retention`] says, the one rule the executor's pruning
+//!   after a rollout also asks (an adopted generation kept aside carries no
+//!   label the executor lists, so `gc` is what removes it); an adoption
+//!   record once none of the containers it names is left;
 //! - an image tag only in a repository this environment uses, when no
 //!   container of any kind on the host uses the image, and the registry
 //!   still holds that tag as this very image (so it can be pulled again);
@@ -43,8 +46,8 @@ use drover_engine::{observe, Engine, EngineError, HostContainer, ImageSummary, V
 use drover_plan::retention::{self, Expired, Generation};
 use drover_plan::views::locks;
 use drover_plan::{
-    belongs_to, labels, HostObservation, HostState, Observed, ObservedContainer, Role, Scope,
-    TaskKey, MARKER_IMAGE, ROLE_LOCK,
+    belongs_to, labels, Adoption, HostObservation, HostState, Observed, ObservedContainer, Role,
+    Scope, TaskKey, MARKER_IMAGE, ROLE_LOCK,
 };
 use drover_registry::{RegistryClient, TAG_INFO_CONCURRENCY};
 use drover_spec::ImageRef;
@@ -70,6 +73,12 @@ pub enum GcStep {
         name: String,
         job: Option<String>,
         stop: Option<Duration>,
+    },
+    /// An adoption record (`drover adopt`) none of whose containers exists any more.
+    SpentRecord {
+        id: String,
+        name: String,
+        job: String,
     },
     /// A set-aside generation that retention says goes.
     Generation {
@@ -101,7 +110,9 @@ pub enum GcStep {
 impl GcStep {
     pub fn kind(&self) -> &'static str {
         match self {
-            GcStep::Orphan { .. } | GcStep::Generation { .. } => "container",
+            GcStep::Orphan { .. } | GcStep::Generation { .. } | GcStep::SpentRecord { .. } => {
+                "container"
+            }
             GcStep::Tag { .. } | GcStep::Dangling { .. } => "image",
             GcStep::Volume { .. } => "volume",
         }
@@ -110,7 +121,9 @@ impl GcStep {
     /// What it is called: a container or volume name, an image reference or ID.
     pub fn name(&self) -> &str {
         match self {
-            GcStep::Orphan { name, .. } | GcStep::Generation { name, .. } => name,
+            GcStep::Orphan { name, .. }
+            | GcStep::Generation { name, .. }
+            | GcStep::SpentRecord { name, .. } => name,
             GcStep::Tag { reference, .. } => reference,
             GcStep::Dangling { image_id, .. } => short_id(image_id),
             GcStep::Volume { name, .. } => name,
@@ -119,7 +132,9 @@ impl GcStep {
 
     pub fn id(&self) -> &str {
         match self {
-            GcStep::Orphan { id, .. } | GcStep::Generation { id, .. } => id,
+            GcStep::Orphan { id, .. }
+            | GcStep::Generation { id, .. }
+            | GcStep::SpentRecord { id, .. } => id,
             GcStep::Tag { image_id, .. } | GcStep::Dangling { image_id, .. } => image_id,
             GcStep::Volume { name, .. } => name,
         }
@@ -130,6 +145,9 @@ impl GcStep {
         match self {
             GcStep::Orphan { job: Some(job), .. } => format!("job {job} is not in the spec"),
             GcStep::Orphan { job: None, .. } => "belongs to no job".to_string(),
+            GcStep::SpentRecord { job, .. } => {
+                format!("adoption record of job {job}: none of its containers exists any more")
+            }
             GcStep::Generation {
                 task,
                 why: why @ Expired::BeyondKeep { .. },
@@ -157,7 +175,7 @@ impl GcStep {
     /// Space it frees, as far as known before removing it.
     pub fn bytes(&self) -> Option<u64> {
         match self {
-            GcStep::Orphan { .. } | GcStep::Generation { .. } => None,
+            GcStep::Orphan { .. } | GcStep::Generation { .. } | GcStep::SpentRecord { .. } => None,
             GcStep::Tag { bytes, deletes, .. } => {
                 if *deletes {
                     *bytes
@@ -176,7 +194,10 @@ impl GcStep {
     }
 
     fn is_container(&self) -> bool {
-        matches!(self, GcStep::Orphan { .. } | GcStep::Generation { .. })
+        matches!(
+            self,
+            GcStep::Orphan { .. } | GcStep::Generation { .. } | GcStep::SpentRecord { .. }
+        )
     }
 }
 
@@ -184,7 +205,9 @@ impl fmt::Display for GcStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind(), self.name())?;
         match self {
-            GcStep::Orphan { id, .. } | GcStep::Generation { id, .. } => {
+            GcStep::Orphan { id, .. }
+            | GcStep::Generation { id, .. }
+            | GcStep::SpentRecord { id, .. } => {
                 write!(f, " ({}, {})", short_id(id), self.reason())
             }
             GcStep::Tag { image_id, .. } => {
@@ -385,7 +408,7 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
     for c in &read.state.containers {
         if !belongs_to(c, host, &spec.known_hosts)
             || (!primary && c.host_label() != Some(host))
-            || c.label(labels::ENV) != Some(spec.env.as_str())
+            || c.env() != Some(spec.env.as_str())
             // Never a lock, whatever else its labels say.
             || c.label(labels::ROLE) == Some(ROLE_LOCK)
         {
@@ -408,6 +431,22 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
             }),
             // Kept generations, and the evidence of failed rollouts.
             (Some(_), Role::Kept(key) | Role::Failed(key)) => kept.entry(key).or_default().push(c),
+            (Some(job), Role::AdoptionRecord { .. }) => {
+                let recorded: Vec<String> = Adoption::from_record(&spec.env, &c.labels)
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                if !recorded
+                    .iter()
+                    .any(|id| read.all.iter().any(|other| &other.id == id))
+                {
+                    steps.push(GcStep::SpentRecord {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        job: job.to_string(),
+                    });
+                }
+            }
             // Strays and unknown containers of a job in the spec are `up`'s to settle.
             (Some(_), _) => {}
         }
@@ -931,7 +970,7 @@ async fn measure(engine: &dyn Engine, steps: &mut [GcStep]) {
             GcStep::Volume { name, bytes } => {
                 *bytes = space.volumes.get(name.as_str()).copied();
             }
-            GcStep::Orphan { .. } | GcStep::Generation { .. } => {}
+            GcStep::Orphan { .. } | GcStep::Generation { .. } | GcStep::SpentRecord { .. } => {}
         }
     }
 }
@@ -963,7 +1002,9 @@ async fn remove(engine: &dyn Engine, step: &GcStep) -> GcOutcome {
             }
             engine.remove_container(id).await.map(|()| 0)
         }
-        GcStep::Generation { id, .. } => engine.remove_container(id).await.map(|()| 0),
+        GcStep::Generation { id, .. } | GcStep::SpentRecord { id, .. } => {
+            engine.remove_container(id).await.map(|()| 0)
+        }
         // Space is freed only when the image itself goes.
         GcStep::Tag {
             reference, bytes, ..
@@ -1045,6 +1086,7 @@ mod tests {
             image_env: BTreeMap::new(),
             image_cmd: None,
             image_defaults: Default::default(),
+            adopted: None,
         }
     }
 

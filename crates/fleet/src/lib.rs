@@ -3,7 +3,9 @@
 //! lock held. The CLI and the web dashboard both call this; neither
 //! re-derives any of it.
 
+pub mod adopt;
 mod change;
+pub mod commit;
 mod connect;
 mod doctor;
 mod exec;
@@ -372,13 +374,16 @@ pub fn holder(command: &str, reason: &str, process: bool) -> Holder {
     }
 }
 
-/// The deployment record for a command of this process.
-pub fn deployment(command: &str) -> Deployment {
-    Deployment {
-        by: lock::operator(),
-        at: now_rfc3339(),
-        command: command.to_string(),
-        commit: None,
+impl Fleet {
+    /// The deployment record for a command of this process: who, when, and
+    /// the environment directory's commit.
+    pub fn deployment(&self, command: &str) -> Deployment {
+        Deployment {
+            by: lock::operator(),
+            at: now_rfc3339(),
+            command: command.to_string(),
+            commit: commit::git_commit(&self.env.dir).map(|c| c.label()),
+        }
     }
 }
 

@@ -266,22 +266,17 @@ fn io_words(e: &std::io::Error) -> String {
 pub fn default_tag(dir: &Path) -> String {
     let now = crate::now_rfc3339();
     let stamp: String = now.chars().filter(char::is_ascii_digit).take(14).collect();
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(commit) if !commit.is_empty() => {
-            let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
-            format!("{stamp}-{commit}{}", if dirty { "-dirty" } else { "" })
-        }
-        _ => stamp,
+    match crate::commit::git_commit(dir) {
+        Some(commit) => format!(
+            "{stamp}-{}{}",
+            commit.short,
+            if commit.dirty {
+                crate::commit::DIRTY
+            } else {
+                ""
+            }
+        ),
+        None => stamp,
     }
 }
 

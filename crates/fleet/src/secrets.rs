@@ -145,8 +145,14 @@ pub(crate) fn resolve(dir: &Path, jobs: &[&Job]) -> Result<Secrets, FleetError> 
     }
 }
 
+/// Where secret values are kept: `DROVER_SECRETS_FILE`, or `secrets.env`
+/// beside drover.toml (what `adopt` appends to).
+pub fn secrets_file(dir: &Path) -> PathBuf {
+    SecretsFile::locate(dir).path
+}
+
 /// `KEY=VALUE` lines; an error is its line number and what is wrong.
-fn parse_secrets(text: &str) -> Result<BTreeMap<String, Secret>, (usize, String)> {
+pub(crate) fn parse_secrets(text: &str) -> Result<BTreeMap<String, Secret>, (usize, String)> {
     let mut values = BTreeMap::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;

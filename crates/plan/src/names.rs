@@ -10,10 +10,14 @@
 //!   named `ENV.JOB.HOST.TASK.failed`: the evidence, for `logs --failed`;
 //! - a job's lock on a host, `ENV.JOB.HOST.lock`, labelled `drover.role=lock`;
 //! - a job's stop mark on a host, `ENV.JOB.HOST.stopped`, labelled
-//!   `drover.role=stopped`: the record that `drover stop` left the job stopped.
+//!   `drover.role=stopped`: the record that `drover stop` left the job stopped;
+//! - a job's adoption record on a host, `ENV.JOB.HOST.adopted`, labelled
+//!   `drover.role=adopted`: which containers started by hand `drover adopt`
+//!   took over as which tasks (a running container can be renamed but not
+//!   relabelled, so the record lives beside it, keyed by container ID).
 //!
-//! Neither a lock nor a stop mark carries `drover.task`, so nothing that
-//! looks for tasks can mistake one for a stray task container.
+//! No marker carries `drover.task`, so nothing that looks for tasks can
+//! mistake one for a stray task container.
 
 use std::fmt;
 
@@ -42,6 +46,12 @@ pub mod labels {
     pub const REASON: &str = "drover.reason";
     /// The process holding a lock, for telling a stale lock from a held one.
     pub const PID: &str = "drover.pid";
+    /// The git commit of the environment directory a container was created
+    /// from (`-dirty` with uncommitted changes). Not part of [`SPEC`]: a new
+    /// commit alone replaces nothing.
+    pub const COMMIT: &str = "drover.commit";
+    /// On an adoption record: `drover.adopted.<container ID>` = the task index.
+    pub const ADOPTED_PREFIX: &str = "drover.adopted.";
 }
 
 /// `job host/task`: one task of the spec.
@@ -98,9 +108,15 @@ pub fn stop_mark_name(env: &str, job: &str, host: &str) -> String {
     format!("{env}.{job}.{host}.stopped")
 }
 
+/// The adoption record of `job` on `host` (`drover adopt`).
+pub fn adoption_name(env: &str, job: &str, host: &str) -> String {
+    format!("{env}.{job}.{host}.adopted")
+}
+
 /// Values of the [`labels::ROLE`] label.
 pub const ROLE_LOCK: &str = "lock";
 pub const ROLE_STOPPED: &str = "stopped";
+pub const ROLE_ADOPTED: &str = "adopted";
 
 /// The image drover creates marker containers from. It is made on each host
 /// from a few bytes (never pulled), and never run.

@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use drover_spec::ImageKey;
 
+use crate::config::EnvValue;
 use crate::config::TaskConfig;
-use crate::names::{labels, TaskKey, ROLE_LOCK, ROLE_STOPPED};
+use crate::names::{labels, TaskKey, ROLE_ADOPTED, ROLE_LOCK, ROLE_STOPPED};
 use crate::state::{Failing, RunState, Runs};
 use crate::time::{self, Timestamp};
 
@@ -97,6 +98,91 @@ pub struct ObservedContainer {
     pub image_cmd: Option<Vec<String>>,
     /// What else the image sets, for the keys a job may leave to it.
     pub image_defaults: ImageDefaults,
+    /// Set when `drover adopt` took this container over: it was started by
+    /// hand and carries none of drover's labels; its task comes from here.
+    pub adopted: Option<Adoption>,
+}
+
+/// A container `drover adopt` took over. A running container can be
+/// renamed but not relabelled, so it keeps the labels it was started with;
+/// the adoption record of its job on its host (a never-started marker
+/// container of the environment, `ENV.JOB.HOST.adopted`) says, by container
+/// ID, which task it is. The first replacement gives the task a container
+/// with drover's labels, and the adopted one becomes a kept generation.
+///
+/// One record per job and host keeps each record's labels to that job's
+/// tasks on that host (at most 1000, about 90 bytes each), well within
+/// what an engine stores for a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    pub env: String,
+    pub key: TaskKey,
+    /// Who adopted it (`user@machine`) and when (RFC 3339), from the record.
+    pub by: Option<String>,
+    pub at: Option<String>,
+    /// Its environment variables that are secrets: masked like a drover
+    /// container's, never recorded by value.
+    pub secrets: BTreeSet<String>,
+}
+
+impl Adoption {
+    /// The adoptions an adoption record holds, by container ID: nothing
+    /// for a container that is not a record of `env`.
+    pub fn from_record(env: &str, record: &BTreeMap<String, String>) -> Vec<(String, Adoption)> {
+        let get = |name: &str| record.get(name).map(String::as_str);
+        let (Some(own_env), Some(ROLE_ADOPTED), Some(job), Some(host)) = (
+            get(labels::ENV),
+            get(labels::ROLE),
+            get(labels::JOB),
+            get(labels::HOST),
+        ) else {
+            return Vec::new();
+        };
+        if own_env != env {
+            return Vec::new();
+        }
+        let secrets = crate::config::secret_names_label(record);
+        record
+            .iter()
+            .filter_map(|(name, task)| {
+                let id = name.strip_prefix(labels::ADOPTED_PREFIX)?;
+                let task = task.parse().ok()?;
+                let adoption = Adoption {
+                    env: env.to_string(),
+                    key: TaskKey::new(job, host, task),
+                    by: get(labels::DEPLOYED_BY).map(str::to_string),
+                    at: get(labels::DEPLOYED_AT).map(str::to_string),
+                    secrets: secrets.clone(),
+                };
+                Some((id.to_string(), adoption))
+            })
+            .collect()
+    }
+
+    /// The labels of the record of `tasks` (container ID → task index),
+    /// adopted as `job` on `host`, `secrets` by name.
+    pub fn record(
+        env: &str,
+        job: &str,
+        host: &str,
+        tasks: &BTreeMap<String, u32>,
+        secrets: &BTreeSet<String>,
+    ) -> BTreeMap<String, String> {
+        let mut record = BTreeMap::from([
+            (labels::ENV.to_string(), env.to_string()),
+            (labels::JOB.to_string(), job.to_string()),
+            (labels::HOST.to_string(), host.to_string()),
+            (labels::ROLE.to_string(), ROLE_ADOPTED.to_string()),
+        ]);
+        if !secrets.is_empty() {
+            let names: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            record.insert(labels::SECRETS.to_string(), names.join(","));
+        }
+        for (id, task) in tasks {
+            record.insert(format!("{}{id}", labels::ADOPTED_PREFIX), task.to_string());
+        }
+        record
+    }
 }
 
 /// What an image gives a container whose create request does not say
@@ -129,21 +215,75 @@ pub enum Role {
         job: String,
         host: String,
     },
+    /// The adoption record of a job on a host ([`Adoption`]).
+    AdoptionRecord {
+        job: String,
+        host: String,
+    },
     /// drover's label but no readable task: removed by `up` (scope permitting).
     Unknown,
 }
 
 impl ObservedContainer {
+    // A container's environment, job, host and task: from its labels, or
+    // for an adopted container from its adoption record. Every rule that
+    // asks what a container is asks these.
+
+    pub fn env(&self) -> Option<&str> {
+        self.labels
+            .get(labels::ENV)
+            .map(String::as_str)
+            .or(self.adopted.as_ref().map(|a| a.env.as_str()))
+    }
+
     pub fn job(&self) -> Option<&str> {
-        self.labels.get(labels::JOB).map(String::as_str)
+        self.labels
+            .get(labels::JOB)
+            .map(String::as_str)
+            .or(self.adopted.as_ref().map(|a| a.key.job.as_str()))
     }
 
     pub fn host_label(&self) -> Option<&str> {
-        self.labels.get(labels::HOST).map(String::as_str)
+        self.labels
+            .get(labels::HOST)
+            .map(String::as_str)
+            .or(self.adopted.as_ref().map(|a| a.key.host.as_str()))
     }
 
     pub fn task(&self) -> Option<u32> {
-        self.labels.get(labels::TASK).and_then(|t| t.parse().ok())
+        match self.labels.get(labels::TASK) {
+            Some(task) => task.parse().ok(),
+            None => self.adopted.as_ref().map(|a| a.key.task),
+        }
+    }
+
+    /// Takes `adoption` as what this container is, its secrets masked from now on.
+    pub fn adopt(&mut self, adoption: Adoption) {
+        for (name, value) in &mut self.config.env {
+            if adoption.secrets.contains(name) {
+                if let EnvValue::Plain(plain) = value {
+                    *value = EnvValue::Secret(crate::config::Secret::new(std::mem::take(plain)));
+                }
+            }
+        }
+        self.adopted = Some(adoption);
+    }
+
+    /// Who created it for its task: the deployment label, or who adopted it.
+    pub fn deployed_by(&self) -> Option<&str> {
+        self.label(labels::DEPLOYED_BY)
+            .or(self.adopted.as_ref().and_then(|a| a.by.as_deref()))
+    }
+
+    /// The drover command that created it; `adopt` for an adopted container.
+    pub fn deployed_with(&self) -> Option<&str> {
+        self.label(labels::COMMAND)
+            .or(self.adopted.as_ref().map(|_| "adopt"))
+    }
+
+    /// The `drover.commit` it was created from, if it records one.
+    pub fn commit(&self) -> Option<&str> {
+        self.label(labels::COMMIT)
     }
 
     pub fn spec_hash(&self) -> Option<&str> {
@@ -173,6 +313,7 @@ impl ObservedContainer {
         match (self.label(labels::ROLE), job, host, self.task()) {
             (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
             (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
+            (Some(ROLE_ADOPTED), Some(job), Some(host), _) => Role::AdoptionRecord { job, host },
             (None, Some(job), Some(host), Some(task)) => {
                 let key = TaskKey { job, host, task };
                 let own = key.container_name(env);

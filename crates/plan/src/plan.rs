@@ -14,7 +14,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
-use crate::config::{mask, DesiredTask, HealthConfig, Settings, TaskConfig};
+use crate::config::{mask, DesiredTask, HealthConfig, Settings, TaskConfig, IDENTITY_ENV};
 use crate::names::{labels, TaskKey};
 use crate::observed::{belongs_to, HostObservation, HostState, Observed, ObservedContainer, Role};
 use crate::state::{Failing, RunState};
@@ -499,7 +499,10 @@ fn classify<'a>(
                     .insert(job.clone(), StopMark::of(container, &job, host));
             }
             // The evidence of a failed rollout is `gc`'s to remove, not `up`'s.
-            Role::Failed(_) | Role::Lock { .. } | Role::StopMark { .. } => {}
+            Role::Failed(_)
+            | Role::Lock { .. }
+            | Role::StopMark { .. }
+            | Role::AdoptionRecord { .. } => {}
             Role::Unknown => by.unknown.push(container),
         }
     }
@@ -745,7 +748,9 @@ fn plan_task(
             });
         }
     }
-    let hash_differs = current.spec_hash() != Some(want.spec_hash.as_str());
+    // An adopted container has no hash: its fields are all there is to compare.
+    let hash_differs =
+        current.adopted.is_none() && current.spec_hash() != Some(want.spec_hash.as_str());
     if hash_differs && fields.is_empty() {
         fields.push(FieldChange {
             path: "spec".to_string(),
@@ -781,6 +786,8 @@ fn plan_task(
             "tag now names another image".to_string()
         } else if hash_differs {
             "spec changed".to_string()
+        } else if current.adopted.is_some() {
+            "adopted: it runs otherwise than its file says".to_string()
         } else {
             "changed on the host".to_string()
         };
@@ -962,6 +969,12 @@ pub fn field_changes(want: &TaskConfig, current: &ObservedContainer) -> Vec<Fiel
     // Without a command of its own, the job runs the image's (which the
     // engine drops for an entrypoint of the job's own).
     let mut want = want.clone();
+    // Nor are drover's identity variables missing from an adopted container,
+    // which lacks drover's labels too: its first replacement gets both.
+    if current.adopted.is_some() {
+        want.env
+            .retain(|k, _| !IDENTITY_ENV.contains(&k.as_str()) || actual.env.contains_key(k));
+    }
     let image_cmd = match &want.settings.entrypoint {
         Some(entrypoint) if !entrypoint.is_empty() => &None,
         _ => &current.image_cmd,

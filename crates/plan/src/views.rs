@@ -149,8 +149,10 @@ pub struct Generation {
     deployed: Option<Timestamp>,
     /// `user@machine` of the operator.
     pub deployed_by: String,
-    /// The drover command that created it.
+    /// The drover command that created it (`adopt` for a container `drover adopt` took over).
     pub command: String,
+    /// The git commit of the environment it was created from (`drover.commit`).
+    pub commit: Option<String>,
     pub state: String,
     /// Whether it is the task's running generation (false: kept for rollback).
     pub current: bool,
@@ -193,11 +195,9 @@ pub fn history(
                 spec: c.spec_hash().unwrap_or_default().to_string(),
                 deployed_at: c.deployed_at().map(time::format).unwrap_or_default(),
                 deployed: c.deployed_at(),
-                deployed_by: c
-                    .label(labels::DEPLOYED_BY)
-                    .unwrap_or("unknown")
-                    .to_string(),
-                command: c.label(labels::COMMAND).unwrap_or("unknown").to_string(),
+                deployed_by: c.deployed_by().unwrap_or("unknown").to_string(),
+                command: c.deployed_with().unwrap_or("unknown").to_string(),
+                commit: c.commit().map(str::to_string),
                 state: c.state().to_string(),
                 current,
             });

@@ -20,6 +20,18 @@ use crate::SpecError;
 
 /// Loads and validates the environment in `dir`, overlaid with `drover.STAGE.toml`.
 pub fn load(dir: &Path, stage: Option<&str>) -> Result<Environment, SpecError> {
+    load_with(dir, stage, &BTreeMap::new())
+}
+
+/// Like [`load`], with some files' contents given instead of read: `files`
+/// maps a path relative to `dir` (`drover.toml`, `jobs/web.toml`) to the
+/// text it would hold. A job file given here need not exist. `drover adopt`
+/// checks the files it would write this way, before it writes any.
+pub fn load_with(
+    dir: &Path,
+    stage: Option<&str>,
+    files: &BTreeMap<String, String>,
+) -> Result<Environment, SpecError> {
     if let Some(stage) = stage {
         check_name("stage", stage).map_err(|message| SpecError::BadStage { message })?;
     }
@@ -28,7 +40,10 @@ pub fn load(dir: &Path, stage: Option<&str>) -> Result<Environment, SpecError> {
             dir: dir.to_path_buf(),
         });
     }
-    let mut loader = Loader::default();
+    let mut loader = Loader {
+        given: files.clone(),
+        ..Loader::default()
+    };
     let env = loader.load(dir, stage)?;
     if loader.diagnostics.is_empty() {
         if let Some(env) = env {
@@ -58,6 +73,8 @@ pub(crate) struct Loader {
     /// Hosts declared with an error already reported: a job listing one is
     /// not told the host is unknown on top of it.
     pub broken_hosts: std::collections::BTreeSet<String>,
+    /// Files whose text is given rather than read ([`load_with`]).
+    pub given: BTreeMap<String, String>,
 }
 
 /// A key of drover.toml that the stage may replace, and the file it came from.

@@ -42,6 +42,9 @@ impl Loader {
     /// UTF-8 is a diagnostic (returns `None`); `drover.toml` itself missing
     /// is the caller's concern.
     pub(crate) fn read(&mut self, dir: &Path, relative: &str) -> Option<usize> {
+        if let Some(text) = self.given.get(relative) {
+            return Some(self.sources.add(relative.to_string(), text.clone()));
+        }
         let path = dir.join(relative);
         if path.is_dir() {
             self.diagnostics.push(Diagnostic::whole_file(
@@ -159,6 +162,20 @@ impl Loader {
                 name: stem.to_string(),
                 relative,
             });
+        }
+        for relative in self.given.keys() {
+            let Some(stem) = relative
+                .strip_prefix("jobs/")
+                .and_then(|name| name.strip_suffix(".toml"))
+            else {
+                continue;
+            };
+            if !files.iter().any(|f| &f.relative == relative) {
+                files.push(JobFile {
+                    name: stem.to_string(),
+                    relative: relative.clone(),
+                });
+            }
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(files)

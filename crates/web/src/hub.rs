@@ -589,8 +589,9 @@ async fn list(
     env: &str,
 ) -> Result<BTreeMap<String, ObservedContainer>, EngineError> {
     let summaries = engine.list_containers(env).await?;
-    let found: Vec<Result<Option<ObservedContainer>, EngineError>> = stream::iter(summaries)
-        .map(|s| async move { engine.inspect_container(&s.id).await })
+    let ids: Vec<String> = summaries.iter().map(|s| s.id.clone()).collect();
+    let found: Vec<Result<Option<ObservedContainer>, EngineError>> = stream::iter(ids)
+        .map(|id| async move { engine.inspect_container(&id).await })
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
@@ -599,6 +600,10 @@ async fn list(
         if let Some(c) = c? {
             containers.insert(c.id.clone(), c);
         }
+    }
+    // Containers `drover adopt` took over carry no label to list them by.
+    for c in drover_engine::adopted(engine, env, &summaries).await? {
+        containers.insert(c.id.clone(), c);
     }
     Ok(containers)
 }

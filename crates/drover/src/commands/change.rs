@@ -82,7 +82,7 @@ pub async fn execute(
         drover_notify::Options::new(drover_apply::lock::operator()),
     );
     let run = Run {
-        deployment: drover_fleet::deployment(&prepared.operation.command()),
+        deployment: fleet.deployment(&prepared.operation.command()),
         parallel: None,
         cancel: interrupt::token(),
         events: &events,

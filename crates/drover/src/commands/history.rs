@@ -28,7 +28,7 @@ pub async fn run(global: &Global, job: &str) -> Result<ExitCode> {
         outln!("job {job} has no deployed generations on the hosts");
     } else {
         let mut table = Table::new([
-            "TASK", "DEPLOYED", "BY", "IMAGE", "IMAGE ID", "SPEC", "COMMAND", "STATE",
+            "TASK", "DEPLOYED", "BY", "IMAGE", "IMAGE ID", "SPEC", "COMMAND", "STATE", "COMMIT",
         ]);
         for g in &generations {
             let state = if g.current {
@@ -46,6 +46,9 @@ pub async fn run(global: &Global, job: &str) -> Result<ExitCode> {
                     g.spec.clone(),
                     g.command.clone(),
                     state,
+                    g.commit
+                        .as_deref()
+                        .map_or_else(|| "-".to_string(), drover_fleet::commit::short),
                 ],
                 None,
             );

@@ -1,5 +1,6 @@
 //! One file per command: parse → fleet call → render.
 
+pub mod adopt;
 pub mod change;
 pub mod diff;
 pub mod doctor;

@@ -61,6 +61,7 @@ fn table(rows: &[TaskStatus], color: bool) -> String {
         "RESTARTS",
         "MEMORY",
         "CPU",
+        "COMMIT",
     ]);
     for row in rows {
         let task = match row.task {
@@ -107,6 +108,9 @@ fn table(rows: &[TaskStatus], color: bool) -> String {
                 row.restarts.map_or_else(dash, |r| r.to_string()),
                 row.memory_bytes.map_or_else(dash, human_bytes),
                 row.cpu_percent.map_or_else(dash, |c| format!("{c:.1}%")),
+                row.commit
+                    .as_deref()
+                    .map_or_else(dash, drover_fleet::commit::short),
             ],
             if color { Some((3, state_color)) } else { None },
         );

@@ -13,9 +13,9 @@ use drover_plan::{labels, ObservedContainer, TaskConfig};
 use futures::StreamExt;
 
 use super::{DockerEngine, STOP_MARGIN};
-use crate::convert::{create_body, observed};
+use crate::convert::{create_body, hand_run, observed};
 use crate::{
-    ContainerSummary, Containers, CreateOptions, EngineError, ExecOutput, HostContainer,
+    ContainerSummary, Containers, CreateOptions, EngineError, ExecOutput, HandRun, HostContainer,
     UsageSample,
 };
 
@@ -305,6 +305,19 @@ impl Containers for DockerEngine {
             .as_array()
             .map(|items| items.iter().map(host_container).collect())
             .unwrap_or_default())
+    }
+
+    async fn inspect_hand_run(&self, id: &str) -> Result<Option<HandRun>, EngineError> {
+        // As JSON: settings bollard's model lacks must still be seen.
+        let path = format!("/containers/{id}/json");
+        match self
+            .get_json("inspect container", &path, self.timeout)
+            .await
+        {
+            Ok(inspect) => hand_run(inspect).map(Some).map_err(EngineError::Other),
+            Err(EngineError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 
