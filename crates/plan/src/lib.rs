@@ -22,11 +22,12 @@ pub use config::{
     MissingSecret, Resources, Secret, Secrets, Settings, TaskConfig, MASK,
 };
 pub use names::{
-    labels, lock_name, stop_mark_name, TaskKey, MARKER_IMAGE, ROLE_LOCK, ROLE_STOPPED,
+    labels, lock_name, stop_mark_name, OneOffKind, TaskKey, MARKER_IMAGE, ROLE_LOCK, ROLE_RELEASE,
+    ROLE_RUN, ROLE_STOPPED,
 };
 pub use observed::{
-    belongs_to, HostObservation, HostState, ImageDefaults, ImageIndex, Observed, ObservedContainer,
-    Role,
+    belongs_to, role_of, HostObservation, HostState, ImageDefaults, ImageIndex, Observed,
+    ObservedContainer, Role,
 };
 pub use plan::{
     field_changes, plan, serves, Action, Change, ContainerRef, FieldChange, Phase, Plan, Pull,

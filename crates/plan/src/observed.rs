@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use drover_spec::ImageKey;
 
 use crate::config::TaskConfig;
-use crate::names::{labels, TaskKey, ROLE_LOCK, ROLE_STOPPED};
+use crate::names::{labels, OneOffKind, TaskKey, ROLE_LOCK, ROLE_STOPPED};
 use crate::state::{Failing, RunState, Runs};
 use crate::time::{self, Timestamp};
 
@@ -129,6 +129,15 @@ pub enum Role {
         job: String,
         host: String,
     },
+    /// A one-off container of the job (`drover run`, a release command):
+    /// no task's, so `status`, `diff` and `up` pass it by; what becomes of
+    /// it is [`crate::retention::one_offs`]'s to say, for `gc` and for the
+    /// release's own pruning alike.
+    OneOff {
+        job: String,
+        host: String,
+        kind: OneOffKind,
+    },
     /// drover's label but no readable task: removed by `up` (scope permitting).
     Unknown,
 }
@@ -168,30 +177,7 @@ impl ObservedContainer {
     }
 
     pub fn role(&self, env: &str) -> Role {
-        let job = self.job().map(str::to_string);
-        let host = self.host_label().map(str::to_string);
-        match (self.label(labels::ROLE), job, host, self.task()) {
-            (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
-            (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
-            (None, Some(job), Some(host), Some(task)) => {
-                let key = TaskKey { job, host, task };
-                let own = key.container_name(env);
-                if self.name == own {
-                    Role::Current(key)
-                } else if self.name == key.failed_name(env) {
-                    Role::Failed(key)
-                } else if self
-                    .name
-                    .strip_prefix(&own)
-                    .is_some_and(|rest| rest.starts_with(".kept-"))
-                {
-                    Role::Kept(key)
-                } else {
-                    Role::Stray(key)
-                }
-            }
-            _ => Role::Unknown,
-        }
+        role_of(env, &self.name, &self.labels)
     }
 
     /// The task this container belongs to, whatever its name.
@@ -213,6 +199,41 @@ impl ObservedContainer {
     /// Why it does not serve at `now`, if it does not ([`Runs::failing`]).
     pub fn failing(&self, now: Timestamp) -> Option<Failing> {
         self.runs.failing(now)
+    }
+}
+
+/// What a drover container named `name` with `container_labels` is: the
+/// one reading of names and labels, for an inspected container and for an
+/// engine event (which carries the container's labels and name) alike.
+pub fn role_of(env: &str, name: &str, container_labels: &BTreeMap<String, String>) -> Role {
+    let label = |key: &str| container_labels.get(key).map(String::as_str);
+    let job = label(labels::JOB).map(str::to_string);
+    let host = label(labels::HOST).map(str::to_string);
+    let task = label(labels::TASK).and_then(|t| t.parse::<u32>().ok());
+    match (label(labels::ROLE), job, host, task) {
+        (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
+        (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
+        (Some(role), Some(job), Some(host), _) => match OneOffKind::from_role(role) {
+            Some(kind) => Role::OneOff { job, host, kind },
+            None => Role::Unknown,
+        },
+        (None, Some(job), Some(host), Some(task)) => {
+            let key = TaskKey { job, host, task };
+            let own = key.container_name(env);
+            if name == own {
+                Role::Current(key)
+            } else if name == key.failed_name(env) {
+                Role::Failed(key)
+            } else if name
+                .strip_prefix(&own)
+                .is_some_and(|rest| rest.starts_with(".kept-"))
+            {
+                Role::Kept(key)
+            } else {
+                Role::Stray(key)
+            }
+        }
+        _ => Role::Unknown,
     }
 }
 

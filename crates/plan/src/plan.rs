@@ -464,7 +464,8 @@ fn classify<'a>(
                     .insert(job.clone(), StopMark::of(container, &job, host));
             }
             // The evidence of a failed rollout is `gc`'s to remove, not `up`'s.
-            Role::Failed(_) | Role::Lock { .. } | Role::StopMark { .. } => {}
+            // One-offs (`drover run`, release runs) are no task's: `gc` removes them.
+            Role::Failed(_) | Role::Lock { .. } | Role::StopMark { .. } | Role::OneOff { .. } => {}
             Role::Unknown => by.unknown.push(container),
         }
     }
