@@ -257,3 +257,59 @@ async fn a_crash_loop_is_one_message_and_one_recovery() {
     cancel.cancel();
     watching.await.unwrap();
 }
+
+#[test]
+fn drover_web_watches_for_incidents_while_it_serves() {
+    let receiver = Receiver::start(Answer::Ok);
+    let c = cluster("w-web", &notify(&receiver)).job(
+        "web",
+        &format!("image = \"{IMAGE1}\"\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n"),
+    );
+    c.drover(&["up", "--yes"]).any_stderr().run();
+    let mut child = Command::new(support::BIN)
+        .arg("-C")
+        .arg(c.path())
+        .args(["web", "--listen", "127.0.0.1:0"])
+        .env(
+            "DROVER_WEB_TOKEN",
+            "a-token-of-the-tests-own-32-chars-or-more",
+        )
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let said = |text: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+                if line.contains(text) {
+                    return;
+                }
+            }
+        }
+        panic!("drover web never said {text:?}");
+    };
+    said("watching the hosts for incidents");
+    std::thread::sleep(Duration::from_secs(2));
+    let before = tasks_posted(&receiver).len();
+    c.docker("h1", &["stop", "-t", "1", "w-web.web.h1.0"]);
+    let posted = wait_for(&receiver, Duration::from_secs(15), |p| p.len() > before);
+    assert_eq!(
+        posted[before..],
+        [("drift.detected".to_string(), "web h1/0".to_string())]
+    );
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGINT);
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}

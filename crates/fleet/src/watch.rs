@@ -1634,4 +1634,83 @@ mod tests {
             }
         ));
     }
+
+    #[tokio::test]
+    async fn a_list_tells_what_runs_and_what_failed_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = fleet(dir.path(), 3);
+        let engine = engine_running(&fleet);
+        {
+            let mut state = engine.state.lock().unwrap();
+            for c in state.containers.values_mut() {
+                match c.name.as_str() {
+                    // Restarting again and again.
+                    "prod.web.h1.1" => {
+                        c.runs.state = RunState::Restarting;
+                        c.runs.restarts = 7;
+                        c.runs.exit_code = Some(2);
+                    }
+                    // Exited, not restarted.
+                    "prod.web.h1.2" => {
+                        c.runs.state = RunState::Exited;
+                        c.runs.exit_code = Some(9);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let tasks: BTreeSet<TaskKey> = (0..3).map(|n| TaskKey::new("web", "h1", n)).collect();
+        let known = fleet.known_hosts();
+        let read = |engine: Arc<FakeEngine>| async move {
+            observe(engine.as_ref(), ENV, &Scope::All).await.unwrap()
+        };
+        let state = read(Arc::clone(&engine)).await;
+        let now = drover_plan::time::now();
+        let found = baseline(ENV, "h1", &tasks, &state, &known, now, true);
+        let exited = |task: u32, code: i64, restarting: bool| Fact::TaskExited {
+            task: TaskKey::new("web", "h1", task),
+            exit_code: code,
+            oom_killed: false,
+            restarting,
+        };
+        assert_eq!(
+            found.facts,
+            [
+                Fact::TaskRunning {
+                    task: TaskKey::new("web", "h1", 0)
+                },
+                exited(1, 2, true),
+                exited(1, 2, true),
+                exited(1, 2, true),
+                exited(2, 9, false),
+            ]
+        );
+        assert_eq!(found.seen.len(), 3);
+        // After a change of drover's own, only what runs is told.
+        let quiet = baseline(ENV, "h1", &tasks, &state, &known, now, false);
+        assert_eq!(
+            quiet.facts,
+            [Fact::TaskRunning {
+                task: TaskKey::new("web", "h1", 0)
+            }]
+        );
+
+        // `drover stop` left its mark: the job's tasks are forgotten.
+        let mark_labels = BTreeMap::from([
+            (drover_plan::labels::ENV.to_string(), ENV.to_string()),
+            (drover_plan::labels::JOB.to_string(), "web".to_string()),
+            (drover_plan::labels::HOST.to_string(), "h1".to_string()),
+            (drover_plan::labels::ROLE.to_string(), "stopped".to_string()),
+        ]);
+        let config = engine.container("prod.web.h1.0").unwrap().config;
+        engine.insert("prod.web.h1.stopped", config, mark_labels, "created");
+        let state = read(Arc::clone(&engine)).await;
+        let marked = baseline(ENV, "h1", &tasks, &state, &known, now, true);
+        assert_eq!(marked.marked, BTreeSet::from(["web".to_string()]));
+        assert!(marked
+            .facts
+            .iter()
+            .all(|f| matches!(f, Fact::TaskGone { .. })));
+        assert_eq!(marked.facts.len(), 3);
+    }
 }
