@@ -313,3 +313,96 @@ fn drover_web_watches_for_incidents_while_it_serves() {
     }
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// `docker ARGS` on this machine's engine (the one that pushes to the suite's registry).
+fn local(args: &[&str]) {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Pushes a new image (built now, so newer than any before) as `reference`.
+fn push_new_image(reference: &str) {
+    let builder = format!("w-img-build-{}", std::process::id());
+    local(&[
+        "run",
+        "--name",
+        &builder,
+        "--network",
+        "none",
+        IMAGE1,
+        "true",
+    ]);
+    local(&["commit", &builder, reference]);
+    local(&["rm", &builder]);
+    local(&["push", reference]);
+    local(&["rmi", reference]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_tag_in_the_registry_is_announced_once() {
+    let receiver = Receiver::start(Answer::Ok);
+    let registry = drover_testkit::hosts::var("DROVER_TEST_REGISTRY");
+    let repository = format!("{registry}/w-img-{}/app", std::process::id());
+    tokio::task::block_in_place(|| push_new_image(&format!("{repository}:1")));
+    let c = cluster(
+        "w-img",
+        &format!(
+            "[registry]\nurl = \"http://{registry}\"\n{}",
+            notify(&receiver)
+        ),
+    )
+    .job(
+        "web",
+        &format!("image = \"{repository}:1\"\nhosts = [\"h1\"]\n"),
+    );
+    let fleet = drover_fleet::Fleet::load(Some(c.path()), None, &[]).unwrap();
+    let notifier =
+        drover_notify::Notifier::from_env(&fleet.env, drover_notify::Options::new("ops@watcher"));
+    let options = drover_fleet::watch::WatchOptions {
+        images_every: Duration::from_millis(500),
+        ..drover_fleet::watch::WatchOptions::default()
+    };
+    let sink = drover_fleet::watch::Sink {
+        posted: Arc::new(|_: &drover_notify::Event| {}),
+        note: Arc::new(|_: &str| {}),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watching = tokio::spawn(drover_fleet::watch::run(
+        Arc::new(drover_fleet::FleetSource::new(fleet)),
+        notifier,
+        options,
+        sink,
+        cancel.clone(),
+    ));
+    // What the registry holds at the first look is not news.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(tasks_posted(&receiver), []);
+
+    tokio::task::block_in_place(|| push_new_image(&format!("{repository}:2")));
+    let posted = tokio::task::block_in_place(|| {
+        wait_for(&receiver, Duration::from_secs(20), |p| !p.is_empty())
+    });
+    assert_eq!(
+        posted,
+        [("image.available".to_string(), "web -/null".to_string())]
+    );
+    let body = receiver
+        .bodies()
+        .iter()
+        .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap())
+        .find(|b| b["event"] == "image.available")
+        .unwrap();
+    assert_eq!(
+        body["message"],
+        format!("web: a new image is available: {repository}:2; run drover update web --image {repository}:2")
+    );
+    // Once.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(tasks_posted(&receiver).len(), 1);
+    cancel.cancel();
+    watching.await.unwrap();
+}

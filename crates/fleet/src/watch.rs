@@ -277,6 +277,7 @@ pub enum Meaning {
     },
     Started {
         task: TaskKey,
+        id: String,
     },
     Health {
         task: TaskKey,
@@ -286,6 +287,7 @@ pub enum Meaning {
     /// Created, removed, renamed, paused, unpaused or updated: worth a diff.
     Changed {
         task: TaskKey,
+        id: String,
     },
 }
 
@@ -308,14 +310,14 @@ pub fn meaning(env: &str, host: &str, event: &EngineEvent, locked: &BTreeSet<Str
         },
         Role::Current(task) if task.host == host && !locked.contains(&task.job) => match action {
             "kill" if !stops(event.labels.get("signal").map(String::as_str)) => Meaning::Ignore,
-            "kill" | "stop" => Meaning::Killed { id },
+            "kill" => Meaning::Killed { id },
             "oom" => Meaning::Oom { id },
             "die" => Meaning::Died {
                 task,
                 id,
                 exit_code: event.labels.get("exitCode").and_then(|c| c.parse().ok()),
             },
-            "start" => Meaning::Started { task },
+            "start" => Meaning::Started { task, id },
             "health_status: healthy" => Meaning::Health {
                 task,
                 id,
@@ -327,7 +329,7 @@ pub fn meaning(env: &str, host: &str, event: &EngineEvent, locked: &BTreeSet<Str
                 healthy: false,
             },
             "create" | "destroy" | "rename" | "pause" | "unpause" | "update" => {
-                Meaning::Changed { task }
+                Meaning::Changed { task, id }
             }
             _ => Meaning::Ignore,
         },
@@ -340,7 +342,7 @@ pub fn meaning(env: &str, host: &str, event: &EngineEvent, locked: &BTreeSet<Str
                 .get("oldName")
                 .map(|n| n.trim_start_matches('/'));
             if old == Some(task.container_name(env).as_str()) {
-                Meaning::Changed { task }
+                Meaning::Changed { task, id }
             } else {
                 Meaning::Ignore
             }
@@ -778,9 +780,9 @@ impl HostWatch {
         // Only the spec's tasks are watched (a job gone from the files is `up`'s to remove).
         let task = match &meaning {
             Meaning::Died { task, .. }
-            | Meaning::Started { task }
+            | Meaning::Started { task, .. }
             | Meaning::Health { task, .. }
-            | Meaning::Changed { task } => Some(task.clone()),
+            | Meaning::Changed { task, .. } => Some(task.clone()),
             _ => None,
         };
         if task.is_some_and(|task| !self.wanted(&task)) {
@@ -833,7 +835,9 @@ impl HostWatch {
                 }
                 self.send(fact).await;
             }
-            Meaning::Started { task } => {
+            Meaning::Started { task, id } => {
+                // A new run: a kill before it was about the last one.
+                self.recent.remove(&id);
                 if self.drifted.contains(&task) {
                     self.due.insert(task.clone(), settle);
                 }
@@ -851,7 +855,10 @@ impl HostWatch {
                 })
                 .await;
             }
-            Meaning::Changed { task } => {
+            Meaning::Changed { task, id } => {
+                if event.action == "destroy" {
+                    self.recent.remove(&id);
+                }
                 self.due.insert(task, settle);
             }
         }
@@ -1355,7 +1362,10 @@ mod tests {
         );
         assert_eq!(
             meaning(ENV, "h1", &renamed, &none),
-            Meaning::Changed { task: web0() }
+            Meaning::Changed {
+                task: web0(),
+                id: "id-oops".to_string()
+            }
         );
         // A rollout's rename of the old container aside, under the lock, is not.
         assert_eq!(meaning(ENV, "h1", &renamed, &locked), Meaning::Ignore);
