@@ -72,6 +72,12 @@ fn run_passes_output_and_exit_code_back_and_leaves_no_container() {
     );
     assert_eq!(all_containers(&c), Vec::<String>::new());
 
+    // Its stdin is the command's.
+    c.drover(&["run", "web", "--", "sh", "-c", "tr a-z A-Z"])
+        .env("TOKEN", "s3cret")
+        .stdin("piped in\n")
+        .stdout("PIPED IN\n")
+        .run();
     // Another host of the job; the job's configuration, never restarted.
     c.drover(&[
         "--host",
