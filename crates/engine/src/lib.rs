@@ -243,6 +243,15 @@ pub struct CreateOptions {
     pub labels: BTreeMap<String, String>,
 }
 
+/// How a one-off container's process meets the client attached to it
+/// (`docker run -i -t`): with a terminal, and with its stdin open to the
+/// client (closed when the client lets go, as `-i` does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attachment {
+    pub tty: bool,
+    pub stdin: bool,
+}
+
 /// An exec's result, for commands whose output is small.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ExecOutput {
@@ -294,6 +303,15 @@ pub trait Containers: Named + Send + Sync {
     async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError>;
     /// A container as `drover adopt` reads it; `None` when it no longer exists.
     async fn inspect_hand_run(&self, id: &str) -> Result<Option<HandRun>, EngineError>;
+    /// Creates (does not start) a one-off container, as
+    /// [`Containers::create_container`], its process attached as `attachment` says.
+    async fn create_attached(
+        &self,
+        name: &str,
+        config: &TaskConfig,
+        options: &CreateOptions,
+        attachment: Attachment,
+    ) -> Result<String, EngineError>;
 }
 
 /// Images: list, inspect, pull, import, remove.
@@ -392,6 +410,23 @@ pub trait Streams: Named + Send + Sync {
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, EngineError>;
     /// The engine's container events for environment `env`.
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
+    /// The same, only of these actions (`die`, `health_status`…): a watcher
+    /// of a few hundred tasks with health checks is spared an `exec_*`
+    /// event for every check.
+    fn events_of(
+        &self,
+        env: &str,
+        actions: &[&str],
+    ) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
+    /// The stdio of a created (not yet started) container, so that nothing
+    /// it writes once started is missed: its output, and a writer to its
+    /// stdin when [`Attachment::stdin`] was asked at create.
+    async fn attach(&self, id: &str) -> Result<ExecSession, EngineError>;
+    /// Waits, for as long as it takes, until the container is not running,
+    /// and returns its exit code (a container already stopped answers at once).
+    async fn wait_exit(&self, id: &str) -> Result<i64, EngineError>;
+    /// The size of a one-off container's terminal.
+    async fn resize_tty(&self, id: &str, rows: u16, cols: u16) -> Result<(), EngineError>;
     /// Container events of environment `env` with this `action` (`oom`,
     /// `die`…) that already happened since `since` (Unix seconds), as far
     /// as the engine still holds them (it keeps only its recent events).

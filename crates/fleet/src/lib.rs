@@ -15,8 +15,12 @@ mod images;
 pub mod logs;
 mod marks;
 mod package;
+mod release;
+pub mod run;
 mod secrets;
+mod source;
 mod status;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -37,6 +41,10 @@ pub use gc::{GcItem, GcOutcome, GcReport, GcStep, HostGc};
 pub use images::{ImageRow, ImagesReport};
 pub use marks::ImageEdit;
 pub use package::{default_tag, PackageNote, Packaged};
+pub use release::{needs_release, ReleaseNotice, ReleaseOutcome};
+pub use run::{Ended, OneOff, OneOffSpec, RunRequest};
+pub use secrets::load_secrets;
+pub use source::FleetSource;
 pub use status::{human_bytes, human_duration, now_secs, task_status, StatusReport, TaskStatus};
 
 /// Why a fleet operation could not run.
@@ -64,8 +72,26 @@ pub enum FleetError {
     Lock(Box<LockError>),
     #[error(transparent)]
     Edit(#[from] drover_spec::edit::EditError),
+    /// The release command before a rollout did not succeed: nothing rolled out.
+    #[error("{}", release_failure(.0))]
+    Release(Box<ReleaseOutcome>),
     #[error("{0}")]
     Other(String),
+}
+
+/// A failed release, its consequence and its last lines, as one message.
+fn release_failure(outcome: &ReleaseOutcome) -> String {
+    let mut text = format!("{outcome}; no task was touched");
+    if outcome.last_lines.is_empty() {
+        text.push_str(" (it printed nothing)");
+    } else {
+        text.push_str("; its last lines:");
+        for line in &outcome.last_lines {
+            text.push_str("\n    ");
+            text.push_str(line);
+        }
+    }
+    text
 }
 
 impl From<LockError> for FleetError {

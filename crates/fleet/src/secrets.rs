@@ -101,19 +101,7 @@ pub(crate) fn resolve(dir: &Path, jobs: &[&Job]) -> Result<Secrets, FleetError> 
         .iter()
         .flat_map(|j| j.secret_env.iter().map(String::as_str))
         .collect();
-    let mut secrets = Secrets::new();
-    for name in needed {
-        if let Some(value) = std::env::var_os(name) {
-            let value = value.into_string().map_err(|_| {
-                FleetError::Secrets(format!(
-                    "secret {name} in drover's environment is not valid UTF-8"
-                ))
-            })?;
-            secrets.insert(name.to_string(), Secret::new(value));
-        } else if let Some(value) = from_file.as_ref().and_then(|f| f.get(name)) {
-            secrets.insert(name.to_string(), value.clone());
-        }
-    }
+    let secrets = values(&needed, from_file.as_ref())?;
     let mut missing = Vec::new();
     for job in jobs {
         for name in job.secret_env.iter().filter(|n| !secrets.contains_key(*n)) {
@@ -143,6 +131,35 @@ pub(crate) fn resolve(dir: &Path, jobs: &[&Job]) -> Result<Secrets, FleetError> 
     } else {
         Err(FleetError::Spec(SpecError::Invalid(missing)))
     }
+}
+
+/// The values at hand of the secrets `needed` names, from drover's
+/// environment or the secrets file; one with no value is left out. For a
+/// watcher, which masks them in what it posts and needs none to run.
+pub fn load_secrets(dir: &Path, needed: &BTreeSet<&str>) -> Result<Secrets, FleetError> {
+    let from_file = SecretsFile::locate(dir).read()?;
+    values(needed, from_file.as_ref())
+}
+
+/// Each of `needed` that has a value: drover's environment first, then the file.
+fn values(
+    needed: &BTreeSet<&str>,
+    from_file: Option<&BTreeMap<String, Secret>>,
+) -> Result<Secrets, FleetError> {
+    let mut secrets = Secrets::new();
+    for name in needed {
+        if let Some(value) = std::env::var_os(name) {
+            let value = value.into_string().map_err(|_| {
+                FleetError::Secrets(format!(
+                    "secret {name} in drover's environment is not valid UTF-8"
+                ))
+            })?;
+            secrets.insert(name.to_string(), Secret::new(value));
+        } else if let Some(value) = from_file.and_then(|f| f.get(*name)) {
+            secrets.insert(name.to_string(), value.clone());
+        }
+    }
+    Ok(secrets)
 }
 
 /// Where secret values are kept: `DROVER_SECRETS_FILE`, or `secrets.env`

@@ -22,11 +22,11 @@ pub use config::{
     MissingSecret, Resources, Secret, Secrets, Settings, TaskConfig, IDENTITY_ENV, MASK,
 };
 pub use names::{
-    adoption_name, labels, lock_name, stop_mark_name, TaskKey, MARKER_IMAGE, ROLE_ADOPTED,
-    ROLE_LOCK, ROLE_STOPPED,
+    adoption_name, labels, lock_name, stop_mark_name, OneOffKind, TaskKey, MARKER_IMAGE,
+    ROLE_ADOPTED, ROLE_LOCK, ROLE_RELEASE, ROLE_RUN, ROLE_STOPPED,
 };
 pub use observed::{
-    belongs_to, Adoption, HostObservation, HostState, ImageDefaults, ImageIndex, Observed,
+    belongs_to, role_of, Adoption, HostObservation, HostState, ImageDefaults, ImageIndex, Observed,
     ObservedContainer, Role,
 };
 pub use plan::{

@@ -6,7 +6,7 @@ use drover_spec::ImageKey;
 
 use crate::config::EnvValue;
 use crate::config::TaskConfig;
-use crate::names::{labels, TaskKey, ROLE_ADOPTED, ROLE_LOCK, ROLE_STOPPED};
+use crate::names::{labels, OneOffKind, TaskKey, ROLE_ADOPTED, ROLE_LOCK, ROLE_STOPPED};
 use crate::state::{Failing, RunState, Runs};
 use crate::time::{self, Timestamp};
 
@@ -220,6 +220,15 @@ pub enum Role {
         job: String,
         host: String,
     },
+    /// A one-off container of the job (`drover run`, a release command):
+    /// no task's, so `status`, `diff` and `up` pass it by; what becomes of
+    /// it is [`crate::retention::one_offs`]'s to say, for `gc` and for the
+    /// release's own pruning alike.
+    OneOff {
+        job: String,
+        host: String,
+        kind: OneOffKind,
+    },
     /// drover's label but no readable task: removed by `up` (scope permitting).
     Unknown,
 }
@@ -308,27 +317,14 @@ impl ObservedContainer {
     }
 
     pub fn role(&self, env: &str) -> Role {
-        let job = self.job().map(str::to_string);
-        let host = self.host_label().map(str::to_string);
-        match (self.label(labels::ROLE), job, host, self.task()) {
-            (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
-            (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
-            (Some(ROLE_ADOPTED), Some(job), Some(host), _) => Role::AdoptionRecord { job, host },
-            (None, Some(job), Some(host), Some(task)) => {
-                let key = TaskKey { job, host, task };
-                let own = key.container_name(env);
-                if self.name == own {
-                    Role::Current(key)
-                } else if self.name == key.failed_name(env) {
-                    Role::Failed(key)
-                } else if is_kept_name(&self.name, env, &key) {
-                    Role::Kept(key)
-                } else {
-                    Role::Stray(key)
-                }
-            }
-            _ => Role::Unknown,
-        }
+        classify(
+            env,
+            &self.name,
+            self.label(labels::ROLE),
+            self.job(),
+            self.host_label(),
+            self.task(),
+        )
     }
 
     /// The task this container belongs to, whatever its name.
@@ -350,6 +346,56 @@ impl ObservedContainer {
     /// Why it does not serve at `now`, if it does not ([`Runs::failing`]).
     pub fn failing(&self, now: Timestamp) -> Option<Failing> {
         self.runs.failing(now)
+    }
+}
+
+/// What a drover container named `name` with `container_labels` is, as an
+/// engine event (which carries the container's labels and name) tells it.
+/// An adopted container carries none of drover's labels: only its adoption
+/// record says what it is ([`ObservedContainer::role`]).
+pub fn role_of(env: &str, name: &str, container_labels: &BTreeMap<String, String>) -> Role {
+    let label = |key: &str| container_labels.get(key).map(String::as_str);
+    classify(
+        env,
+        name,
+        label(labels::ROLE),
+        label(labels::JOB),
+        label(labels::HOST),
+        label(labels::TASK).and_then(|t| t.parse::<u32>().ok()),
+    )
+}
+
+/// The one reading of a container's role, name and identity.
+fn classify(
+    env: &str,
+    name: &str,
+    role: Option<&str>,
+    job: Option<&str>,
+    host: Option<&str>,
+    task: Option<u32>,
+) -> Role {
+    let (job, host) = (job.map(str::to_string), host.map(str::to_string));
+    match (role, job, host, task) {
+        (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
+        (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
+        (Some(ROLE_ADOPTED), Some(job), Some(host), _) => Role::AdoptionRecord { job, host },
+        (Some(role), Some(job), Some(host), _) => match OneOffKind::from_role(role) {
+            Some(kind) => Role::OneOff { job, host, kind },
+            None => Role::Unknown,
+        },
+        (None, Some(job), Some(host), Some(task)) => {
+            let key = TaskKey { job, host, task };
+            if name == key.container_name(env) {
+                Role::Current(key)
+            } else if name == key.failed_name(env) {
+                Role::Failed(key)
+            } else if is_kept_name(name, env, &key) {
+                Role::Kept(key)
+            } else {
+                Role::Stray(key)
+            }
+        }
+        _ => Role::Unknown,
     }
 }
 

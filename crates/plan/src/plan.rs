@@ -499,10 +499,12 @@ fn classify<'a>(
                     .insert(job.clone(), StopMark::of(container, &job, host));
             }
             // The evidence of a failed rollout is `gc`'s to remove, not `up`'s.
+            // One-offs (`drover run`, release runs) are no task's: `gc` removes them.
             Role::Failed(_)
             | Role::Lock { .. }
             | Role::StopMark { .. }
-            | Role::AdoptionRecord { .. } => {}
+            | Role::AdoptionRecord { .. }
+            | Role::OneOff { .. } => {}
             Role::Unknown => by.unknown.push(container),
         }
     }

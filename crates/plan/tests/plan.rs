@@ -1275,3 +1275,34 @@ fn a_job_moved_to_a_host_that_cannot_be_seen_keeps_serving_where_it_was() {
         "{plan}"
     );
 }
+
+#[test]
+fn one_off_containers_of_a_job_are_no_task_and_up_leaves_them_alone() {
+    let desired = standard();
+    let mut app1 = converged(&desired, "app1");
+    for (kind, id) in [
+        (drover_plan::OneOffKind::Run, "1a2b3c4d"),
+        (drover_plan::OneOffKind::Release, "5e6f7a8b"),
+    ] {
+        // Made from a task's configuration, without the task label.
+        let mut c = observed_from(find(&desired, "web", "app1", 0));
+        c.name = kind.container_name(ENV_NAME, "web", "app1", id);
+        c.id = fake_id(&c.name);
+        c.labels.remove(labels::TASK);
+        c.labels.remove(labels::SPEC);
+        c.labels
+            .insert(labels::ROLE.to_string(), kind.role().to_string());
+        assert_eq!(
+            c.role(ENV_NAME),
+            drover_plan::Role::OneOff {
+                job: "web".to_string(),
+                host: "app1".to_string(),
+                kind
+            }
+        );
+        app1.containers.push(c);
+    }
+    let plan = plan_all(&desired, &observed(vec![("app1", app1)]));
+    assert!(plan.changes.is_empty(), "{}", plan);
+    assert_eq!(plan.unchanged, 3);
+}

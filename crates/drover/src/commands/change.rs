@@ -134,6 +134,7 @@ fn say(notice: &Notice, json: bool, color: bool) {
             edit.origin.file, edit.old
         ),
         Notice::Warning(w) => eprintln!("warning: {w}"),
+        Notice::Release(notice) => super::run::say_release(notice),
     }
 }
 

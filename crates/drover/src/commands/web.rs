@@ -60,12 +60,17 @@ pub async fn run(
         eprintln!("drover web: environment {env}, open {url}?token=$DROVER_WEB_TOKEN");
     }
     let shutdown = interrupt::token();
+    // With [notify], the dashboard also watches for incidents, as `drover watch` does.
+    let watcher = super::watch::beside(dashboard.source(), shutdown.clone());
     drover_web::run(
         listener,
         async move { shutdown.cancelled().await },
         dashboard,
     )
     .await?;
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
     eprintln!("drover web: stopped");
     Ok(super::SUCCESS)
 }

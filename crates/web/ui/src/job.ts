@@ -9,7 +9,8 @@ import { header, TaskRows } from "./tasks";
 
 interface Generation {
   host: string;
-  task: number;
+  /** null for a release run: it belongs to the job, not to a task */
+  task: number | null;
   container: string;
   image: string;
   spec: string;
@@ -18,6 +19,9 @@ interface Generation {
   command: string;
   state: string;
   current: boolean;
+  kind: "current" | "kept" | "failed" | "release";
+  /** why a failed generation failed; how a release run ended */
+  outcome: string | null;
 }
 
 interface JobAnswer {
@@ -162,6 +166,19 @@ function renderFacts(el: HTMLElement, a: JobAnswer) {
   ]);
 }
 
+function stateText(g: Generation): string {
+  switch (g.kind) {
+    case "current":
+      return `current, ${g.state}`;
+    case "failed":
+      return `failed its gate: ${g.outcome ?? ""}`;
+    case "release":
+      return `release: ${g.outcome ?? ""}`;
+    default:
+      return "kept";
+  }
+}
+
 function renderHistory(body: HTMLTableSectionElement, gens: Generation[]) {
   clear(body);
   if (gens.length === 0) {
@@ -173,13 +190,13 @@ function renderHistory(body: HTMLTableSectionElement, gens: Generation[]) {
       h(
         "tr",
         { class: g.current ? "" : "kept" },
-        h("td", { class: "mono" }, `${g.host}/${g.task}`),
+        h("td", { class: "mono" }, g.task === null ? `${g.host} release` : `${g.host}/${g.task}`),
         h("td", { title: g.deployed_at }, when(g.deployed_at)),
         h("td", null, g.deployed_by),
         h("td", { class: "mono" }, g.image),
         h("td", { class: "mono dim" }, g.spec.slice(0, 12)),
         h("td", { class: "dim" }, g.command),
-        h("td", null, h("span", { class: "pill " + (g.current ? (g.state === "running" ? "st-ok" : "st-bad") : "st-idle") }, g.current ? `current, ${g.state}` : "kept")),
+        h("td", null, h("span", { class: "pill " + (g.current ? (g.state === "running" ? "st-ok" : "st-bad") : g.kind === "failed" ? "st-bad" : "st-idle") }, stateText(g))),
       ),
     );
   }
