@@ -1,7 +1,7 @@
 #!/usr/bin/python3 -I
 """Time several commands in interleaved rounds (wall clock, like hyperfine).
 
-  rounds.py --rounds N [--warmup W] [--prepare CMD] --out FILE.json NAME=CMD...
+  rounds.py --rounds N [--warmup W] [--prepare CMD] [--watch PID] --out FILE.json NAME=CMD...
 
 Each round runs every command once, in an order rotated from round to round,
 each preceded by --prepare (untimed). Interleaving matters on a shared
@@ -12,26 +12,50 @@ shows up as a difference between them. Warm-up rounds are run and discarded.
 Commands are split on whitespace and run without a shell, output discarded;
 a non-zero exit fails the whole run. FILE.json has hyperfine's shape:
 {"results": [{"command": NAME, "median": s, "mean": s, "times": [s...]}]}
-plus "rounds": [{NAME: s, ...}, ...] for paired comparisons.
+plus "rounds": [{NAME: s, ...}, ...] for paired comparisons. Each result
+also has the CPU time (user + system) of the command and its children:
+"cpu_times" and "cpu_median"; with --watch, also the CPU time the process
+PID (a server the commands talk to) used while each command ran:
+"watched_cpu_times" and "watched_cpu_median".
 """
 
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
 
+def children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def process_cpu(pid):
+    """CPU time (user + system) process pid has used, from /proc/PID/stat."""
+    if pid is None:
+        return 0.0
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # After the command name in parentheses comes field 3 (state): utime (14) and stime (15) follow.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(cmd, what):
+    """Runs cmd; returns the CPU time it took (user + system, with its children)."""
+    before = children_cpu()
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
     if r.returncode != 0:
         sys.stderr.write(r.stderr.decode(errors="replace")[-2000:])
         sys.exit(f"rounds: {what} exited {r.returncode}: {' '.join(cmd)}")
+    return children_cpu() - before
 
 
 def main(argv):
-    rounds, warmup, prepare, out, commands = None, 0, None, None, []
+    rounds, warmup, prepare, out, watch, commands = None, 0, None, None, None, []
     args = argv[1:]
     while args:
         a = args.pop(0)
@@ -43,6 +67,8 @@ def main(argv):
             prepare = args.pop(0).split()
         elif a == "--out":
             out = args.pop(0)
+        elif a == "--watch":
+            watch = int(args.pop(0))
         elif "=" in a:
             name, _, cmd = a.partition("=")
             commands.append((name, cmd.split()))
@@ -52,6 +78,8 @@ def main(argv):
         sys.exit(__doc__)
 
     times = {name: [] for name, _ in commands}
+    cpu = {name: [] for name, _ in commands}
+    watched = {name: [] for name, _ in commands}
     per_round = []
     for r in range(warmup + rounds):
         k = r % len(commands)
@@ -60,9 +88,13 @@ def main(argv):
         for name, cmd in order:
             if prepare:
                 run(prepare, "--prepare")
+            server = process_cpu(watch)
             t0 = time.perf_counter()
-            run(cmd, name)
+            used = run(cmd, name)
             this[name] = time.perf_counter() - t0
+            if r >= warmup:
+                cpu[name].append(used)
+                watched[name].append(process_cpu(watch) - server)
         label = "warm-up" if r < warmup else f"round {r - warmup + 1}/{rounds}"
         print(f"  {label}: " + "  ".join(f"{n} {this[n]:.3f}s" for n, _ in commands),
               file=sys.stderr, flush=True)
@@ -79,6 +111,10 @@ def main(argv):
             "min": min(times[name]),
             "max": max(times[name]),
             "times": times[name],
+            "cpu_median": statistics.median(cpu[name]),
+            "cpu_times": cpu[name],
+            **({"watched_cpu_median": statistics.median(watched[name]), "watched_cpu_times": watched[name]}
+               if watch is not None else {}),
         }
         for name, _ in commands
     ]

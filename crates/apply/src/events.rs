@@ -67,6 +67,10 @@ pub enum Phase {
     Skipped {
         why: String,
     },
+    /// Cut short by an interruption while in flight (and undone where it can be).
+    Interrupted {
+        detail: String,
+    },
 }
 
 fn secs<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
@@ -106,6 +110,7 @@ impl fmt::Display for Phase {
             Phase::Failed { error } => write!(f, "FAILED: {error}"),
             Phase::RolledBack { detail } => write!(f, "rolled back: {detail}"),
             Phase::Skipped { why } => write!(f, "skipped: {why}"),
+            Phase::Interrupted { detail } => f.write_str(detail),
         }
     }
 }
@@ -231,12 +236,15 @@ pub enum StepError {
 }
 
 impl StepError {
-    /// A failure of its own: not a step left undone because the run was
-    /// interrupted or the rollout stopped.
+    /// A failure of its own: not a step undone because another one failed
+    /// (rolled back), nor one left undone because the run was interrupted
+    /// or the rollout stopped.
     pub fn counts(&self) -> bool {
         !matches!(
             self,
-            StepError::Interrupted { .. } | StepError::NotStarted { .. }
+            StepError::Interrupted { .. }
+                | StepError::NotStarted { .. }
+                | StepError::RolledBack { .. }
         )
     }
 }

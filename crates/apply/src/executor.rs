@@ -42,8 +42,10 @@ use crate::watch::Watch;
 /// Engines by host name.
 pub type Engines = BTreeMap<String, Arc<dyn Engine>>;
 
-/// Steps in flight at once within one job's unordered phases.
-const CONCURRENCY: usize = 32;
+/// Steps in flight at once in a job's phase that takes nothing down. Each
+/// mostly waits on its gate; the engine requests they make are bounded per
+/// host and in total by the engines' own limits, so this only caps memory.
+const CONCURRENCY: usize = 4096;
 /// Pulls in flight at once on one host.
 const PULLS_PER_HOST: usize = 4;
 /// Log lines kept from a container that failed its gate.
@@ -58,7 +60,7 @@ pub struct Deployment {
     pub at: String,
     /// The drover command, e.g. `update web --image reg/web:2`.
     pub command: String,
-    /// The environment directory's git commit (`-dirty` with changes), if in git.
+    /// The environment directory's git commit (`-dirty` with changes); `None` outside git.
     pub commit: Option<String>,
 }
 
@@ -204,6 +206,15 @@ impl<'a> Executor<'a> {
                         detail: because.clone(),
                     },
                 ),
+                // Cut short by an interruption, a step has not failed.
+                Err(e @ StepError::Interrupted { .. }) => self.emit(
+                    &outcome.job,
+                    &outcome.host,
+                    outcome.task,
+                    Phase::Interrupted {
+                        detail: e.to_string(),
+                    },
+                ),
                 Err(e) => self.emit(
                     &outcome.job,
                     &outcome.host,
@@ -328,24 +339,17 @@ impl<'a> Executor<'a> {
         failed_pulls: &BTreeMap<(String, String), String>,
         record: &(dyn Fn(Outcome) + Sync),
     ) {
-        // A job whose image is missing on any host is touched nowhere.
+        // A job whose image is missing on any host is touched nowhere: its
+        // steps are not started (the pull is what failed, and says why).
         let missing = changes.iter().find_map(|c| {
             let image = &c.step.desired()?.config.image;
             failed_pulls
-                .get(&(c.host.clone(), image.clone()))
-                .map(|e| (c.host.clone(), image.clone(), e.clone()))
+                .contains_key(&(c.host.clone(), image.clone()))
+                .then(|| (c.host.clone(), image.clone()))
         });
-        if let Some((host, image, error)) = missing {
-            for c in &changes {
-                record(outcome(
-                    c,
-                    Err(StepError::Pull {
-                        image: image.clone(),
-                        host: host.clone(),
-                        error: error.clone(),
-                    }),
-                ));
-            }
+        if let Some((host, image)) = missing {
+            let why = format!("image {image} could not be pulled on host {host}");
+            not_started(&changes, &why, record);
             return;
         }
 
@@ -576,6 +580,9 @@ impl<'a> Executor<'a> {
         map.insert(labels::DEPLOYED_BY.to_string(), self.deployment.by.clone());
         map.insert(labels::DEPLOYED_AT.to_string(), self.deployment.at.clone());
         map.insert(labels::COMMAND.to_string(), self.deployment.command.clone());
+        if let Some(commit) = &self.deployment.commit {
+            map.insert(labels::COMMIT.to_string(), commit.clone());
+        }
         if let Some(previous) = previous {
             map.insert(labels::PREVIOUS.to_string(), previous.record.clone());
         }

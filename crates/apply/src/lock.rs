@@ -11,6 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use drover_engine::{Engine, EngineError};
 use drover_plan::{labels, lock_name, views::LockInfo, ROLE_LOCK};
@@ -52,13 +53,14 @@ impl LockGuard {
     /// Removes the lock containers this guard created. Errors are returned
     /// per host; a lock left behind is found by `status` and `doctor`.
     pub async fn release(self) -> Vec<(String, EngineError)> {
-        let mut errors = Vec::new();
-        for (host, engine, id) in self.taken.into_iter().rev() {
-            if let Err(e) = engine.remove_container(&id).await {
-                errors.push((host, e));
-            }
-        }
-        errors
+        let removals = self.taken.into_iter().map(|(host, engine, id)| async move {
+            engine.remove_container(&id).await.err().map(|e| (host, e))
+        });
+        futures::future::join_all(removals)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
     }
 
     pub fn hosts(&self) -> Vec<&str> {
@@ -134,9 +136,10 @@ pub fn is_stale(info: &LockInfo) -> bool {
     !alive
 }
 
-/// Takes the lock of `job` on each of `hosts` (sorted by name), recording
-/// `holder`. Stops at the first host where someone else holds it, giving
-/// back what it took.
+/// Takes the lock of `job` on each of `hosts`, recording `holder`: first on
+/// the first host by name, alone — of two commands racing, the one that
+/// gets it goes on and the other stops there, with the holder's record —
+/// then on every other host at once. Gives back what it took on failure.
 pub async fn acquire(
     env: &str,
     job: &str,
@@ -149,17 +152,45 @@ pub async fn acquire(
         job: job.to_string(),
         taken: Vec::new(),
     };
-    for (host, engine) in sorted {
-        match take(env, job, host, engine.as_ref(), holder).await {
+    let Some((first, rest)) = sorted.split_first() else {
+        return Ok(guard);
+    };
+    match take(env, job, &first.0, first.1.as_ref(), holder).await {
+        Ok(id) => guard
+            .taken
+            .push((first.0.clone(), Arc::clone(&first.1), id)),
+        Err(e) => return Err(e),
+    }
+    let taken = futures::future::join_all(rest.iter().map(|(host, engine)| async move {
+        (
+            host,
+            engine,
+            take(env, job, host, engine.as_ref(), holder).await,
+        )
+    }))
+    .await;
+    let mut failed = None;
+    for (host, engine, result) in taken {
+        match result {
             Ok(id) => guard.taken.push((host.clone(), Arc::clone(engine), id)),
             Err(e) => {
-                guard.release().await;
-                return Err(e);
+                failed.get_or_insert(e);
             }
         }
     }
-    Ok(guard)
+    match failed {
+        Some(e) => {
+            guard.release().await;
+            Err(e)
+        }
+        None => Ok(guard),
+    }
 }
+
+/// How often taking a lock is tried while its name is in use and yet no
+/// container answers to it, and how long apart.
+const TAKE_ATTEMPTS: u32 = 30;
+const TAKE_RETRY: Duration = Duration::from_millis(100);
 
 async fn take(
     env: &str,
@@ -182,7 +213,8 @@ async fn take(
         host: host.to_string(),
         error,
     };
-    for attempt in 0..2 {
+    let mut took_over = false;
+    for _ in 0..TAKE_ATTEMPTS {
         match create_marker(engine, &name, record.clone()).await {
             Ok(id) => return Ok(id),
             Err(EngineError::Conflict(_)) => {
@@ -191,14 +223,19 @@ async fn take(
                     .await
                     .map_err(engine_error)?
                 else {
-                    continue; // released in between: try again
+                    // The engine holds the name while another command's
+                    // create of it is under way (or it was released in
+                    // between): look again in a moment.
+                    tokio::time::sleep(TAKE_RETRY).await;
+                    continue;
                 };
                 let info = LockInfo::from_container(&existing, job, host);
-                if attempt == 0 && is_stale(&info) {
+                if !took_over && is_stale(&info) {
                     engine
                         .remove_container(&existing.id)
                         .await
                         .map_err(engine_error)?;
+                    took_over = true;
                     continue;
                 }
                 return Err(LockError::Held {

@@ -818,17 +818,23 @@ async fn a_failed_pull_on_one_host_leaves_the_job_untouched_on_every_host() {
         !on_h2.iter().any(|c| c.contains("prod.web.")),
         "web is not touched on h2 either: {on_h2:#?}"
     );
+    // The pull failed; web's steps were not started (they did not fail).
     for host in ["h1", "h2"] {
         match &run.outcome("web", host, 0).result {
-            Err(StepError::Pull { image, host, error }) => {
-                assert_eq!((image.as_str(), host.as_str()), (NEW, "h2"));
-                assert!(error.contains("manifest unknown"), "{error}");
+            Err(StepError::NotStarted { why }) => {
+                assert_eq!(why, "image reg/web:2 could not be pulled on host h2");
             }
-            other => panic!("web {host}/0: expected the pull error, got {other:?}"),
+            other => panic!("web {host}/0: expected not started, got {other:?}"),
         }
     }
+    let pull = run
+        .report
+        .outcomes
+        .iter()
+        .find(|o| o.host == "h2" && o.step == "pull reg/web:2")
+        .expect("the pull's own outcome");
     assert_eq!(
-        run.outcome("web", "h1", 0).result.clone().unwrap_err().to_string(),
+        pull.result.clone().unwrap_err().to_string(),
         "image reg/web:2 could not be pulled on host h2: host h2: pulling reg/web:2 failed: manifest unknown"
     );
     assert_eq!(
@@ -868,6 +874,21 @@ async fn an_image_id_missing_on_a_host_fails_without_asking_the_engine_to_pull_i
 
     assert_eq!(h1.calls(), Vec::<String>::new());
     match &run.outcome("web", "h1", 0).result {
+        Err(StepError::NotStarted { why }) => {
+            assert_eq!(
+                why,
+                &format!("image {image_id} could not be pulled on host h1")
+            );
+        }
+        other => panic!("expected not started, got {other:?}"),
+    }
+    let pull = run
+        .report
+        .outcomes
+        .iter()
+        .find(|o| o.step == format!("pull {image_id}"))
+        .expect("the pull's own outcome");
+    match &pull.result {
         Err(StepError::Pull { image, error, .. }) => {
             assert_eq!(image, image_id);
             assert!(error.contains("docker load"), "{error}");

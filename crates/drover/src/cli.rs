@@ -131,6 +131,22 @@ pub enum Command {
         /// Only lines since this time: a duration ago (10m, 2h) or an RFC 3339 time
         #[arg(long, value_name = "T")]
         since: Option<String>,
+        /// The output of the containers that failed the last rollout's gate (kept aside for this)
+        #[arg(long, conflicts_with = "follow")]
+        failed: bool,
+    },
+    /// Run a command once in a new container with the job's configuration (on --host or its first host)
+    Run {
+        job: String,
+        /// Run this image instead of the job's
+        #[arg(long, value_name = "REF")]
+        image: Option<String>,
+        /// Keep the container when the command ends (`drover gc` removes it)
+        #[arg(long)]
+        keep: bool,
+        /// The command (after --)
+        #[arg(last = true, required = true, value_name = "CMD")]
+        command: Vec<String>,
     },
     /// Run a command in a task; with no command, an interactive shell
     Exec {
@@ -178,6 +194,16 @@ pub enum Command {
         #[arg(long, value_name = "TAG")]
         tag: Option<String>,
     },
+    /// Write job files for the containers on the hosts that no drover environment manages, and take them over without restarting them
+    Adopt {
+        /// Only these containers (names or ID prefixes; default: every one no environment manages)
+        containers: Vec<String>,
+        /// Print the files it would write (secrets masked), change nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Stay running: watch every host and post incidents to [notify]
+    Watch,
     /// Post notifications a command handed off, retrying for a few minutes
     /// (internal: drover starts it itself, messages on standard input)
     #[command(name = "notify-retry", hide = true)]

@@ -82,6 +82,7 @@ fn main() -> ExitCode {
                 follow,
                 tail,
                 since,
+                failed,
             } => {
                 commands::logs::run(
                     global,
@@ -90,9 +91,16 @@ fn main() -> ExitCode {
                     *follow,
                     *tail,
                     since.as_deref(),
+                    *failed,
                 )
                 .await
             }
+            Command::Run {
+                job,
+                image,
+                keep,
+                command,
+            } => commands::run::run(global, job, image.as_deref(), *keep, command).await,
             Command::Exec {
                 job,
                 task,
@@ -100,7 +108,12 @@ fn main() -> ExitCode {
                 command,
             } => commands::exec::run(global, job, task.as_deref(), *all, command).await,
             Command::Gc { dry_run } => commands::gc::run(global, *dry_run).await,
+            Command::Adopt {
+                containers,
+                dry_run,
+            } => commands::adopt::run(global, containers, *dry_run).await,
             Command::Doctor => commands::doctor::run(global).await,
+            Command::Watch => commands::watch::run(global).await,
             Command::Web {
                 listen,
                 tls_cert,

@@ -477,7 +477,7 @@ fn status_shows_every_task_with_memory_and_cpu() {
 
     c.drover(&["status"])
         .stdout_has("TASK      CONTAINER     IMAGE                  STATE    HEALTH  UPTIME  RESTARTS  MEMORY")
-        .stdout_has("\nweb h2/0  -             -                      missing  -       -       -         -         -\n")
+        .stdout_has("\nweb h2/0  -             -                      missing  -       -       -         -         -     -\n")
         .run();
 }
 
@@ -530,7 +530,9 @@ fn a_second_status_takes_one_sample_per_container() {
     let cache_dir = cache.path().to_str().unwrap();
     let (samples, busy, idle) = status(cache_dir);
     assert_eq!(samples, 4, "two samples of each container on a first run");
-    assert!(busy > 10.0 && idle < 5.0, "busy {busy}%, idle {idle}%");
+    // A spinning loop gets what the machine spares it; a sleeping one
+    // nothing: the two must be told apart, whatever the load.
+    assert!(busy > 1.0 && idle < 1.0, "busy {busy}%, idle {idle}%");
     assert!(cache.path().join("drover/usage.json").is_file());
 
     let (samples, busy, idle) = status(cache_dir);
@@ -538,7 +540,9 @@ fn a_second_status_takes_one_sample_per_container() {
         samples, 2,
         "one sample of each container, measured from the held one"
     );
-    assert!(busy > 10.0 && idle < 5.0, "busy {busy}%, idle {idle}%");
+    // A spinning loop gets what the machine spares it; a sleeping one
+    // nothing: the two must be told apart, whatever the load.
+    assert!(busy > 1.0 && idle < 1.0, "busy {busy}%, idle {idle}%");
 
     // A cache that cannot be written costs a tick, nothing else.
     let (samples, busy, _) = status("/proc/drover-no-cache");
@@ -560,7 +564,7 @@ fn secrets_come_from_the_operator_and_are_never_printed() {
     );
     c.drover(&["up", "--yes"])
         .status(1)
-        .stderr("error: jobs/app.toml: secret DB_PASSWORD has no value: export DB_PASSWORD=... or put it in the secrets file (secrets.env beside drover.toml, or DROVER_SECRETS_FILE)\n")
+        .stderr("error: jobs/app.toml:4:15: job app: secret DB_PASSWORD has no value: it is not in drover's environment, and there is no secrets.env beside drover.toml: export DB_PASSWORD=... or add the line DB_PASSWORD=... to secrets.env\n")
         .run();
     assert_eq!(c.containers("h1"), Vec::<String>::new());
 
@@ -762,6 +766,7 @@ fn hosts_over_plain_tcp() {
         .run();
 }
 
+/// Refused as `validate` refuses it, with its place, before any host is asked.
 #[test]
 fn plain_tcp_to_another_machine_is_refused_without_insecure() {
     let c = cluster(
@@ -769,10 +774,12 @@ fn plain_tcp_to_another_machine_is_refused_without_insecure() {
         "[hosts.far]\ndocker = \"tcp://192.0.2.1:2375\"\n",
     )
     .job("app", &sleeper("\"far\""));
-    c.drover(&["diff"])
-        .status(1)
-        .stdout_has("! host far (tcp://192.0.2.1:2375) is unreachable: plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = { ca = ..., cert = ..., key = ... }` to [hosts.far], or `insecure = true` if the network is trusted\n")
-        .run();
+    for command in ["validate", "diff"] {
+        c.drover(&[command])
+            .status(1)
+            .stderr("error: drover.toml:8:10: plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = { ca = ..., cert = ..., key = ... }` to [hosts.far], or `insecure = true` if the network is trusted\n")
+            .run();
+    }
 }
 
 /// Runs drover on a pseudo-terminal (util-linux `script`), answering `answer`.

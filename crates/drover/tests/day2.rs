@@ -747,6 +747,8 @@ fn doctor_finds_zombies_restart_loops_memory_kills_missing_files_and_locks() {
     );
 }
 
+/// On h2, whose daemon rotates its default log (h1 keeps Docker's
+/// unbounded default, which doctor warns about).
 #[test]
 fn doctor_on_a_clean_environment_lists_every_check_and_exits_0() {
     let c = cluster("g-doc-clean", "").job(
@@ -754,10 +756,17 @@ fn doctor_on_a_clean_environment_lists_every_check_and_exits_0() {
         &format!(
             r#"
             image = "{IMAGE1}"
-            hosts = ["h1", "h2"]
+            hosts = ["h2"]
             command = ["sleep", "3600"]
             stop_timeout = "1s"
             "#
+        ),
+    );
+    c.write(
+        "drover.toml",
+        &format!(
+            "name = \"g-doc-clean\"\n[hosts.h2]\ndocker = \"{}\"\n",
+            c.hosts.h2
         ),
     );
     c.drover(&["up", "--yes"]).run();
@@ -781,18 +790,16 @@ fn doctor_on_a_clean_environment_lists_every_check_and_exits_0() {
         "host-files",
         "locks",
     ];
-    for host in ["h1", "h2"] {
-        let listed: Vec<&str> = found
-            .iter()
-            .filter(|f| f.0 == host)
-            .map(|f| f.1.as_str())
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let mut all = checks.to_vec();
-        all.sort_unstable();
-        assert_eq!(listed, all, "every check on {host}:\n{}", text.stdout);
-    }
+    let listed: Vec<&str> = found
+        .iter()
+        .filter(|f| f.0 == "h2")
+        .map(|f| f.1.as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let mut all = checks.to_vec();
+    all.sort_unstable();
+    assert_eq!(listed, all, "every check on h2:\n{}", text.stdout);
     assert!(
         found.iter().all(|f| f.2 == "ok" || f.2 == "note"),
         "{}",
@@ -806,8 +813,8 @@ fn doctor_on_a_clean_environment_lists_every_check_and_exits_0() {
     ] {
         assert_eq!(
             text.stdout.matches(line).count(),
-            2,
-            "{line:?} on both hosts:\n{}",
+            1,
+            "{line:?}:\n{}",
             text.stdout
         );
     }

@@ -103,6 +103,36 @@ fn a_rollout_that_fails_and_goes_back_posts_rolled_back() {
 }
 
 #[test]
+fn a_release_command_that_fails_posts_failed_and_touches_no_task() {
+    let receiver = Receiver::start(Answer::Ok);
+    let plain = job(IMAGE1, 26300).replace("test $(cat /etc/fixture-version) = 1 && ", "");
+    let c = notified("n-release", &receiver).job("web", &plain);
+    c.drover(&["up", "--yes"]).run();
+    let before = receiver.posts().len();
+    c.set_job(
+        "web",
+        &format!(
+            "{plain}
+[release]
+command = [\"sh\", \"-c\", \"echo migration broke; exit 3\"]\n"
+        ),
+    );
+    c.drover(&["update", "web", "--image", IMAGE2, "--yes"])
+        .status(1)
+        .stderr_has("migration broke")
+        .run();
+    let all = events(&receiver, before + 2);
+    let kinds: Vec<&str> = all[before..]
+        .iter()
+        .filter_map(|e| e["event"].as_str())
+        .collect();
+    assert_eq!(kinds, ["deploy.started", "deploy.failed"]);
+    let message = all[before + 1]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("release command of job web"), "{message}");
+    assert!(message.contains("no task was touched"), "{message}");
+}
+
+#[test]
 fn a_webhook_that_never_answers_holds_a_deploy_up_less_than_two_seconds() {
     let receiver = Receiver::start(Answer::Hang);
     let c = notified("n-hang", &receiver).job("web", &job(IMAGE1, 26300));

@@ -839,6 +839,7 @@ fn logs_follow_and_exec_sessions_stream_over_ssh_and_tls() {
         ca: hosts.tls_ca.clone().into(),
         cert: hosts.tls_cert.clone().into(),
         key: hosts.tls_key.clone().into(),
+        place: None,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

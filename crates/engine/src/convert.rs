@@ -20,7 +20,7 @@ use drover_plan::{Health, RunState, Runs};
 use drover_spec::values::RESERVED_LABEL_PREFIX;
 use drover_spec::{Capability, Device, ExtraHost, Tmpfs, Ulimit};
 
-use crate::CreateOptions;
+use crate::{CreateOptions, Foreign, HandRun};
 
 /// The create request for a container of `config`.
 pub fn create_body(config: &TaskConfig, options: &CreateOptions) -> ContainerCreateBody {
@@ -301,7 +301,12 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
             .filter(|m| *m > 0)
             .and_then(|m| u64::try_from(m).ok()),
         resources,
-        network: host.network_mode.unwrap_or_default(),
+        // A container created without a network mode (by hand) reports
+        // `default`, which on Linux is the bridge.
+        network: match host.network_mode.unwrap_or_default() {
+            mode if mode == "default" => "bridge".to_string(),
+            mode => mode,
+        },
         init: host.init.unwrap_or(false),
         restart,
         // Docker's own default when none was set.
@@ -372,7 +377,334 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         image_env: BTreeMap::new(),
         image_cmd: None,
         image_defaults: ImageDefaults::default(),
+        adopted: None,
     }
+}
+
+/// The settings of a container, from its raw `docker inspect`, that no job
+/// key expresses: a container made from a job file would run without
+/// them. Read from the JSON rather than bollard's model, so a field the
+/// model lacks is still seen.
+pub(crate) fn foreign_settings(inspect: &serde_json::Value) -> Vec<Foreign> {
+    use serde_json::Value;
+    let host = &inspect["HostConfig"];
+    let config = &inspect["Config"];
+    let mut found = Vec::new();
+    let mut add = |setting: String, why: &str| {
+        found.push(Foreign {
+            setting,
+            why: why.to_string(),
+        })
+    };
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .map(|i| match i.as_str() {
+                        Some(s) => s.to_string(),
+                        None => i.to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let set = |v: &Value| match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|n| n != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    };
+
+    let network = text(&host["NetworkMode"]);
+    match network.as_str() {
+        "" | "default" | "bridge" | "host" | "none" => {}
+        mode if mode.starts_with("container:") => add(
+            format!(
+                "--network container:{}",
+                mode.trim_start_matches("container:")
+                    .get(..12)
+                    .unwrap_or(mode.trim_start_matches("container:"))
+            ),
+            "it shares another container's network: a job's network is host, bridge or none",
+        ),
+        mode => add(
+            format!("--network {mode}"),
+            "a user-defined network: a job's network is host, bridge or none",
+        ),
+    }
+    let mode_network = match network.as_str() {
+        "" | "default" => "bridge",
+        other => other,
+    };
+    if let Some(networks) = inspect["NetworkSettings"]["Networks"].as_object() {
+        for name in networks.keys().filter(|n| n.as_str() != mode_network) {
+            add(
+                format!("--network {name}"),
+                "it is connected to another network too: a job has one network",
+            );
+        }
+    }
+    if let Some(bindings) = host["PortBindings"].as_object() {
+        for (port, to) in bindings {
+            for binding in to.as_array().into_iter().flatten() {
+                let ip = text(&binding["HostIp"]);
+                let host_port = text(&binding["HostPort"]);
+                let at = if ip.is_empty() {
+                    host_port
+                } else {
+                    format!("{ip}:{host_port}")
+                };
+                add(
+                    format!("-p {at}:{port}"),
+                    "it publishes a port: jobs bind host ports directly (network = \"host\"); no job key maps one",
+                );
+            }
+        }
+    }
+    if host["PublishAllPorts"].as_bool() == Some(true) {
+        add(
+            "-P".to_string(),
+            "it publishes its ports: no job key maps one",
+        );
+    }
+    for from in list(&host["VolumesFrom"]) {
+        add(
+            format!("--volumes-from {from}"),
+            "it mounts another container's volumes: jobs bind host directories only",
+        );
+    }
+    for link in list(&host["Links"]) {
+        add(
+            format!("--link {link}"),
+            "legacy container links: no job key makes one",
+        );
+    }
+    for bind in list(&host["Binds"]) {
+        if bind.parse::<drover_spec::Volume>().is_ok() {
+            continue;
+        }
+        let source = bind.split(':').next().unwrap_or_default();
+        let why = if source.starts_with('/') {
+            "a bind with options a job's volume cannot carry: jobs take HOST:CONTAINER or HOST:CONTAINER:ro"
+        } else {
+            "a named volume: jobs bind host directories (HOST:CONTAINER) only"
+        };
+        add(format!("-v {bind}"), why);
+    }
+    for mount in host["Mounts"].as_array().into_iter().flatten() {
+        let kind = text(&mount["Type"]);
+        let source = text(&mount["Source"]);
+        let target = text(&mount["Target"]);
+        let host_file = kind == "bind"
+            && mount["ReadOnly"].as_bool() == Some(true)
+            && source == target
+            && !set(&mount["BindOptions"]);
+        if !host_file {
+            add(
+                format!("--mount type={kind},source={source},target={target}"),
+                "a mount no job key makes: jobs bind host directories as volumes, and host files read-only at the same path",
+            );
+        }
+    }
+    for (key, flag, why) in [
+        ("Dns", "--dns", "no job key sets DNS servers"),
+        ("DnsOptions", "--dns-option", "no job key sets DNS options"),
+        (
+            "DnsSearch",
+            "--dns-search",
+            "no job key sets DNS search domains",
+        ),
+        (
+            "SecurityOpt",
+            "--security-opt",
+            "no job key sets security options",
+        ),
+        ("GroupAdd", "--group-add", "no job key adds groups"),
+        (
+            "DeviceCgroupRules",
+            "--device-cgroup-rule",
+            "no job key sets device cgroup rules",
+        ),
+    ] {
+        for value in list(&host[key]) {
+            add(format!("{flag} {value}"), why);
+        }
+    }
+    if let Some(sysctls) = host["Sysctls"].as_object() {
+        for (name, value) in sysctls {
+            add(
+                format!("--sysctl {name}={}", text(value)),
+                "no job key sets kernel parameters",
+            );
+        }
+    }
+    if set(&host["DeviceRequests"]) {
+        add(
+            "--gpus".to_string(),
+            "device requests (GPUs): no job key makes one",
+        );
+    }
+    for (key, flag, defaults) in [
+        ("PidMode", "--pid", &["", "private"][..]),
+        ("IpcMode", "--ipc", &["", "private", "shareable"][..]),
+        ("UTSMode", "--uts", &[""][..]),
+        ("UsernsMode", "--userns", &[""][..]),
+        ("Cgroup", "--cgroup", &[""][..]),
+        ("CgroupParent", "--cgroup-parent", &[""][..]),
+        ("Runtime", "--runtime", &["", "runc"][..]),
+        ("Isolation", "--isolation", &["", "default"][..]),
+    ] {
+        let value = text(&host[key]);
+        if !defaults.contains(&value.as_str()) {
+            add(
+                format!("{flag} {value}"),
+                "no job key sets it: a task gets the engine's default",
+            );
+        }
+    }
+    for (key, flag) in [
+        ("CpuShares", "--cpu-shares"),
+        ("CpuPeriod", "--cpu-period"),
+        ("CpuQuota", "--cpu-quota"),
+        ("CpuRealtimePeriod", "--cpu-rt-period"),
+        ("CpuRealtimeRuntime", "--cpu-rt-runtime"),
+        ("CpusetCpus", "--cpuset-cpus"),
+        ("CpusetMems", "--cpuset-mems"),
+        ("MemoryReservation", "--memory-reservation"),
+        ("KernelMemory", "--kernel-memory"),
+        ("BlkioWeight", "--blkio-weight"),
+        ("BlkioWeightDevice", "--blkio-weight-device"),
+        ("BlkioDeviceReadBps", "--device-read-bps"),
+        ("BlkioDeviceWriteBps", "--device-write-bps"),
+        ("BlkioDeviceReadIOps", "--device-read-iops"),
+        ("BlkioDeviceWriteIOps", "--device-write-iops"),
+        ("OomScoreAdj", "--oom-score-adj"),
+    ] {
+        if set(&host[key]) {
+            let value = match &host[key] {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            add(
+                format!("{flag} {value}"),
+                "no job key sets it (memory and cpus are the limits jobs take)",
+            );
+        }
+    }
+    // null, 0 and -1 all mean no limit.
+    if host["PidsLimit"].as_i64().is_some_and(|p| p > 0) {
+        add(
+            format!("--pids-limit {}", host["PidsLimit"]),
+            "no job key limits processes",
+        );
+    }
+    if let Some(swappiness) = host["MemorySwappiness"].as_i64().filter(|s| *s >= 0) {
+        add(
+            format!("--memory-swappiness {swappiness}"),
+            "no job key sets swappiness",
+        );
+    }
+    if host["OomKillDisable"].as_bool() == Some(true) {
+        add(
+            "--oom-kill-disable".to_string(),
+            "no job key turns the memory killer off",
+        );
+    }
+    if host["ReadonlyRootfs"].as_bool() == Some(true) {
+        add(
+            "--read-only".to_string(),
+            "no job key makes the root filesystem read-only",
+        );
+    }
+    if host["AutoRemove"].as_bool() == Some(true) {
+        add(
+            "--rm".to_string(),
+            "it is removed when it stops: a task's container stays for its restart policy and for rollback",
+        );
+    }
+    if config["Tty"].as_bool() == Some(true) {
+        add(
+            "-t".to_string(),
+            "it runs on a terminal: a task runs without one (its output would change)",
+        );
+    }
+    if config["OpenStdin"].as_bool() == Some(true) {
+        add(
+            "-i".to_string(),
+            "its standard input is kept open: a task's is closed",
+        );
+    }
+    if set(&config["Domainname"]) {
+        add(
+            format!("--domainname {}", text(&config["Domainname"])),
+            "no job key sets the domain name",
+        );
+    }
+    if set(&config["MacAddress"]) {
+        add(
+            format!("--mac-address {}", text(&config["MacAddress"])),
+            "no job key sets a MAC address",
+        );
+    }
+    // The engine names a container's host after its ID, unless it shares the host's.
+    let hostname = text(&config["Hostname"]);
+    let id = text(&inspect["Id"]);
+    if mode_network != "host"
+        && !mode_network.starts_with("container:")
+        && !hostname.is_empty()
+        && !id.starts_with(&hostname)
+    {
+        add(
+            format!("--hostname {hostname}"),
+            "no job key sets the host name",
+        );
+    }
+    if config["Healthcheck"]["Test"]
+        .as_array()
+        .and_then(|t| t.first())
+        .and_then(Value::as_str)
+        == Some("NONE")
+    {
+        add(
+            "--no-healthcheck".to_string(),
+            "no job key turns its image's health check off",
+        );
+    }
+    found
+}
+
+/// What `drover adopt` reads of a container: [`observed`] and the rest,
+/// from its raw `docker inspect`.
+pub(crate) fn hand_run(inspect: serde_json::Value) -> Result<HandRun, String> {
+    let foreign = foreign_settings(&inspect);
+    let anonymous_volumes = inspect["Mounts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|m| m["Type"].as_str() == Some("volume"))
+        .filter(|m| {
+            m["Name"]
+                .as_str()
+                .is_some_and(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .filter_map(|m| m["Destination"].as_str().map(str::to_string))
+        .collect();
+    let stop_signal = inspect["Config"]["StopSignal"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let parsed: ContainerInspectResponse = serde_json::from_value(inspect)
+        .map_err(|e| format!("the engine's answer is not what a Docker engine sends: {e}"))?;
+    Ok(HandRun {
+        container: observed(parsed),
+        foreign,
+        anonymous_volumes,
+        stop_signal,
+    })
 }
 
 /// Capabilities as the engine reports them, in drover's spelling and order.
@@ -384,4 +716,101 @@ fn capabilities(reported: Option<Vec<String>>) -> Vec<String> {
         .collect();
     caps.sort();
     caps
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::foreign_settings;
+
+    fn settings(inspect: serde_json::Value) -> Vec<String> {
+        foreign_settings(&inspect)
+            .into_iter()
+            .map(|f| f.setting)
+            .collect()
+    }
+
+    const ID: &str = "4036e6bb89b6a872b3c286e69931d32d193b36ee29894a123732818aa07ca6d8";
+
+    #[test]
+    fn what_docker_run_leaves_by_default_is_nothing_foreign() {
+        let inspect = json!({
+            "Id": ID,
+            "Config": {"Hostname": "4036e6bb89b6", "Tty": false, "OpenStdin": false, "Domainname": ""},
+            "HostConfig": {
+                "NetworkMode": "default", "PortBindings": {}, "VolumesFrom": null,
+                "Links": null, "Dns": [], "DnsOptions": [], "DnsSearch": [], "IpcMode": "private",
+                "PidMode": "", "Runtime": "runc", "Isolation": "", "CpuShares": 0, "PidsLimit": null,
+                "MemorySwappiness": null, "OomKillDisable": false, "SecurityOpt": null,
+                "Binds": ["/srv/data:/data", "/etc/ssl:/etc/ssl:ro"],
+                "Mounts": [{"Type": "bind", "Source": "/etc/localtime", "Target": "/etc/localtime", "ReadOnly": true}]
+            },
+            "NetworkSettings": {"Networks": {"bridge": {}}}
+        });
+        assert_eq!(settings(inspect), Vec::<String>::new());
+    }
+
+    #[test]
+    fn settings_beyond_the_job_keys_are_named_as_docker_run_takes_them() {
+        let inspect = json!({
+            "Id": ID,
+            "Config": {"Hostname": "myhost", "Tty": true, "OpenStdin": true,
+                       "Healthcheck": {"Test": ["NONE"]}},
+            "HostConfig": {
+                "NetworkMode": format!("container:{ID}"),
+                "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]},
+                "VolumesFrom": ["data"], "Links": ["/db:/web/db"],
+                "Binds": ["pgdata:/var/lib/postgresql/data", "/srv:/srv:z"],
+                "Mounts": [{"Type": "volume", "Source": "cache", "Target": "/cache"}],
+                "Dns": ["1.1.1.1"], "SecurityOpt": ["seccomp=unconfined"], "Sysctls": {"net.core.somaxconn": "1024"},
+                "PidMode": "host", "CpuShares": 512, "PidsLimit": 100, "ReadonlyRootfs": true, "AutoRemove": true
+            }
+        });
+        assert_eq!(
+            settings(inspect),
+            [
+                "--network container:4036e6bb89b6",
+                "-p 8080:80/tcp",
+                "--volumes-from data",
+                "--link /db:/web/db",
+                "-v pgdata:/var/lib/postgresql/data",
+                "-v /srv:/srv:z",
+                "--mount type=volume,source=cache,target=/cache",
+                "--dns 1.1.1.1",
+                "--security-opt seccomp=unconfined",
+                "--sysctl net.core.somaxconn=1024",
+                "--pid host",
+                "--cpu-shares 512",
+                "--pids-limit 100",
+                "--read-only",
+                "--rm",
+                "-t",
+                "-i",
+                "--no-healthcheck",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_host_name_of_its_own_and_another_network() {
+        let inspect = json!({
+            "Id": ID,
+            "Config": {"Hostname": "web01"},
+            "HostConfig": {"NetworkMode": "backend"},
+            "NetworkSettings": {"Networks": {"backend": {}, "frontend": {}}}
+        });
+        assert_eq!(
+            settings(inspect),
+            [
+                "--network backend",
+                "--network frontend",
+                "--hostname web01"
+            ]
+        );
+        // On the host's network, the host name is the host's.
+        let host =
+            json!({"Id": ID, "Config": {"Hostname": "vm"}, "HostConfig": {"NetworkMode": "host"}});
+        assert_eq!(settings(host), Vec::<String>::new());
+    }
 }

@@ -125,9 +125,13 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
 /// Longest engine message drover repeats.
 const MAX_MESSAGE: usize = 200;
 
-/// An engine's message as drover repeats it: one line, no markup, short. A
-/// proxy or web server answering in place of an engine sends a whole HTML
-/// page; only its title (or first text) is worth repeating.
+/// Longest excerpt of an answer that is not an engine's (a web page, binary data).
+const MAX_EXCERPT: usize = 60;
+
+/// An engine's message as drover repeats it: one line of printable text,
+/// short. Something else answering in place of an engine (a web server, a
+/// proxy, a TLS port, a binary protocol) is named as such, with at most a
+/// short printable excerpt: its page's title, or its first words.
 pub fn short_message(message: &str) -> String {
     let text = message.trim();
     // Rust's I/O errors end in "(os error 111)": the words before say it all.
@@ -135,27 +139,97 @@ pub fn short_message(message: &str) -> String {
         Some(i) if text.ends_with(')') => &text[..i],
         _ => text,
     };
-    let text = if text.contains("<html") || text.contains("<HTML") || text.starts_with("<!") {
+    if is_html(text) {
         let title = text
             .split_once("<title>")
             .and_then(|(_, rest)| rest.split_once("</title>"))
-            .map(|(title, _)| title.trim().to_string());
+            .map(|(title, _)| title.trim().to_string())
+            .filter(|title| !title.is_empty());
         let body = title.unwrap_or_else(|| strip_tags(text));
-        format!("an HTML page, not a Docker engine answer: {body}")
-    } else {
-        text.to_string()
-    };
+        return format!(
+            "an HTML page, not a Docker engine answer: {}",
+            excerpt(&body)
+        );
+    }
+    if is_binary(text) {
+        return format!(
+            "an answer that is not text (binary data), not a Docker engine answer: {}",
+            excerpt(text)
+        );
+    }
     let line = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .to_string();
-    if line.chars().count() > MAX_MESSAGE {
-        let cut: String = line.chars().take(MAX_MESSAGE).collect();
+        .unwrap_or("");
+    cut(&printable(line), MAX_MESSAGE)
+}
+
+/// An HTML page, by how it starts (not by a tag somewhere inside).
+fn is_html(text: &str) -> bool {
+    let head: String = text
+        .trim_start_matches('\u{feff}')
+        .trim_start()
+        .chars()
+        .take(15)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    head.starts_with("<!doctype")
+        || head.starts_with("<html")
+        || head.starts_with("<!--")
+        || head.starts_with("<head")
+        || head.starts_with("<body")
+}
+
+/// Binary data (decoded lossily: `U+FFFD` where bytes were not UTF-8):
+/// a NUL, or more than one character in ten that is not text.
+fn is_binary(text: &str) -> bool {
+    let mut total = 0usize;
+    let mut odd = 0usize;
+    for c in text.chars().take(1024) {
+        if c == '\0' {
+            return true;
+        }
+        total += 1;
+        if is_unprintable(c) {
+            odd += 1;
+        }
+    }
+    odd * 10 > total
+}
+
+fn is_unprintable(c: char) -> bool {
+    (c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || c == '\u{fffd}'
+}
+
+/// `text` with every control or undecodable character dropped and runs of
+/// whitespace made one space.
+fn printable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_unprintable(*c))
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A short printable excerpt of a foreign answer, quoted.
+fn excerpt(text: &str) -> String {
+    let text = printable(text);
+    if text.is_empty() {
+        "(nothing printable)".to_string()
+    } else {
+        format!("{:?}", cut(&text, MAX_EXCERPT))
+    }
+}
+
+/// At most `max` characters, with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        let cut: String = text.chars().take(max).collect();
         format!("{cut}…")
     } else {
-        line
+        text.to_string()
     }
 }
 
@@ -188,11 +262,45 @@ mod tests {
         );
         assert_eq!(
             short_message(&page),
-            "an HTML page, not a Docker engine answer: 502 Bad Gateway"
+            "an HTML page, not a Docker engine answer: \"502 Bad Gateway\""
         );
         let long = "y".repeat(1000);
         assert!(short_message(&long).chars().count() <= MAX_MESSAGE + 1);
         assert_eq!(short_message("first\nsecond"), "first");
+    }
+
+    #[test]
+    fn foreign_bodies_are_quoted_short_and_printable() {
+        // A page with no title: its first words, cut short.
+        let page = format!("<html><body><p>{}</p></body></html>", "word ".repeat(100));
+        let said = short_message(&page);
+        assert!(
+            said.starts_with("an HTML page, not a Docker engine answer: \"word word"),
+            "{said}"
+        );
+        assert!(said.chars().count() < 120, "{said}");
+        // Binary bytes, decoded lossily as bollard does: no control characters, short.
+        let bytes: Vec<u8> = (0u8..=255).cycle().take(4000).collect();
+        let lossy = String::from_utf8_lossy(&bytes).into_owned();
+        for text in [lossy.clone(), format!("0000{lossy}<html>")] {
+            let said = short_message(&text);
+            assert!(
+                said.starts_with(
+                    "an answer that is not text (binary data), not a Docker engine answer: "
+                ),
+                "{said}"
+            );
+            assert!(
+                !said.chars().any(|c| c.is_control() || c == '\u{fffd}'),
+                "{said:?}"
+            );
+            assert!(said.chars().count() < 150, "{said}");
+        }
+        // Control characters in an engine's own message are dropped.
+        assert_eq!(
+            short_message("no such\u{1b}[31m image"),
+            "no such[31m image"
+        );
     }
 
     #[test]

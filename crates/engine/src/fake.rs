@@ -21,10 +21,11 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 
 use crate::{
-    is_anonymous_volume, ContainerSummary, Containers, CreateOptions, DiskUsage, EngineError,
-    EngineEvent, EngineInfo, EngineVersion, ExecOutput, ExecSession, FilesystemSpace,
-    HostContainer, ImageDetails, ImageRemoval, ImageSummary, Images, ItemSpace, LogOptions,
-    LogStream, Named, PullProgress, Streams, System, UsageSample, VolumeSummary, Volumes,
+    is_anonymous_volume, Attachment, ContainerSummary, Containers, CreateOptions, DiskUsage,
+    EngineError, EngineEvent, EngineInfo, EngineVersion, ExecOutput, ExecSession, FilesystemSpace,
+    HandRun, HostContainer, ImageDetails, ImageRemoval, ImageSummary, Images, ItemSpace,
+    LogOptions, LogStream, Named, PullProgress, Streams, System, UsageSample, VolumeSummary,
+    Volumes,
 };
 
 /// What a container of an image does once started.
@@ -81,6 +82,10 @@ pub struct FakeState {
     pub failures: Vec<(String, EngineError)>,
     /// Calls that fail once, then succeed: a line prefix and the error.
     pub failures_once: Vec<(String, EngineError)>,
+    /// Where [`FakeEngine::emit`] sends events, once a test asked for a
+    /// feed ([`FakeEngine::with_event_feed`]); without one the event
+    /// stream ends at once.
+    events: Option<tokio::sync::broadcast::Sender<EngineEvent>>,
     next: u64,
     /// Makes this engine's IDs differ from every other engine's, as real
     /// IDs do (the first engine's start where they always did).
@@ -329,6 +334,44 @@ impl FakeEngine {
             .registry
             .insert(reference.to_string(), id.to_string());
         self
+    }
+
+    /// An event stream that stays open and carries what [`FakeEngine::emit`] sends.
+    pub fn with_event_feed(self) -> Self {
+        self.lock().events = Some(tokio::sync::broadcast::channel(1024).0);
+        self
+    }
+
+    /// Sends `action` about the container `name` (with its labels and name,
+    /// as a real engine's event carries them, and `extra` attributes such as
+    /// `exitCode`) to the event streams open now. False without a feed or
+    /// such a container.
+    pub fn emit(&self, name: &str, action: &str, extra: &[(&str, &str)]) -> bool {
+        let s = self.lock();
+        let (Some(feed), Some(c)) = (&s.events, s.containers.values().find(|c| c.name == name))
+        else {
+            return false;
+        };
+        let mut attributes = c.labels.clone();
+        attributes.insert("name".to_string(), c.name.clone());
+        attributes.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let nanos = clock().as_nanosecond();
+        let event = EngineEvent {
+            container: c.id.clone(),
+            action: action.to_string(),
+            labels: attributes,
+            time_nano: i64::try_from(nanos).unwrap_or(i64::MAX),
+        };
+        feed.send(event).is_ok()
+    }
+
+    /// Ends the event streams open now, as a dropped connection would
+    /// (the feed stays for streams opened later).
+    pub fn drop_event_streams(&self) {
+        let mut s = self.lock();
+        if s.events.is_some() {
+            s.events = Some(tokio::sync::broadcast::channel(1024).0);
+        }
     }
 
     pub fn with_behaviour(self, image: &str, behaviour: Behaviour) -> Self {
@@ -739,6 +782,7 @@ impl Containers for FakeEngine {
                 image_env: BTreeMap::new(),
                 image_cmd: None,
                 image_defaults: Default::default(),
+                adopted: None,
             }
         };
         self.counted();
@@ -913,6 +957,26 @@ impl Containers for FakeEngine {
         let name = s.name_of(id);
         s.call(format!("exec {name} {}", cmd.join(" ")))?;
         Ok(ExecOutput::default())
+    }
+
+    async fn inspect_hand_run(&self, id: &str) -> Result<Option<HandRun>, EngineError> {
+        // The fake keeps no settings beyond the job keys.
+        Ok(self.inspect_container(id).await?.map(|container| HandRun {
+            container,
+            foreign: Vec::new(),
+            anonymous_volumes: Vec::new(),
+            stop_signal: None,
+        }))
+    }
+
+    async fn create_attached(
+        &self,
+        name: &str,
+        config: &TaskConfig,
+        options: &CreateOptions,
+        _attachment: Attachment,
+    ) -> Result<String, EngineError> {
+        self.create_container(name, config, options).await
     }
 
     async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError> {
@@ -1181,9 +1245,68 @@ impl Streams for FakeEngine {
         Ok(Some(0))
     }
 
-    /// The fake has no event stream: it ends at once, and watchers fall back to looking.
-    fn events(&self, _env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        futures::stream::empty().boxed()
+    /// Without a feed ([`FakeEngine::with_event_feed`]) the fake's event
+    /// stream ends at once, and watchers fall back to looking.
+    fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
+        self.events_of(env, &[])
+    }
+
+    fn events_of(
+        &self,
+        env: &str,
+        actions: &[&str],
+    ) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
+        let Some(receiver) = self.lock().events.as_ref().map(|feed| feed.subscribe()) else {
+            return futures::stream::empty().boxed();
+        };
+        let env = env.to_string();
+        let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+        futures::stream::unfold(receiver, |mut receiver| async move {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) => return Some((event, receiver)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .filter(move |event| {
+            let wanted = event.labels.get(drover_plan::labels::ENV) == Some(&env)
+                && (actions.is_empty()
+                    || actions
+                        .iter()
+                        .any(|a| event.action == *a || event.action.starts_with(&format!("{a}:"))));
+            futures::future::ready(wanted)
+        })
+        .map(Ok)
+        .boxed()
+    }
+
+    async fn attach(&self, id: &str) -> Result<ExecSession, EngineError> {
+        let mut s = self.lock();
+        let name = s.name_of(id);
+        s.call(format!("attach {name}"))?;
+        Ok(ExecSession {
+            exec_id: id.to_string(),
+            output: futures::stream::empty().boxed(),
+            input: Box::pin(tokio::io::sink()),
+        })
+    }
+
+    /// Looks at the container (as an inspect would, so its behaviour plays
+    /// out) every 100 ms until it is not up.
+    async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
+        loop {
+            match self.inspect_container(id).await? {
+                None => return Err(not_found(id)),
+                Some(c) if !c.is_running() => return Ok(c.runs.exit_code.unwrap_or(0)),
+                Some(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn resize_tty(&self, _id: &str, _rows: u16, _cols: u16) -> Result<(), EngineError> {
+        Ok(())
     }
 
     async fn past_events(

@@ -33,9 +33,10 @@ pub use convert::create_body;
 pub use docker::{connect, DockerEngine};
 pub use error::{short_message, EngineError};
 pub use limits::Limits;
-pub use observe::{observe, with_image};
+pub use observe::{adopted, observe, with_image};
 pub use streams::{ExecSession, LogChunk, LogStream, StreamKind};
 pub use transport::ssh::kill_all as kill_ssh_masters;
+pub use transport::{check_tls_files, TlsSetupError};
 
 /// A drover container as the engine's list call returns it: cheap, no inspect.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +145,10 @@ pub struct ImageDetails {
     pub cmd: Option<Vec<String>>,
     /// Its entrypoint, user, workdir and labels.
     pub defaults: ImageDefaults,
+    /// Where its `VOLUME`s are: a container of it gets an anonymous volume at each.
+    pub volumes: Vec<String>,
+    /// Its `STOPSIGNAL`, if it sets one.
+    pub stop_signal: Option<String>,
     pub repo_tags: Vec<String>,
     pub repo_digests: Vec<String>,
     pub created: String,
@@ -206,10 +211,45 @@ pub struct PullProgress {
     pub total: i64,
 }
 
+/// A container no drover environment manages, as `drover adopt` reads it:
+/// what drover compares, and what else it was started with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandRun {
+    /// Its image's env, command and defaults are left empty, as
+    /// [`Containers::inspect_container`] leaves them.
+    pub container: ObservedContainer,
+    /// The settings it runs with that no job key expresses.
+    pub foreign: Vec<Foreign>,
+    /// Paths of its anonymous volumes (`Config.Volumes`): its image's
+    /// `VOLUME`s, and any `-v /path` it was started with.
+    pub anonymous_volumes: Vec<String>,
+    /// Its stop signal (`Config.StopSignal`: its image's, or `--stop-signal`).
+    pub stop_signal: Option<String>,
+}
+
+/// A setting a container runs with that no job key expresses, so that a
+/// container made from a job file would run without it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Foreign {
+    /// In `docker run`'s words: `--network container:db`, `--volumes-from a`.
+    pub setting: String,
+    /// Why no job key says it.
+    pub why: String,
+}
+
 /// The options of a create request beyond the task's configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CreateOptions {
     pub labels: BTreeMap<String, String>,
+}
+
+/// How a one-off container's process meets the client attached to it
+/// (`docker run -i -t`): with a terminal, and with its stdin open to the
+/// client (closed when the client lets go, as `-i` does).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Attachment {
+    pub tty: bool,
+    pub stdin: bool,
 }
 
 /// An exec's result, for commands whose output is small.
@@ -261,6 +301,17 @@ pub trait Containers: Named + Send + Sync {
     async fn exec_output(&self, id: &str, cmd: &[String]) -> Result<ExecOutput, EngineError>;
     /// Every container on the host, whatever its labels, running or not.
     async fn list_all_containers(&self) -> Result<Vec<HostContainer>, EngineError>;
+    /// A container as `drover adopt` reads it; `None` when it no longer exists.
+    async fn inspect_hand_run(&self, id: &str) -> Result<Option<HandRun>, EngineError>;
+    /// Creates (does not start) a one-off container, as
+    /// [`Containers::create_container`], its process attached as `attachment` says.
+    async fn create_attached(
+        &self,
+        name: &str,
+        config: &TaskConfig,
+        options: &CreateOptions,
+        attachment: Attachment,
+    ) -> Result<String, EngineError>;
 }
 
 /// Images: list, inspect, pull, import, remove.
@@ -359,6 +410,23 @@ pub trait Streams: Named + Send + Sync {
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, EngineError>;
     /// The engine's container events for environment `env`.
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
+    /// The same, only of these actions (`die`, `health_status`…): a watcher
+    /// of a few hundred tasks with health checks is spared an `exec_*`
+    /// event for every check.
+    fn events_of(
+        &self,
+        env: &str,
+        actions: &[&str],
+    ) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
+    /// The stdio of a created (not yet started) container, so that nothing
+    /// it writes once started is missed: its output, and a writer to its
+    /// stdin when [`Attachment::stdin`] was asked at create.
+    async fn attach(&self, id: &str) -> Result<ExecSession, EngineError>;
+    /// Waits, for as long as it takes, until the container is not running,
+    /// and returns its exit code (a container already stopped answers at once).
+    async fn wait_exit(&self, id: &str) -> Result<i64, EngineError>;
+    /// The size of a one-off container's terminal.
+    async fn resize_tty(&self, id: &str, rows: u16, cols: u16) -> Result<(), EngineError>;
     /// Container events of environment `env` with this `action` (`oom`,
     /// `die`…) that already happened since `since` (Unix seconds), as far
     /// as the engine still holds them (it keeps only its recent events).

@@ -5,7 +5,11 @@
 //! Usage samples have bounds of their own. A stats request costs the engine
 //! next to nothing: it waits for the engine's once-a-second collector, which
 //! serves every waiting request in one pass. Under the ordinary bound, a
-//! host's 30 containers would be sampled 16 at a time, a second per batch.
+//! host's 30 containers would be sampled 16 at a time, a second per batch;
+//! under a total below the fleet's container count, the same happens to the
+//! fleet (3000 containers, 1024 at a time: three collections, about 2 s more
+//! for `status` at 300 hosts). What a sample in flight costs drover is one
+//! socket, so their total follows the open-file limit ([`samples_total`]).
 
 use std::sync::Arc;
 
@@ -17,8 +21,33 @@ pub const PER_HOST: usize = 16;
 pub const TOTAL: usize = 256;
 /// Usage samples (stats requests) in flight at once to one host.
 pub const SAMPLES_PER_HOST: usize = 64;
-/// Usage samples in flight at once to all hosts together.
-pub const SAMPLES_TOTAL: usize = 1024;
+/// Usage samples in flight at once to all hosts together, at most.
+pub const SAMPLES_TOTAL: usize = 8192;
+/// ... and at least, whatever the open-file limit.
+const SAMPLES_TOTAL_MIN: usize = 256;
+
+/// The bound on usage samples in flight to all hosts together: each holds a
+/// socket until the engine's next collection, so half of what the process
+/// may open (drover lifts its soft limit to the hard one at start), between
+/// 256 and [`SAMPLES_TOTAL`].
+pub fn samples_total() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the struct it is given.
+    let known = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    let open_files = if known {
+        usize::try_from(limit.rlim_cur).unwrap_or(usize::MAX)
+    } else {
+        0
+    };
+    samples_bound(open_files)
+}
+
+fn samples_bound(open_files: usize) -> usize {
+    (open_files / 2).clamp(SAMPLES_TOTAL_MIN, SAMPLES_TOTAL)
+}
 
 /// The shared total bound; each engine adds its own per-host bound.
 #[derive(Debug, Clone)]
@@ -40,7 +69,7 @@ impl Limits {
         Limits {
             total: Arc::new(Semaphore::new(total.max(1))),
             per_host: per_host.max(1),
-            samples_total: Arc::new(Semaphore::new(SAMPLES_TOTAL)),
+            samples_total: Arc::new(Semaphore::new(samples_total())),
             samples_per_host: SAMPLES_PER_HOST,
         }
     }
@@ -125,6 +154,18 @@ mod tests {
         assert!(waiting.is_err());
         let b1 = tokio::time::timeout(std::time::Duration::from_millis(50), b.acquire()).await;
         assert!(b1.is_ok());
+    }
+
+    #[test]
+    fn the_samples_in_flight_follow_the_open_file_limit() {
+        // 300 hosts x 10 containers sampled at once where the limit allows it.
+        assert_eq!(samples_bound(20_000), SAMPLES_TOTAL);
+        assert_eq!(samples_bound(8_192), 4_096);
+        assert_eq!(samples_bound(1_024), 512);
+        assert_eq!(samples_bound(0), 256);
+        assert_eq!(samples_bound(usize::MAX), SAMPLES_TOTAL);
+        let limits = Limits::default();
+        assert_eq!(limits.samples_total.available_permits(), samples_total());
     }
 
     #[tokio::test]

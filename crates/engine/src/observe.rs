@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use drover_plan::time;
-use drover_plan::{labels, HostState, ImageIndex, ObservedContainer, Scope};
+use drover_plan::{labels, Adoption, HostState, ImageIndex, ObservedContainer, Scope};
 use futures::{stream, StreamExt, TryStreamExt};
 
 use crate::convert::env_map;
-use crate::{Engine, EngineError};
+use crate::{ContainerSummary, Engine, EngineError, ImageDetails};
 
 /// Inspects in flight at once per host; the engine's own bound applies too.
 const INSPECT_CONCURRENCY: usize = 32;
@@ -27,20 +27,23 @@ pub async fn observe(
     scope: &Scope,
 ) -> Result<HostState, EngineError> {
     let (summaries, images) = tokio::try_join!(engine.list_containers(env), engine.list_images())?;
-    let summaries = summaries
+    let summaries: Vec<ContainerSummary> = summaries
         .into_iter()
         .filter(|s| match (s.labels.get(labels::JOB), scope) {
             (_, Scope::All) => true,
             (Some(job), scope) => scope.covers(job),
             (None, _) => false,
-        });
+        })
+        .collect();
 
-    let mut containers: Vec<_> = stream::iter(summaries)
-        .map(|summary| async move { engine.inspect_container(&summary.id).await })
+    let ids: Vec<String> = summaries.iter().map(|s| s.id.clone()).collect();
+    let mut containers: Vec<_> = stream::iter(ids)
+        .map(|id| async move { engine.inspect_container(&id).await })
         .buffer_unordered(INSPECT_CONCURRENCY)
         .try_filter_map(|c| async move { Ok(c) })
         .try_collect()
         .await?;
+    containers.extend(adopted(engine, env, &summaries).await?);
     containers.sort_by(|a, b| a.name.cmp(&b.name));
 
     let image_ids: BTreeSet<String> = containers.iter().map(|c| c.image_id.clone()).collect();
@@ -68,11 +71,43 @@ pub async fn observe(
     })
 }
 
+/// The containers that the adoption records among `summaries` (this
+/// environment's, as listed) name, inspected and taken as their tasks.
+/// `drover adopt` cannot relabel a running container, so the list call
+/// does not find them; each is asked for by ID. One the record names that
+/// is gone, or that carries an environment's label after all, is left out.
+pub async fn adopted(
+    engine: &dyn Engine,
+    env: &str,
+    summaries: &[ContainerSummary],
+) -> Result<Vec<ObservedContainer>, EngineError> {
+    let mut records: BTreeMap<String, Adoption> = BTreeMap::new();
+    for summary in summaries {
+        for (id, adoption) in Adoption::from_record(env, &summary.labels) {
+            records.entry(id).or_insert(adoption);
+        }
+    }
+    stream::iter(records)
+        .map(|(id, adoption)| async move {
+            let found = engine.inspect_container(&id).await?;
+            Ok::<_, EngineError>(found.filter(|c| !c.labels.contains_key(labels::ENV)).map(
+                |mut c| {
+                    c.adopt(adoption);
+                    c
+                },
+            ))
+        })
+        .buffer_unordered(INSPECT_CONCURRENCY)
+        .try_filter_map(|c| async move { Ok(c) })
+        .try_collect()
+        .await
+}
+
 /// Gives `container` what its image sets (env, command, entrypoint, user,
 /// workdir, labels), so `diff` tells the image's own settings from
 /// drover's. [`observe`] does it for what it reads; a reader that inspects
 /// containers one at a time (the dashboard's live view) does it too.
-pub fn with_image(container: &mut ObservedContainer, image: &crate::ImageDetails) {
+pub fn with_image(container: &mut ObservedContainer, image: &ImageDetails) {
     container.image_env = env_map(&image.env);
     container.image_cmd.clone_from(&image.cmd);
     container.image_defaults.clone_from(&image.defaults);

@@ -25,8 +25,10 @@ pub struct LogChunk {
 
 pub type LogStream = BoxStream<'static, Result<LogChunk, EngineError>>;
 
-/// An exec running in a container: its output, and a writer to its stdin.
+/// An exec running in a container (or a container's own process, attached):
+/// its output, and a writer to its stdin.
 pub struct ExecSession {
+    /// The exec's ID, or the attached container's.
     pub exec_id: String,
     pub output: LogStream,
     pub input: Pin<Box<dyn AsyncWrite + Send>>,

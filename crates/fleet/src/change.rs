@@ -7,8 +7,10 @@
 //!    named; the others go on);
 //! 2. set or clear stop marks (`stop`, `start`);
 //! 3. write the file (`update`), atomically, through symbolic links;
-//! 4. look again, now that nobody else can change the jobs, and apply what
-//!    is needed now;
+//! 4. look again, now that nobody else can change the jobs; run the
+//!    `[release]` command of a job the rollout brings a new image
+//!    ([`crate::release`]; not for `rollback`), and stop there if it fails;
+//!    apply what is needed now;
 //! 5. give the locks back;
 //! 6. put the file back if nothing rolled out (the pull failed, the first
 //!    task failed and was put back, or the run was interrupted first).
@@ -129,6 +131,19 @@ impl Operation {
         }
     }
 
+    /// The images it rolls out instead of the files', by job.
+    fn images(&self) -> BTreeMap<String, ImageRef> {
+        match self {
+            Operation::Update { job, image }
+            | Operation::RollingUpdate {
+                job,
+                image: Some(image),
+                ..
+            } => BTreeMap::from([(job.clone(), image.clone())]),
+            _ => BTreeMap::new(),
+        }
+    }
+
     /// `--parallel`, where given.
     fn parallel(&self) -> Option<u32> {
         match self {
@@ -198,6 +213,8 @@ pub enum Notice {
     PutBack(ImageEdit),
     /// Something went wrong on the way out (a lock not given back…).
     Warning(String),
+    /// A release command before the rollout starts, or succeeded.
+    Release(crate::ReleaseNotice),
 }
 
 /// What an executed operation did.
@@ -417,11 +434,34 @@ impl Fleet {
         let shown = locked_out
             .iter()
             .fold(prepared.plan.clone(), |plan, job| plan.without_job(job));
+        // Compared by what they do: a health check that ran in between
+        // changes what was observed, not the plan.
         if !fresh.same_as(&shown) {
             (run.notices)(&Notice::Replanned(fresh.clone()));
         }
-        let parallel = operation.parallel().or(run.parallel);
+        // The team hears of the deploy from its start, its migration included.
         let announced = self.announce_start(operation, &fresh, run);
+        // A migration runs before the new image does, never on the way back.
+        if !matches!(operation, Operation::Rollback { .. }) {
+            let released = self
+                .release_before(
+                    connections,
+                    &fresh,
+                    &operation.images(),
+                    &operation.command(),
+                    &run.cancel,
+                    &|notice| (run.notices)(&Notice::Release(notice)),
+                )
+                .await;
+            if let Err(e) = released {
+                announce_refused(operation, &announced, &e, run);
+                if let Some(edit) = edit {
+                    self.put_back(edit, run);
+                }
+                return Err(e);
+            }
+        }
+        let parallel = operation.parallel().or(run.parallel);
         let report = self
             .apply(
                 connections,
@@ -684,12 +724,14 @@ impl Fleet {
         if on_a_host || image.is_id() {
             return Ok(());
         }
-        let (Some(registry), Some(tag), Some(repository)) =
-            (&self.env.registry, image.tag(), image.written_repository())
-        else {
+        let (Some(registry), Some(tag), Some(host), Some(path)) = (
+            &self.env.registry,
+            image.tag(),
+            image.registry(),
+            image.path(),
+        ) else {
             return Ok(());
         };
-        let (host, path, _) = drover_registry::split_reference(repository);
         let Ok(client) = RegistryClient::with_credentials_from_environment(
             &registry.url,
             crate::images::REGISTRY_TIMEOUT,
@@ -697,10 +739,10 @@ impl Fleet {
             return Ok(());
         };
         // Only a registry that is the image's own can say it lacks the tag.
-        if !host.is_empty() && host != client.registry_host() {
+        if host != client.registry_host() {
             return Ok(());
         }
-        match client.tag_info(&path, tag).await {
+        match client.tag_info(path, tag).await {
             Ok(_) => Ok(()),
             Err(e @ (RegistryError::ManifestNotFound { .. } | RegistryError::RepositoryNotFound { .. })) => {
                 Err(FleetError::Other(format!(
@@ -771,6 +813,29 @@ fn announce_end(
             image.as_deref(),
             run.deployment.commit.as_deref(),
             &summary,
+        );
+    }
+}
+
+/// Posts `deploy.failed` for each announced job when the change stopped
+/// before its rollout (a release command failed): no task was touched.
+fn announce_refused(
+    operation: &Operation,
+    jobs: &[(String, Option<String>)],
+    error: &FleetError,
+    run: &Run<'_>,
+) {
+    let why = match error {
+        FleetError::Release(outcome) => format!("{outcome}; no task was touched"),
+        other => format!("{other}; no task was touched"),
+    };
+    for (job, image) in jobs {
+        run.notifier.deploy(
+            drover_notify::Deploy::Failed,
+            job,
+            image.as_deref(),
+            run.deployment.commit.as_deref(),
+            &format!("{}: {why}", operation.command()),
         );
     }
 }

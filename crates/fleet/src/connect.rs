@@ -9,7 +9,9 @@ use drover_engine::{connect, observe, Engine, EngineError};
 use drover_plan::{HostObservation, Observed, Scope};
 use futures::future::join_all;
 
-use crate::Fleet;
+use drover_spec::{Diagnostic, SpecError};
+
+use crate::{Fleet, FleetError};
 
 /// Hosts connected to, and the ones that could not be reached.
 #[derive(Default)]
@@ -107,5 +109,33 @@ fn reason(error: &EngineError) -> String {
             format!("{what} got no answer within {}s", after.as_secs_f64())
         }
         other => other.to_string(),
+    }
+}
+
+impl Fleet {
+    /// The client certificates of every `tls` host, read as connecting
+    /// reads them: a file that is no certificate or key (or a key that is
+    /// not the certificate's) is an error at the host's `tls`, before any
+    /// host is asked.
+    pub fn check_tls(&self) -> Result<(), FleetError> {
+        let problems: Vec<Diagnostic> = self
+            .env
+            .hosts
+            .values()
+            .filter_map(|host| {
+                let tls = host.tls.as_ref()?;
+                let why = drover_engine::check_tls_files(tls).err()?;
+                let message = format!("tls of host {}: {why}", host.name);
+                Some(match &tls.place {
+                    Some(place) => place.error(message),
+                    None => Diagnostic::whole_file(self.env.hosts_file.clone(), message),
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(FleetError::Spec(SpecError::Invalid(problems)))
+        }
     }
 }

@@ -543,9 +543,11 @@ fn check_log_driver(found: &mut Findings, probe: &Probe, daemon_driver: Option<&
     let size = options.get("max-size");
     let files = options.get("max-file");
     match (driver.as_str(), size) {
+        // Docker's own default, and the pitfall drover guards its own
+        // containers against: a log that grows until the disk is full.
         ("json-file", None) => found.add(
             Check::LogDriver,
-            Level::Note,
+            Level::Warning,
             None,
             "the daemon's default log driver is json-file without max-size: containers not made by drover log without bound",
             Some(DAEMON_JSON.to_string()),
@@ -996,6 +998,34 @@ mod tests {
     }
 
     #[test]
+    fn a_default_log_that_grows_without_bound_needs_attention() {
+        let level = |driver: &str, options: &[(&str, &str)]| {
+            let mut found = Findings {
+                host: "h1".to_string(),
+                list: Vec::new(),
+            };
+            let probe = Probe {
+                log: Some((
+                    driver.to_string(),
+                    options
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                )),
+                missing: Vec::new(),
+                error: None,
+            };
+            check_log_driver(&mut found, &probe, Some(driver));
+            found.list[0].level
+        };
+        assert_eq!(level("json-file", &[]), Level::Warning);
+        assert_eq!(level("json-file", &[("max-file", "5")]), Level::Warning);
+        assert_eq!(level("json-file", &[("max-size", "20m")]), Level::Ok);
+        assert_eq!(level("local", &[]), Level::Ok);
+        assert_eq!(level("none", &[]), Level::Note);
+    }
+
+    #[test]
     fn zombies_are_counted_by_state_after_the_name() {
         let stat = "1 (sleep) S 0 1 1 0\n7 (sle) Z(p) ) Z 1 1 1\n8 (cat) R 0 8\n9 (a b) Z 1\n";
         assert_eq!(count_zombies(stat), 2);
@@ -1034,6 +1064,7 @@ mod tests {
             image_env: BTreeMap::new(),
             image_cmd: None,
             image_defaults: Default::default(),
+            adopted: None,
         }
     }
 

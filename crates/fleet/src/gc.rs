@@ -12,9 +12,15 @@
 //!
 //! Nothing goes unless it is provably this environment's leftover:
 //!
-//! - a container only with this environment's `drover.env` label, and never
-//!   a lock; kept generations as [`drover_plan::retention`] says, the one
-//!   rule the executor's pruning after a rollout also asks;
+//! - a container only with this environment's `drover.env` label (or
+//!   adopted by it, `drover adopt`), and never a lock; kept generations as
+//!   [`drover_plan::retention`] says, the one rule the executor's pruning
+//!   after a rollout also asks (an adopted generation kept aside carries no
+//!   label the executor lists, so `gc` is what removes it); an adoption
+//!   record once none of the containers it names is left; one-off
+//!   containers (`drover run`'s left behind, release records beyond keep)
+//!   as [`drover_plan::retention::one_offs`] says, the rule a release
+//!   prunes its records by;
 //! - an image tag only in a repository this environment uses, when no
 //!   container of any kind on the host uses the image, and the registry
 //!   still holds that tag as this very image (so it can be pulled again);
@@ -40,13 +46,13 @@ use std::time::Duration;
 
 use drover_apply::lock::is_stale;
 use drover_engine::{observe, Engine, EngineError, HostContainer, ImageSummary, VolumeSummary};
-use drover_plan::retention::{self, Expired, Generation};
+use drover_plan::retention::{self, Expired, Generation, OneOff};
 use drover_plan::views::locks;
 use drover_plan::{
-    belongs_to, labels, HostObservation, HostState, Observed, ObservedContainer, Role, Scope,
-    TaskKey, MARKER_IMAGE, ROLE_LOCK,
+    belongs_to, labels, Adoption, HostObservation, HostState, Observed, ObservedContainer,
+    OneOffKind, Role, Scope, TaskKey, MARKER_IMAGE, ROLE_LOCK,
 };
-use drover_registry::{split_reference, RegistryClient, TAG_INFO_CONCURRENCY};
+use drover_registry::{RegistryClient, TAG_INFO_CONCURRENCY};
 use drover_spec::ImageRef;
 use futures::future::join_all;
 use futures::{stream, StreamExt};
@@ -71,12 +77,28 @@ pub enum GcStep {
         job: Option<String>,
         stop: Option<Duration>,
     },
+    /// An adoption record (`drover adopt`) none of whose containers exists any more.
+    SpentRecord {
+        id: String,
+        name: String,
+        job: String,
+    },
     /// A set-aside generation that retention says goes.
     Generation {
         id: String,
         name: String,
         task: TaskKey,
         why: Expired,
+    },
+    /// A one-off container of a job (`drover run`, a release record) that
+    /// retention says goes. `stop`: it runs, and gets this long to stop.
+    OneOff {
+        id: String,
+        name: String,
+        job: String,
+        kind: OneOffKind,
+        why: Expired,
+        stop: Option<Duration>,
     },
     /// One tag, in a repository this environment uses, of an image no
     /// container uses, that the registry still holds. `deletes`: it is the
@@ -101,7 +123,10 @@ pub enum GcStep {
 impl GcStep {
     pub fn kind(&self) -> &'static str {
         match self {
-            GcStep::Orphan { .. } | GcStep::Generation { .. } => "container",
+            GcStep::Orphan { .. }
+            | GcStep::Generation { .. }
+            | GcStep::SpentRecord { .. }
+            | GcStep::OneOff { .. } => "container",
             GcStep::Tag { .. } | GcStep::Dangling { .. } => "image",
             GcStep::Volume { .. } => "volume",
         }
@@ -110,7 +135,10 @@ impl GcStep {
     /// What it is called: a container or volume name, an image reference or ID.
     pub fn name(&self) -> &str {
         match self {
-            GcStep::Orphan { name, .. } | GcStep::Generation { name, .. } => name,
+            GcStep::Orphan { name, .. }
+            | GcStep::Generation { name, .. }
+            | GcStep::SpentRecord { name, .. }
+            | GcStep::OneOff { name, .. } => name,
             GcStep::Tag { reference, .. } => reference,
             GcStep::Dangling { image_id, .. } => short_id(image_id),
             GcStep::Volume { name, .. } => name,
@@ -119,7 +147,10 @@ impl GcStep {
 
     pub fn id(&self) -> &str {
         match self {
-            GcStep::Orphan { id, .. } | GcStep::Generation { id, .. } => id,
+            GcStep::Orphan { id, .. }
+            | GcStep::Generation { id, .. }
+            | GcStep::SpentRecord { id, .. }
+            | GcStep::OneOff { id, .. } => id,
             GcStep::Tag { image_id, .. } | GcStep::Dangling { image_id, .. } => image_id,
             GcStep::Volume { name, .. } => name,
         }
@@ -130,6 +161,9 @@ impl GcStep {
         match self {
             GcStep::Orphan { job: Some(job), .. } => format!("job {job} is not in the spec"),
             GcStep::Orphan { job: None, .. } => "belongs to no job".to_string(),
+            GcStep::SpentRecord { job, .. } => {
+                format!("adoption record of job {job}: none of its containers exists any more")
+            }
             GcStep::Generation {
                 task,
                 why: why @ Expired::BeyondKeep { .. },
@@ -140,6 +174,8 @@ impl GcStep {
                 why: why @ Expired::OlderFailure { .. },
                 ..
             } => format!("failed generation of {task}, {why}"),
+            GcStep::Generation { task, why, .. } => format!("generation of {task}: {why}"),
+            GcStep::OneOff { job, kind, why, .. } => format!("{kind} of job {job}: {why}"),
             GcStep::Tag { deletes: true, .. } => {
                 "no container uses it, the registry has it".to_string()
             }
@@ -157,7 +193,10 @@ impl GcStep {
     /// Space it frees, as far as known before removing it.
     pub fn bytes(&self) -> Option<u64> {
         match self {
-            GcStep::Orphan { .. } | GcStep::Generation { .. } => None,
+            GcStep::Orphan { .. }
+            | GcStep::Generation { .. }
+            | GcStep::SpentRecord { .. }
+            | GcStep::OneOff { .. } => None,
             GcStep::Tag { bytes, deletes, .. } => {
                 if *deletes {
                     *bytes
@@ -176,7 +215,13 @@ impl GcStep {
     }
 
     fn is_container(&self) -> bool {
-        matches!(self, GcStep::Orphan { .. } | GcStep::Generation { .. })
+        matches!(
+            self,
+            GcStep::Orphan { .. }
+                | GcStep::Generation { .. }
+                | GcStep::SpentRecord { .. }
+                | GcStep::OneOff { .. }
+        )
     }
 }
 
@@ -184,7 +229,10 @@ impl fmt::Display for GcStep {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.kind(), self.name())?;
         match self {
-            GcStep::Orphan { id, .. } | GcStep::Generation { id, .. } => {
+            GcStep::Orphan { id, .. }
+            | GcStep::Generation { id, .. }
+            | GcStep::SpentRecord { id, .. }
+            | GcStep::OneOff { id, .. } => {
                 write!(f, " ({}, {})", short_id(id), self.reason())
             }
             GcStep::Tag { image_id, .. } => {
@@ -351,6 +399,8 @@ pub struct GcSpec {
     /// The registry's answers, by reference as the engine lists it. A
     /// reference with no answer yet is a [`HostPlan::questions`] entry.
     pub registry: BTreeMap<String, InRegistry>,
+    /// One-off containers (by ID) whose drover process is provably gone.
+    pub abandoned: BTreeSet<String>,
 }
 
 /// What `gc` reads of one host.
@@ -382,10 +432,11 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
     let mut steps = Vec::new();
     let mut notes = BTreeSet::new();
     let mut kept: BTreeMap<TaskKey, Vec<&ObservedContainer>> = BTreeMap::new();
+    let mut one_offs: BTreeMap<(String, String), Vec<&ObservedContainer>> = BTreeMap::new();
     for c in &read.state.containers {
         if !belongs_to(c, host, &spec.known_hosts)
             || (!primary && c.host_label() != Some(host))
-            || c.label(labels::ENV) != Some(spec.env.as_str())
+            || c.env() != Some(spec.env.as_str())
             // Never a lock, whatever else its labels say.
             || c.label(labels::ROLE) == Some(ROLE_LOCK)
         {
@@ -408,6 +459,25 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
             }),
             // Kept generations, and the evidence of failed rollouts.
             (Some(_), Role::Kept(key) | Role::Failed(key)) => kept.entry(key).or_default().push(c),
+            (Some(job), Role::AdoptionRecord { .. }) => {
+                let recorded: Vec<String> = Adoption::from_record(&spec.env, &c.labels)
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                if !recorded
+                    .iter()
+                    .any(|id| read.all.iter().any(|other| &other.id == id))
+                {
+                    steps.push(GcStep::SpentRecord {
+                        id: c.id.clone(),
+                        name: c.name.clone(),
+                        job: job.to_string(),
+                    });
+                }
+            }
+            (Some(_), Role::OneOff { job, host, .. }) => {
+                one_offs.entry((job, host)).or_default().push(c);
+            }
             // Strays and unknown containers of a job in the spec are `up`'s to settle.
             (Some(_), _) => {}
         }
@@ -428,6 +498,38 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
                     why: removal.why,
                 });
             }
+        }
+    }
+    for ((job, _), containers) in one_offs {
+        let keep = spec.jobs.get(&job).map_or(0, |(keep, _)| *keep);
+        let records: Vec<OneOff> = containers
+            .iter()
+            .filter_map(|c| match c.role(&spec.env) {
+                Role::OneOff { kind, .. } => Some(OneOff {
+                    id: &c.id,
+                    kind,
+                    created: c.deployed_at(),
+                    state: c.state(),
+                    holder_gone: spec.abandoned.contains(&c.id),
+                }),
+                _ => None,
+            })
+            .collect();
+        for removal in retention::one_offs(&records, keep) {
+            let Some(c) = containers.iter().find(|c| c.id == removal.id) else {
+                continue;
+            };
+            let Role::OneOff { kind, .. } = c.role(&spec.env) else {
+                continue;
+            };
+            steps.push(GcStep::OneOff {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                job: job.clone(),
+                kind,
+                why: removal.why,
+                stop: c.is_running().then_some(c.config.stop_timeout),
+            });
         }
     }
     let mut questions = BTreeSet::new();
@@ -694,6 +796,7 @@ impl Fleet {
             known_hosts: self.known_hosts(),
             locked,
             registry: BTreeMap::new(),
+            abandoned: abandoned(&observed, env),
         };
 
         // Host entries sharing one engine: the first of them (by name) also
@@ -851,7 +954,16 @@ impl Fleet {
 /// Whether the registry holds `reference` (a tag or a digest, as a host
 /// lists it), and as which image.
 async fn ask(client: &RegistryClient, reference: &str) -> InRegistry {
-    let (host, repository, name) = split_reference(reference);
+    // As the host lists it: parsed here, by the one grammar of references.
+    let Ok(image) = reference.parse::<drover_spec::ImageRef>() else {
+        return InRegistry::Unknown(format!(
+            "{reference} is not an image reference drover reads"
+        ));
+    };
+    let (Some(host), Some(repository)) = (image.registry(), image.path()) else {
+        return InRegistry::Unknown(format!("{reference} names no repository"));
+    };
+    let name = image.digest().or(image.tag()).map(str::to_string);
     if host != client.registry_host() {
         return InRegistry::Unknown(format!(
             "in registry {host}, and drover asks only its [registry] ({}) whether an image can be pulled again",
@@ -862,14 +974,14 @@ async fn ask(client: &RegistryClient, reference: &str) -> InRegistry {
         return InRegistry::Unknown(format!("{reference} names no tag or digest"));
     };
     let answer = if name.contains(':') {
-        client.find_manifest(&repository, &name).await.map(|found| {
+        client.find_manifest(repository, &name).await.map(|found| {
             found.map_or(InRegistry::Missing, |digest| InRegistry::Holds {
                 digest,
                 image_id: None,
             })
         })
     } else {
-        match client.tag_info(&repository, &name).await {
+        match client.tag_info(repository, &name).await {
             Ok(info) => Ok(match info.digest {
                 Some(digest) => InRegistry::Holds {
                     digest,
@@ -883,6 +995,22 @@ async fn ask(client: &RegistryClient, reference: &str) -> InRegistry {
     };
     answer
         .unwrap_or_else(|e| InRegistry::Unknown(format!("registry {host} could not be asked: {e}")))
+}
+
+/// The one-off containers whose drover process is provably gone, by the
+/// rule a stale lock is told by ([`is_stale`]): its process, on this machine, no longer runs.
+fn abandoned(observed: &Observed, env: &str) -> BTreeSet<String> {
+    observed
+        .reachable()
+        .flat_map(|(_, state)| &state.containers)
+        .filter_map(|c| match c.role(env) {
+            Role::OneOff { job, host, .. } => is_stale(
+                &drover_plan::views::LockInfo::from_container(c, &job, &host),
+            )
+            .then(|| c.id.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The address `host` is reached at, as drover.toml gives it.
@@ -922,7 +1050,10 @@ async fn measure(engine: &dyn Engine, steps: &mut [GcStep]) {
             GcStep::Volume { name, bytes } => {
                 *bytes = space.volumes.get(name.as_str()).copied();
             }
-            GcStep::Orphan { .. } | GcStep::Generation { .. } => {}
+            GcStep::Orphan { .. }
+            | GcStep::Generation { .. }
+            | GcStep::SpentRecord { .. }
+            | GcStep::OneOff { .. } => {}
         }
     }
 }
@@ -947,14 +1078,16 @@ async fn apply_host(engine: &dyn Engine, items: &mut [GcItem]) {
 
 async fn remove(engine: &dyn Engine, step: &GcStep) -> GcOutcome {
     let result = match step {
-        GcStep::Orphan { id, stop, .. } => {
+        GcStep::Orphan { id, stop, .. } | GcStep::OneOff { id, stop, .. } => {
             if let Some(timeout) = stop {
                 // A graceful stop first; the removal kills whatever is left.
                 let _ = engine.stop_container(id, *timeout).await;
             }
             engine.remove_container(id).await.map(|()| 0)
         }
-        GcStep::Generation { id, .. } => engine.remove_container(id).await.map(|()| 0),
+        GcStep::Generation { id, .. } | GcStep::SpentRecord { id, .. } => {
+            engine.remove_container(id).await.map(|()| 0)
+        }
         // Space is freed only when the image itself goes.
         GcStep::Tag {
             reference, bytes, ..
@@ -1036,6 +1169,7 @@ mod tests {
             image_env: BTreeMap::new(),
             image_cmd: None,
             image_defaults: Default::default(),
+            adopted: None,
         }
     }
 
@@ -1061,6 +1195,7 @@ mod tests {
             known_hosts: BTreeSet::from(["h1".to_string()]),
             locked: BTreeMap::new(),
             registry: BTreeMap::new(),
+            abandoned: BTreeSet::new(),
         }
     }
 
@@ -1618,5 +1753,52 @@ mod tests {
             notes: Vec::new(),
         };
         assert_eq!(host.reclaimed_bytes(), 307);
+    }
+
+    fn one_off(id: &str, kind: OneOffKind, at: &str, state: &str) -> ObservedContainer {
+        container(
+            id,
+            &kind.container_name(ENV, "web", "h1", id),
+            &[
+                (labels::ENV, ENV),
+                (labels::JOB, "web"),
+                (labels::HOST, "h1"),
+                (labels::ROLE, kind.role()),
+                (labels::DEPLOYED_AT, at),
+            ],
+            state,
+        )
+    }
+
+    #[test]
+    fn one_offs_left_behind_and_release_records_beyond_keep_go() {
+        let read = read(vec![
+            one_off("r1", OneOffKind::Run, "2026-01-01T00:00:00Z", "exited"),
+            one_off("r2", OneOffKind::Run, "2026-01-02T00:00:00Z", "running"),
+            one_off("r3", OneOffKind::Run, "2026-01-03T00:00:00Z", "running"),
+            one_off("m1", OneOffKind::Release, "2026-01-01T00:00:00Z", "exited"),
+            one_off("m2", OneOffKind::Release, "2026-01-02T00:00:00Z", "exited"),
+            one_off("m3", OneOffKind::Release, "2026-01-03T00:00:00Z", "exited"),
+        ]);
+        let mut spec = spec(2);
+        // r3's drover is gone; r2's still waits for it.
+        spec.abandoned.insert("r3".to_string());
+        let plan = plan_host(&spec, "h1", true, &read);
+        assert_eq!(
+            names(&plan.steps),
+            [
+                "container prod.web.h1.run-r3 (r3, one-off run of job web: the drover process that started it is gone)",
+                "container prod.web.h1.run-r1 (r1, one-off run of job web: it has ended)",
+                "container prod.web.h1.release-m1 (m1, release run of job web: beyond keep = 2)",
+            ]
+        );
+        assert!(
+            matches!(plan.steps[0], GcStep::OneOff { stop: Some(_), .. }),
+            "a running one is stopped first"
+        );
+        // A job gone from the spec takes its one-offs with it, as orphans.
+        let mut gone = spec.clone();
+        gone.jobs.clear();
+        assert_eq!(plan_host(&gone, "h1", true, &read).steps.len(), 6);
     }
 }

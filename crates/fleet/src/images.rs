@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use drover_plan::views::{status_rows, Presence};
-use drover_registry::{split_reference, RegistryClient};
+use drover_registry::RegistryClient;
 use futures::future::join_all;
 use serde::Serialize;
 
@@ -62,7 +62,7 @@ impl Fleet {
             return Err(FleetError::Other(format!("job {job}'s image is an image ID ({}): it has no repository to list tags of; name it by tag in {}", spec.image, spec.image_origin.describe())));
         };
         let repository = written.to_string();
-        let (_, path, _) = split_reference(&repository);
+        let path = spec.image.path().unwrap_or_default().to_string();
 
         let registry = async {
             let Some(registry) = &self.env.registry else {

@@ -3,7 +3,9 @@
 //! lock held. The CLI and the web dashboard both call this; neither
 //! re-derives any of it.
 
+pub mod adopt;
 mod change;
+pub mod commit;
 mod connect;
 mod doctor;
 mod exec;
@@ -13,8 +15,12 @@ mod images;
 pub mod logs;
 mod marks;
 mod package;
+mod release;
+pub mod run;
 mod secrets;
+mod source;
 mod status;
+pub mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,7 +41,10 @@ pub use gc::{GcItem, GcOutcome, GcReport, GcStep, HostGc};
 pub use images::{ImageRow, ImagesReport};
 pub use marks::ImageEdit;
 pub use package::{default_tag, PackageNote, Packaged};
+pub use release::{needs_release, ReleaseNotice, ReleaseOutcome};
+pub use run::{Ended, OneOff, OneOffSpec, RunRequest};
 pub use secrets::load_secrets;
+pub use source::FleetSource;
 pub use status::{human_bytes, human_duration, now_secs, task_status, StatusReport, TaskStatus};
 
 /// Why a fleet operation could not run.
@@ -63,8 +72,26 @@ pub enum FleetError {
     Lock(Box<LockError>),
     #[error(transparent)]
     Edit(#[from] drover_spec::edit::EditError),
+    /// The release command before a rollout did not succeed: nothing rolled out.
+    #[error("{}", release_failure(.0))]
+    Release(Box<ReleaseOutcome>),
     #[error("{0}")]
     Other(String),
+}
+
+/// A failed release, its consequence and its last lines, as one message.
+fn release_failure(outcome: &ReleaseOutcome) -> String {
+    let mut text = format!("{outcome}; no task was touched");
+    if outcome.last_lines.is_empty() {
+        text.push_str(" (it printed nothing)");
+    } else {
+        text.push_str("; its last lines:");
+        for line in &outcome.last_lines {
+            text.push_str("\n    ");
+            text.push_str(line);
+        }
+    }
+    text
 }
 
 impl From<LockError> for FleetError {
@@ -168,29 +195,24 @@ impl Fleet {
         }
     }
 
-    /// The secret values the jobs need.
+    /// The secret values the jobs need; one with no value is an error at
+    /// the place its name was written.
     pub fn secrets(&self, jobs: &[&Job]) -> Result<Secrets, FleetError> {
-        let needed: BTreeSet<&str> = jobs
-            .iter()
-            .flat_map(|j| j.secret_env.iter().map(String::as_str))
-            .collect();
-        load_secrets(&self.env.dir, &needed).map_err(FleetError::Secrets)
+        secrets::resolve(&self.env.dir, jobs)
     }
 
-    /// The jobs' tasks on the hosts this run may touch.
+    /// Every task of the jobs, on every host: the planner plans only for
+    /// the hosts it observed (those `--host` leaves), but must know where
+    /// else each job runs — a job moved to a host left out is still in the
+    /// spec, and its task on the host it left serves until it runs there.
     pub fn desired(
         &self,
         jobs: &[&Job],
         secrets: &Secrets,
     ) -> Result<Vec<DesiredTask>, FleetError> {
-        let hosts = self.hosts();
         let mut tasks = Vec::new();
         for job in jobs {
-            tasks.extend(
-                render_job(&self.env, job, secrets)?
-                    .into_iter()
-                    .filter(|t| hosts.contains(&t.key.host)),
-            );
+            tasks.extend(render_job(&self.env, job, secrets)?);
         }
         Ok(tasks)
     }
@@ -378,13 +400,16 @@ pub fn holder(command: &str, reason: &str, process: bool) -> Holder {
     }
 }
 
-/// The deployment record for a command of this process.
-pub fn deployment(command: &str) -> Deployment {
-    Deployment {
-        by: lock::operator(),
-        at: now_rfc3339(),
-        command: command.to_string(),
-        commit: None,
+impl Fleet {
+    /// The deployment record for a command of this process: who, when, and
+    /// the environment directory's commit.
+    pub fn deployment(&self, command: &str) -> Deployment {
+        Deployment {
+            by: lock::operator(),
+            at: now_rfc3339(),
+            command: command.to_string(),
+            commit: commit::git_commit(&self.env.dir).map(|c| c.label()),
+        }
     }
 }
 

@@ -8,6 +8,10 @@
 //! and a follower that cannot keep up drops lines and says how many
 //! ([`LogEvent::Dropped`]) rather than buffering them.
 //!
+//! [`Fleet::failed_logs`] reads, the same way, the containers the last
+//! rollout that failed its gate kept aside (`ENV.JOB.HOST.TASK.failed`):
+//! the evidence of why it failed, after the task went back.
+//!
 //! Following survives what happens to tasks: when a task's container stops
 //! or is replaced (a rollout, a restart) the follower picks up the
 //! container now under the task's name; when a host drops, it retries until
@@ -138,6 +142,33 @@ impl Fleet {
         after: Option<Cursor>,
         cancel: CancellationToken,
     ) -> mpsc::Receiver<LogEvent> {
+        self.read_logs(engines, job, query, after, cancel, TaskKey::container_name)
+    }
+
+    /// The output of `job`'s containers that failed the last rollout's gate
+    /// (one per task, kept aside stopped), merged like [`Fleet::follow_logs`];
+    /// a task with none has no lines. Never follows: they do not run.
+    pub fn failed_logs(
+        &self,
+        engines: Engines,
+        job: &str,
+        mut query: LogQuery,
+        cancel: CancellationToken,
+    ) -> mpsc::Receiver<LogEvent> {
+        query.follow = false;
+        self.read_logs(engines, job, query, None, cancel, TaskKey::failed_name)
+    }
+
+    /// The logs of the containers `name` gives each of `job`'s tasks.
+    fn read_logs(
+        &self,
+        engines: Engines,
+        job: &str,
+        query: LogQuery,
+        after: Option<Cursor>,
+        cancel: CancellationToken,
+        name: fn(&TaskKey, &str) -> String,
+    ) -> mpsc::Receiver<LogEvent> {
         let keys: Vec<TaskKey> = match self.env.jobs.get(job) {
             Some(spec) => self.task_keys(&[spec]),
             None => Vec::new(),
@@ -154,7 +185,7 @@ impl Fleet {
         let (out, receiver) = mpsc::channel(QUEUE);
         let env = self.env.name.clone();
         tokio::spawn(async move {
-            run(env, engines, keys, query, after, cancel, out).await;
+            run(env, engines, keys, query, after, cancel, out, name).await;
         });
         receiver
     }
@@ -168,6 +199,7 @@ struct Source {
     engine: Option<Arc<dyn Engine>>,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn run(
     env: String,
     engines: Engines,
@@ -176,11 +208,12 @@ async fn run(
     after: Option<Cursor>,
     cancel: CancellationToken,
     out: mpsc::Sender<LogEvent>,
+    name: fn(&TaskKey, &str) -> String,
 ) {
     let sources: Vec<Source> = keys
         .into_iter()
         .map(|key| Source {
-            name: key.container_name(&env),
+            name: name(&key, &env),
             engine: engines.get(&key.host).cloned(),
             key,
         })

@@ -26,7 +26,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use drover_engine::RegistryAuth;
-use drover_registry::{split_reference, Credentials};
+use drover_registry::Credentials;
 use drover_spec::ImageRef;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -206,7 +206,7 @@ impl Fleet {
         }
 
         progress(&format!("pushing {reference}"));
-        let (registry, _, _) = split_reference(reference.as_str());
+        let registry = reference.registry().unwrap_or("docker.io").to_string();
         let auth = Credentials::lookup(&registry)
             .map_err(|e| error(e.to_string()))?
             .map(|c| {
@@ -266,22 +266,17 @@ fn io_words(e: &std::io::Error) -> String {
 pub fn default_tag(dir: &Path) -> String {
     let now = crate::now_rfc3339();
     let stamp: String = now.chars().filter(char::is_ascii_digit).take(14).collect();
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match git(&["rev-parse", "--short", "HEAD"]) {
-        Some(commit) if !commit.is_empty() => {
-            let dirty = git(&["status", "--porcelain", "--", "."]).is_some_and(|s| !s.is_empty());
-            format!("{stamp}-{commit}{}", if dirty { "-dirty" } else { "" })
-        }
-        _ => stamp,
+    match crate::commit::git_commit(dir) {
+        Some(commit) => format!(
+            "{stamp}-{}{}",
+            commit.short,
+            if commit.dirty {
+                crate::commit::DIRTY
+            } else {
+                ""
+            }
+        ),
+        None => stamp,
     }
 }
 

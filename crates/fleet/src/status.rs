@@ -63,6 +63,8 @@ pub struct TaskStatus {
     pub in_spec: bool,
     /// The job was stopped here by `drover stop` (and stays stopped through `up`).
     pub stopped_by_drover: bool,
+    /// The git commit the container was deployed from (`drover.commit`).
+    pub commit: Option<String>,
 }
 
 /// What `status` found.
@@ -274,6 +276,7 @@ pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now: Timestamp)
         cpu_percent: None,
         in_spec: row.in_spec,
         stopped_by_drover: row.stopped_by_drover,
+        commit: None,
     };
     let Some(c) = row.container else {
         // No container: the last new one may have failed its gate and be
@@ -309,7 +312,7 @@ pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now: Timestamp)
         name: Some(c.name.clone()),
         image: Some(c.config.image.clone()),
         state,
-        health: runs.health.word().map(str::to_string),
+        health: runs.current_health().word().map(str::to_string),
         started_at: runs.started_at.filter(|_| c.is_running()).map(time::format),
         uptime_seconds: runs.uptime(now).map(|d| d.as_secs()),
         restarts: Some(runs.restarts),
@@ -319,6 +322,7 @@ pub fn task_status(row: &TaskRow<'_>, usage: Option<(u64, f64)>, now: Timestamp)
         failing: failing.map(|f| f.to_string()),
         memory_bytes: usage.map(|u| u.0),
         cpu_percent: usage.map(|u| u.1),
+        commit: c.commit().map(str::to_string),
         ..base
     }
 }

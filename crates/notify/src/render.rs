@@ -132,10 +132,13 @@ impl Redactor {
             .split_once("://")
             .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
             .filter(|path| path.len() > 1);
-        let mut values: Vec<String> = [url]
+        Redactor::of([url].into_iter().chain(path).chain(secrets))
+    }
+
+    /// The given values alone (where there is no webhook to hide).
+    pub fn of<'a>(secrets: impl IntoIterator<Item = &'a str>) -> Redactor {
+        let mut values: Vec<String> = secrets
             .into_iter()
-            .chain(path)
-            .chain(secrets)
             .filter(|v| !v.is_empty())
             .map(str::to_string)
             .collect();

@@ -377,13 +377,17 @@ pub struct MissingSecret {
     pub name: String,
 }
 
+/// The names of the environment variables drover sets in every task.
+pub const IDENTITY_ENV: [&str; 4] = ["DROVER_ENV", "DROVER_JOB", "DROVER_HOST", "DROVER_TASK"];
+
 /// The environment variables drover sets in every task.
 pub fn identity_env(env: &str, key: &TaskKey) -> [(String, String); 4] {
+    let [e, j, h, t] = IDENTITY_ENV;
     [
-        ("DROVER_ENV".to_string(), env.to_string()),
-        ("DROVER_JOB".to_string(), key.job.clone()),
-        ("DROVER_HOST".to_string(), key.host.clone()),
-        ("DROVER_TASK".to_string(), key.task.to_string()),
+        (e.to_string(), env.to_string()),
+        (j.to_string(), key.job.clone()),
+        (h.to_string(), key.host.clone()),
+        (t.to_string(), key.task.to_string()),
     ]
 }
 
@@ -400,7 +404,10 @@ pub fn render_job(
         .collect();
     for name in &job.secret_env {
         let value = secrets.get(name).ok_or_else(|| MissingSecret {
-            file: job.file.clone(),
+            file: job
+                .secret_env_places
+                .get(name)
+                .map_or_else(|| job.file.clone(), ToString::to_string),
             name: name.clone(),
         })?;
         job_env.insert(name.clone(), EnvValue::Secret(value.clone()));

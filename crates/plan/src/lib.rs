@@ -19,14 +19,15 @@ pub mod views;
 
 pub use config::{
     identity_env, mask, render_job, secret_names_label, DesiredTask, EnvValue, HealthConfig,
-    MissingSecret, Resources, Secret, Secrets, Settings, TaskConfig, MASK,
+    MissingSecret, Resources, Secret, Secrets, Settings, TaskConfig, IDENTITY_ENV, MASK,
 };
 pub use names::{
-    labels, lock_name, stop_mark_name, TaskKey, MARKER_IMAGE, ROLE_LOCK, ROLE_STOPPED,
+    adoption_name, labels, lock_name, stop_mark_name, OneOffKind, TaskKey, MARKER_IMAGE,
+    ROLE_ADOPTED, ROLE_LOCK, ROLE_RELEASE, ROLE_RUN, ROLE_STOPPED,
 };
 pub use observed::{
-    belongs_to, HostObservation, HostState, ImageDefaults, ImageIndex, Observed, ObservedContainer,
-    Role,
+    belongs_to, role_of, Adoption, HostObservation, HostState, ImageDefaults, ImageIndex, Observed,
+    ObservedContainer, Role,
 };
 pub use plan::{
     field_changes, plan, serves, Action, Change, ContainerRef, FieldChange, Phase, Plan, Pull,

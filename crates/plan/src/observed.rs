@@ -4,8 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use drover_spec::ImageKey;
 
+use crate::config::EnvValue;
 use crate::config::TaskConfig;
-use crate::names::{labels, TaskKey, ROLE_LOCK, ROLE_STOPPED};
+use crate::names::{labels, OneOffKind, TaskKey, ROLE_ADOPTED, ROLE_LOCK, ROLE_STOPPED};
 use crate::state::{Failing, RunState, Runs};
 use crate::time::{self, Timestamp};
 
@@ -97,6 +98,91 @@ pub struct ObservedContainer {
     pub image_cmd: Option<Vec<String>>,
     /// What else the image sets, for the keys a job may leave to it.
     pub image_defaults: ImageDefaults,
+    /// Set when `drover adopt` took this container over: it was started by
+    /// hand and carries none of drover's labels; its task comes from here.
+    pub adopted: Option<Adoption>,
+}
+
+/// A container `drover adopt` took over. A running container can be
+/// renamed but not relabelled, so it keeps the labels it was started with;
+/// the adoption record of its job on its host (a never-started marker
+/// container of the environment, `ENV.JOB.HOST.adopted`) says, by container
+/// ID, which task it is. The first replacement gives the task a container
+/// with drover's labels, and the adopted one becomes a kept generation.
+///
+/// One record per job and host keeps each record's labels to that job's
+/// tasks on that host (at most 1000, about 90 bytes each), well within
+/// what an engine stores for a container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adoption {
+    pub env: String,
+    pub key: TaskKey,
+    /// Who adopted it (`user@machine`) and when (RFC 3339), from the record.
+    pub by: Option<String>,
+    pub at: Option<String>,
+    /// Its environment variables that are secrets: masked like a drover
+    /// container's, never recorded by value.
+    pub secrets: BTreeSet<String>,
+}
+
+impl Adoption {
+    /// The adoptions an adoption record holds, by container ID: nothing
+    /// for a container that is not a record of `env`.
+    pub fn from_record(env: &str, record: &BTreeMap<String, String>) -> Vec<(String, Adoption)> {
+        let get = |name: &str| record.get(name).map(String::as_str);
+        let (Some(own_env), Some(ROLE_ADOPTED), Some(job), Some(host)) = (
+            get(labels::ENV),
+            get(labels::ROLE),
+            get(labels::JOB),
+            get(labels::HOST),
+        ) else {
+            return Vec::new();
+        };
+        if own_env != env {
+            return Vec::new();
+        }
+        let secrets = crate::config::secret_names_label(record);
+        record
+            .iter()
+            .filter_map(|(name, task)| {
+                let id = name.strip_prefix(labels::ADOPTED_PREFIX)?;
+                let task = task.parse().ok()?;
+                let adoption = Adoption {
+                    env: env.to_string(),
+                    key: TaskKey::new(job, host, task),
+                    by: get(labels::DEPLOYED_BY).map(str::to_string),
+                    at: get(labels::DEPLOYED_AT).map(str::to_string),
+                    secrets: secrets.clone(),
+                };
+                Some((id.to_string(), adoption))
+            })
+            .collect()
+    }
+
+    /// The labels of the record of `tasks` (container ID → task index),
+    /// adopted as `job` on `host`, `secrets` by name.
+    pub fn record(
+        env: &str,
+        job: &str,
+        host: &str,
+        tasks: &BTreeMap<String, u32>,
+        secrets: &BTreeSet<String>,
+    ) -> BTreeMap<String, String> {
+        let mut record = BTreeMap::from([
+            (labels::ENV.to_string(), env.to_string()),
+            (labels::JOB.to_string(), job.to_string()),
+            (labels::HOST.to_string(), host.to_string()),
+            (labels::ROLE.to_string(), ROLE_ADOPTED.to_string()),
+        ]);
+        if !secrets.is_empty() {
+            let names: Vec<&str> = secrets.iter().map(String::as_str).collect();
+            record.insert(labels::SECRETS.to_string(), names.join(","));
+        }
+        for (id, task) in tasks {
+            record.insert(format!("{}{id}", labels::ADOPTED_PREFIX), task.to_string());
+        }
+        record
+    }
 }
 
 /// What an image gives a container whose create request does not say
@@ -129,21 +215,84 @@ pub enum Role {
         job: String,
         host: String,
     },
+    /// The adoption record of a job on a host ([`Adoption`]).
+    AdoptionRecord {
+        job: String,
+        host: String,
+    },
+    /// A one-off container of the job (`drover run`, a release command):
+    /// no task's, so `status`, `diff` and `up` pass it by; what becomes of
+    /// it is [`crate::retention::one_offs`]'s to say, for `gc` and for the
+    /// release's own pruning alike.
+    OneOff {
+        job: String,
+        host: String,
+        kind: OneOffKind,
+    },
     /// drover's label but no readable task: removed by `up` (scope permitting).
     Unknown,
 }
 
 impl ObservedContainer {
+    // A container's environment, job, host and task: from its labels, or
+    // for an adopted container from its adoption record. Every rule that
+    // asks what a container is asks these.
+
+    pub fn env(&self) -> Option<&str> {
+        self.labels
+            .get(labels::ENV)
+            .map(String::as_str)
+            .or(self.adopted.as_ref().map(|a| a.env.as_str()))
+    }
+
     pub fn job(&self) -> Option<&str> {
-        self.labels.get(labels::JOB).map(String::as_str)
+        self.labels
+            .get(labels::JOB)
+            .map(String::as_str)
+            .or(self.adopted.as_ref().map(|a| a.key.job.as_str()))
     }
 
     pub fn host_label(&self) -> Option<&str> {
-        self.labels.get(labels::HOST).map(String::as_str)
+        self.labels
+            .get(labels::HOST)
+            .map(String::as_str)
+            .or(self.adopted.as_ref().map(|a| a.key.host.as_str()))
     }
 
     pub fn task(&self) -> Option<u32> {
-        self.labels.get(labels::TASK).and_then(|t| t.parse().ok())
+        match self.labels.get(labels::TASK) {
+            Some(task) => task.parse().ok(),
+            None => self.adopted.as_ref().map(|a| a.key.task),
+        }
+    }
+
+    /// Takes `adoption` as what this container is, its secrets masked from now on.
+    pub fn adopt(&mut self, adoption: Adoption) {
+        for (name, value) in &mut self.config.env {
+            if adoption.secrets.contains(name) {
+                if let EnvValue::Plain(plain) = value {
+                    *value = EnvValue::Secret(crate::config::Secret::new(std::mem::take(plain)));
+                }
+            }
+        }
+        self.adopted = Some(adoption);
+    }
+
+    /// Who created it for its task: the deployment label, or who adopted it.
+    pub fn deployed_by(&self) -> Option<&str> {
+        self.label(labels::DEPLOYED_BY)
+            .or(self.adopted.as_ref().and_then(|a| a.by.as_deref()))
+    }
+
+    /// The drover command that created it; `adopt` for an adopted container.
+    pub fn deployed_with(&self) -> Option<&str> {
+        self.label(labels::COMMAND)
+            .or(self.adopted.as_ref().map(|_| "adopt"))
+    }
+
+    /// The `drover.commit` it was created from, if it records one.
+    pub fn commit(&self) -> Option<&str> {
+        self.label(labels::COMMIT)
     }
 
     pub fn spec_hash(&self) -> Option<&str> {
@@ -168,30 +317,14 @@ impl ObservedContainer {
     }
 
     pub fn role(&self, env: &str) -> Role {
-        let job = self.job().map(str::to_string);
-        let host = self.host_label().map(str::to_string);
-        match (self.label(labels::ROLE), job, host, self.task()) {
-            (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
-            (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
-            (None, Some(job), Some(host), Some(task)) => {
-                let key = TaskKey { job, host, task };
-                let own = key.container_name(env);
-                if self.name == own {
-                    Role::Current(key)
-                } else if self.name == key.failed_name(env) {
-                    Role::Failed(key)
-                } else if self
-                    .name
-                    .strip_prefix(&own)
-                    .is_some_and(|rest| rest.starts_with(".kept-"))
-                {
-                    Role::Kept(key)
-                } else {
-                    Role::Stray(key)
-                }
-            }
-            _ => Role::Unknown,
-        }
+        classify(
+            env,
+            &self.name,
+            self.label(labels::ROLE),
+            self.job(),
+            self.host_label(),
+            self.task(),
+        )
     }
 
     /// The task this container belongs to, whatever its name.
@@ -214,6 +347,73 @@ impl ObservedContainer {
     pub fn failing(&self, now: Timestamp) -> Option<Failing> {
         self.runs.failing(now)
     }
+}
+
+/// What a drover container named `name` with `container_labels` is, as an
+/// engine event (which carries the container's labels and name) tells it.
+/// An adopted container carries none of drover's labels: only its adoption
+/// record says what it is ([`ObservedContainer::role`]).
+pub fn role_of(env: &str, name: &str, container_labels: &BTreeMap<String, String>) -> Role {
+    let label = |key: &str| container_labels.get(key).map(String::as_str);
+    classify(
+        env,
+        name,
+        label(labels::ROLE),
+        label(labels::JOB),
+        label(labels::HOST),
+        label(labels::TASK).and_then(|t| t.parse::<u32>().ok()),
+    )
+}
+
+/// The one reading of a container's role, name and identity.
+fn classify(
+    env: &str,
+    name: &str,
+    role: Option<&str>,
+    job: Option<&str>,
+    host: Option<&str>,
+    task: Option<u32>,
+) -> Role {
+    let (job, host) = (job.map(str::to_string), host.map(str::to_string));
+    match (role, job, host, task) {
+        (Some(ROLE_LOCK), Some(job), Some(host), _) => Role::Lock { job, host },
+        (Some(ROLE_STOPPED), Some(job), Some(host), _) => Role::StopMark { job, host },
+        (Some(ROLE_ADOPTED), Some(job), Some(host), _) => Role::AdoptionRecord { job, host },
+        (Some(role), Some(job), Some(host), _) => match OneOffKind::from_role(role) {
+            Some(kind) => Role::OneOff { job, host, kind },
+            None => Role::Unknown,
+        },
+        (None, Some(job), Some(host), Some(task)) => {
+            let key = TaskKey { job, host, task };
+            if name == key.container_name(env) {
+                Role::Current(key)
+            } else if name == key.failed_name(env) {
+                Role::Failed(key)
+            } else if is_kept_name(name, env, &key) {
+                Role::Kept(key)
+            } else {
+                Role::Stray(key)
+            }
+        }
+        _ => Role::Unknown,
+    }
+}
+
+/// `ENV.JOB.HOST.TASK.kept-ID` for the container's own job and task, on
+/// any host: a rollout sets the old container aside under the name of the
+/// task it replaces, so after a host is renamed a generation labelled for
+/// the old host is kept under the new host's name (and the other way round).
+fn is_kept_name(name: &str, env: &str, key: &TaskKey) -> bool {
+    let Some(rest) = name.strip_prefix(&format!("{env}.{}.", key.job)) else {
+        return false;
+    };
+    let Some((task, id)) = rest.rsplit_once(".kept-") else {
+        return false;
+    };
+    !id.is_empty()
+        && task
+            .split_once('.')
+            .is_some_and(|(host, task)| !host.is_empty() && task == key.task.to_string())
 }
 
 /// Does `host`'s observation pass cover `container`? Two host entries may

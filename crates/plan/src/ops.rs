@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::config::{DesiredTask, Secrets, TaskConfig};
-use crate::names::{labels, TaskKey};
+use crate::names::{labels, OneOffKind, TaskKey};
 use crate::observed::{belongs_to, HostObservation, Observed, ObservedContainer, Role};
 use crate::plan::{serves, Change, ContainerRef, Phase, Plan, Step, UnreachableHost};
 use crate::state::RunState;
@@ -100,6 +100,14 @@ pub fn plan_down(
             Role::Kept(_) => "kept generation",
             Role::Failed(_) => "failed generation",
             Role::StopMark { .. } => "stop mark",
+            Role::OneOff {
+                kind: OneOffKind::Run,
+                ..
+            } => "one-off run",
+            Role::OneOff {
+                kind: OneOffKind::Release,
+                ..
+            } => "release run",
             _ => "down",
         };
         plan.changes.push(change(

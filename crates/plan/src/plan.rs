@@ -14,7 +14,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 use serde_json::{json, Value};
 
-use crate::config::{mask, DesiredTask, HealthConfig, Settings, TaskConfig};
+use crate::config::{mask, DesiredTask, HealthConfig, Settings, TaskConfig, IDENTITY_ENV};
 use crate::names::{labels, TaskKey};
 use crate::observed::{belongs_to, HostObservation, HostState, Observed, ObservedContainer, Role};
 use crate::state::{Failing, RunState};
@@ -461,10 +461,10 @@ fn classify<'a>(
             continue;
         }
         // A container labelled for a host no longer in the environment is
-        // accounted to the host it was found on: its task container as a
+        // accounted to the host it was found on: a task's container as a
         // stray (it can never stand in for the task's own container there),
-        // its kept generations as kept (rollback history, `gc`'s to prune;
-        // their spec never matches the renamed host's, so none stands in).
+        // a kept generation as one of that task's (stopped, it serves
+        // nobody; its spec never matches the renamed host's, so none stands in).
         let role = match container.role(env) {
             Role::Current(key) if key.host != host => Role::Stray(key),
             role => role,
@@ -499,7 +499,12 @@ fn classify<'a>(
                     .insert(job.clone(), StopMark::of(container, &job, host));
             }
             // The evidence of a failed rollout is `gc`'s to remove, not `up`'s.
-            Role::Failed(_) | Role::Lock { .. } | Role::StopMark { .. } => {}
+            // One-offs (`drover run`, release runs) are no task's: `gc` removes them.
+            Role::Failed(_)
+            | Role::Lock { .. }
+            | Role::StopMark { .. }
+            | Role::AdoptionRecord { .. }
+            | Role::OneOff { .. } => {}
             Role::Unknown => by.unknown.push(container),
         }
     }
@@ -532,6 +537,19 @@ pub fn plan(
     let now = observed.at;
     let mut result = Plan::default();
     let mut pulls = BTreeSet::new();
+
+    // Jobs with a task on a host that could not be looked at (unreachable,
+    // or left out by `--host`): nothing can be created or seen there.
+    let unseen: BTreeSet<&str> = desired
+        .iter()
+        .filter(|d| {
+            !matches!(
+                observed.hosts.get(&d.key.host),
+                Some(HostObservation::Reachable(_))
+            )
+        })
+        .map(|d| d.key.job.as_str())
+        .collect();
 
     for (host, observation) in &observed.hosts {
         let state = match observation {
@@ -574,25 +592,26 @@ pub fn plan(
         // Whatever is left is claimed by no task of the spec. Kept generations
         // of such tasks are left for `gc`.
         for (key, found) in by.tasks {
-            let reason = if desired
+            let here = desired
                 .iter()
-                .any(|d| d.key.job == key.job && d.key.host == key.host)
-            {
+                .any(|d| d.key.job == key.job && d.key.host == key.host);
+            let moved = !here && desired.iter().any(|d| d.key.job == key.job);
+            let reason = if here {
                 "task beyond the job's instances".to_string()
-            } else if desired.iter().any(|d| d.key.job == key.job) {
+            } else if moved {
                 format!("job {} no longer runs on host {host}", key.job)
             } else {
                 "not in the spec".to_string()
             };
             for container in found.current.iter().chain(&found.strays) {
-                result.changes.push(removal(
-                    &key.job,
-                    host,
-                    Some(key.task),
-                    container,
-                    &reason,
-                    now,
-                ));
+                let change = removal(&key.job, host, Some(key.task), container, &reason, now);
+                // A serving task of a job moved to other hosts goes only
+                // once its replacements there passed their gates: where a
+                // host of the job cannot be seen, it stays.
+                if moved && change.phase == Phase::Retire && unseen.contains(key.job.as_str()) {
+                    continue;
+                }
+                result.changes.push(change);
             }
         }
         for container in by.unknown {
@@ -731,7 +750,9 @@ fn plan_task(
             });
         }
     }
-    let hash_differs = current.spec_hash() != Some(want.spec_hash.as_str());
+    // An adopted container has no hash: its fields are all there is to compare.
+    let hash_differs =
+        current.adopted.is_none() && current.spec_hash() != Some(want.spec_hash.as_str());
     if hash_differs && fields.is_empty() {
         fields.push(FieldChange {
             path: "spec".to_string(),
@@ -767,6 +788,8 @@ fn plan_task(
             "tag now names another image".to_string()
         } else if hash_differs {
             "spec changed".to_string()
+        } else if current.adopted.is_some() {
+            "adopted: it runs otherwise than its file says".to_string()
         } else {
             "changed on the host".to_string()
         };
@@ -948,6 +971,12 @@ pub fn field_changes(want: &TaskConfig, current: &ObservedContainer) -> Vec<Fiel
     // Without a command of its own, the job runs the image's (which the
     // engine drops for an entrypoint of the job's own).
     let mut want = want.clone();
+    // Nor are drover's identity variables missing from an adopted container,
+    // which lacks drover's labels too: its first replacement gets both.
+    if current.adopted.is_some() {
+        want.env
+            .retain(|k, _| !IDENTITY_ENV.contains(&k.as_str()) || actual.env.contains_key(k));
+    }
     let image_cmd = match &want.settings.entrypoint {
         Some(entrypoint) if !entrypoint.is_empty() => &None,
         _ => &current.image_cmd,

@@ -19,9 +19,20 @@
 //!   never removed, whatever its age: someone started it by hand, or a
 //!   rollback is bringing it back, and removing it would kill a process.
 //!   It still takes its place among the newest.
+//!
+//! A job's one-off containers ([`one_offs`]) follow the same rule where
+//! they are records, and their own where they are not:
+//!
+//! - a `drover run` container goes once it has ended (drover removes it
+//!   itself unless `--keep`; one left behind is `gc`'s), or while it runs
+//!   when the drover process that started it is provably gone;
+//! - release runs are the record `history` lists: the newest `keep` per
+//!   job and host stay, like kept generations; one still running stays
+//!   unless its drover process is provably gone.
 
 use std::fmt;
 
+use crate::names::OneOffKind;
 use crate::state::RunState;
 use crate::time::Timestamp;
 
@@ -50,6 +61,10 @@ pub enum Expired {
     BeyondKeep { keep: u32 },
     /// A failed generation older than the task's newest one (or any, with `keep = 0`).
     OlderFailure { keep: u32 },
+    /// A `drover run` container that has ended.
+    RunEnded,
+    /// A one-off still running whose drover process is gone.
+    Abandoned,
 }
 
 impl fmt::Display for Expired {
@@ -58,6 +73,8 @@ impl fmt::Display for Expired {
             Expired::BeyondKeep { keep } => write!(f, "beyond keep = {keep}"),
             Expired::OlderFailure { keep: 0 } => write!(f, "keep = 0 keeps no failed generation"),
             Expired::OlderFailure { .. } => write!(f, "older than the last failed one"),
+            Expired::RunEnded => write!(f, "it has ended"),
+            Expired::Abandoned => write!(f, "the drover process that started it is gone"),
         }
     }
 }
@@ -95,6 +112,53 @@ pub fn expired<'a>(
     };
     let mut removals = beyond(kept, keep, Expired::BeyondKeep { keep });
     removals.extend(beyond(failed, keep.min(1), Expired::OlderFailure { keep }));
+    removals
+}
+
+/// One one-off container of a job on a host, as the engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OneOff<'a> {
+    pub id: &'a str,
+    pub kind: OneOffKind,
+    /// When it was created (its `drover.deployed_at`); `None` counts as the oldest.
+    pub created: Option<Timestamp>,
+    pub state: RunState,
+    /// The drover process that started it is provably gone (a process of
+    /// this machine that no longer runs): nobody is waiting for it.
+    pub holder_gone: bool,
+}
+
+/// Which of one job's one-off containers on one host go, `keep` being the
+/// job's `[update] keep`. Newest first, ties by ID, like [`expired`].
+pub fn one_offs<'a>(containers: &[OneOff<'a>], keep: u32) -> Vec<Removal<'a>> {
+    let live = |c: &OneOff| c.state.is_up() || c.state == RunState::Paused;
+    let mut removals: Vec<Removal<'a>> = containers
+        .iter()
+        .filter(|c| live(c) && c.holder_gone)
+        .map(|c| Removal {
+            id: c.id,
+            why: Expired::Abandoned,
+        })
+        .collect();
+    removals.extend(
+        containers
+            .iter()
+            .filter(|c| c.kind == OneOffKind::Run && !live(c))
+            .map(|c| Removal {
+                id: c.id,
+                why: Expired::RunEnded,
+            }),
+    );
+    let releases: Vec<Generation<'a>> = containers
+        .iter()
+        .filter(|c| c.kind == OneOffKind::Release && !(live(c) && c.holder_gone))
+        .map(|c| Generation {
+            id: c.id,
+            deployed_at: c.created,
+            state: c.state,
+        })
+        .collect();
+    removals.extend(expired(&releases, &[], keep));
     removals
 }
 
@@ -180,6 +244,126 @@ mod tests {
         assert_eq!(
             Expired::OlderFailure { keep: 0 }.to_string(),
             "keep = 0 keeps no failed generation"
+        );
+    }
+
+    fn one_off<'a>(
+        id: &'a str,
+        kind: OneOffKind,
+        created: &str,
+        state: &str,
+        holder_gone: bool,
+    ) -> OneOff<'a> {
+        OneOff {
+            id,
+            kind,
+            created: crate::time::parse(created),
+            state: state.parse().expect("a state"),
+            holder_gone,
+        }
+    }
+
+    #[test]
+    fn an_ended_run_goes_and_a_running_one_only_when_its_drover_is_gone() {
+        let runs = [
+            one_off(
+                "ended",
+                OneOffKind::Run,
+                "2026-01-01T00:00:00Z",
+                "exited",
+                false,
+            ),
+            one_off(
+                "never",
+                OneOffKind::Run,
+                "2026-01-01T00:00:00Z",
+                "created",
+                false,
+            ),
+            one_off(
+                "attended",
+                OneOffKind::Run,
+                "2026-01-02T00:00:00Z",
+                "running",
+                false,
+            ),
+            one_off(
+                "orphaned",
+                OneOffKind::Run,
+                "2026-01-02T00:00:00Z",
+                "running",
+                true,
+            ),
+        ];
+        let got = one_offs(&runs, 3);
+        assert_eq!(
+            got,
+            [
+                Removal {
+                    id: "orphaned",
+                    why: Expired::Abandoned
+                },
+                Removal {
+                    id: "ended",
+                    why: Expired::RunEnded
+                },
+                Removal {
+                    id: "never",
+                    why: Expired::RunEnded
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn release_records_are_kept_like_generations() {
+        let releases = [
+            one_off(
+                "r1",
+                OneOffKind::Release,
+                "2026-01-01T00:00:00Z",
+                "exited",
+                false,
+            ),
+            one_off(
+                "r2",
+                OneOffKind::Release,
+                "2026-01-02T00:00:00Z",
+                "exited",
+                true,
+            ),
+            one_off(
+                "r3",
+                OneOffKind::Release,
+                "2026-01-03T00:00:00Z",
+                "exited",
+                false,
+            ),
+            one_off(
+                "r4",
+                OneOffKind::Release,
+                "2026-01-04T00:00:00Z",
+                "running",
+                false,
+            ),
+        ];
+        // The running one is the newest and takes its place; an ended
+        // record's gone holder does not matter.
+        assert_eq!(ids(&one_offs(&releases, 2)), ["r2", "r1"]);
+        assert_eq!(ids(&one_offs(&releases, 0)), ["r3", "r2", "r1"]);
+        let abandoned = [one_off(
+            "r5",
+            OneOffKind::Release,
+            "2026-01-05T00:00:00Z",
+            "running",
+            true,
+        )];
+        assert_eq!(
+            one_offs(&abandoned, 3),
+            [Removal {
+                id: "r5",
+                why: Expired::Abandoned
+            }]
         );
     }
 }

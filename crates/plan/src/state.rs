@@ -237,6 +237,16 @@ impl Runs {
             .map(|started| time::since(now, started))
     }
 
+    /// The health verdict of the run in progress. The engine keeps its
+    /// last one on a container that stopped (as `unhealthy`) or is paused
+    /// (its checks cannot run): neither is a verdict on anything running.
+    pub fn current_health(&self) -> Health {
+        match self.state {
+            RunState::Running | RunState::Restarting => self.health,
+            _ => Health::None,
+        }
+    }
+
     /// Restarting again and again: between two runs of its restart policy,
     /// or up only a moment after one.
     pub fn crash_loop(&self, now: Timestamp) -> bool {
@@ -324,6 +334,22 @@ mod tests {
             restarting.failing(now).map(|f| f.to_string()).as_deref(),
             Some("crash-looping (1 restart(s), last exit code 1)")
         );
+    }
+
+    #[test]
+    fn a_stopped_or_paused_container_has_no_current_health() {
+        for (state, health) in [
+            (RunState::Running, Health::Unhealthy),
+            (RunState::Exited, Health::None),
+            (RunState::Paused, Health::None),
+        ] {
+            let runs = Runs {
+                state,
+                health: Health::Unhealthy,
+                ..Runs::default()
+            };
+            assert_eq!(runs.current_health(), health, "{state}");
+        }
     }
 
     #[test]

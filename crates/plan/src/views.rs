@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::names::{labels, TaskKey};
+use crate::names::{labels, OneOffKind, TaskKey};
 use crate::observed::{belongs_to, HostObservation, Observed, ObservedContainer, Role};
 use crate::plan::Scope;
+use crate::state::{Failing, Health, RunState};
 use crate::time::{self, Timestamp};
 
 /// Whether a task's host could be read and the task found on it.
@@ -130,12 +131,28 @@ pub fn status_rows<'a>(
     rows
 }
 
-/// One deployed generation of a task: its current container or a kept one.
+/// What a line of `history` is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerationKind {
+    /// The task's running generation.
+    Current,
+    /// Set aside by a rollout, for `rollback`.
+    Kept,
+    /// The new container of a rollout that failed its gate, kept stopped as evidence.
+    Failed,
+    /// A run of the job's `[release]` command before a rollout.
+    Release,
+}
+
+/// One deployed generation of a task (current, kept, or failed at its
+/// gate), or one run of the job's release command.
 #[derive(Debug, Clone, Serialize)]
 pub struct Generation {
     pub job: String,
     pub host: String,
-    pub task: u32,
+    /// `None` for a release run: it belongs to the job, not to a task.
+    pub task: Option<u32>,
     pub container: String,
     pub name: String,
     pub image: String,
@@ -149,11 +166,19 @@ pub struct Generation {
     deployed: Option<Timestamp>,
     /// `user@machine` of the operator.
     pub deployed_by: String,
-    /// The drover command that created it.
+    /// The drover command that created it (`adopt` for a container `drover adopt` took over).
     pub command: String,
+    /// The git commit of the environment it was created from (`drover.commit`).
+    pub commit: Option<String>,
     pub state: String,
     /// Whether it is the task's running generation (false: kept for rollback).
     pub current: bool,
+    pub kind: GenerationKind,
+    /// A failed generation: why it failed, as far as its stopped container
+    /// tells ([`failed_reason`]); a release run: how it ended ([`release_outcome`]).
+    pub outcome: Option<String>,
+    /// The exit code of its last run, for a stopped container.
+    pub exit_code: Option<i64>,
 }
 
 impl Generation {
@@ -163,7 +188,84 @@ impl Generation {
     }
 }
 
-/// Every generation of `job` found on the hosts, newest first.
+/// Why the container that failed a rollout's gate failed, as far as its
+/// stopped container tells. The gate's own verdict is not on it (labels are
+/// written at create); what the engine kept is: a memory kill, restarts by
+/// its restart policy (a crash loop), its health check's last output, and
+/// the code of its last exit — which, for a container drover stopped at the
+/// gate's deadline, is drover's stop (SIGTERM 143, SIGKILL 137).
+pub fn failed_reason(c: &ObservedContainer) -> String {
+    let runs = &c.runs;
+    let stopped_by_drover = matches!(runs.exit_code, Some(137 | 143));
+    let failing = if runs.oom_killed {
+        Failing::Exited {
+            code: runs.exit_code,
+            oom: true,
+        }
+    } else if runs.restarts > 0 {
+        Failing::CrashLoop {
+            restarts: runs.restarts,
+            exit_code: runs.exit_code,
+            oom: false,
+        }
+    } else if runs.health_at.is_some() && runs.health == Health::Unhealthy {
+        // The engine marks every stopped container with a health check
+        // unhealthy; only a check that ran says why.
+        Failing::Unhealthy {
+            output: runs.health_output.clone(),
+        }
+    } else if c.config.health.is_some() && runs.health_at.is_none() && stopped_by_drover {
+        return format!(
+            "no health check finished before the gate's deadline; stopped by drover (exit code {})",
+            runs.exit_code.unwrap_or_default()
+        );
+    } else {
+        Failing::Exited {
+            code: runs.exit_code,
+            oom: false,
+        }
+    };
+    failing.to_string()
+}
+
+/// How a release run ended, from its container: running, never started,
+/// stopped at its `[release] timeout` (it ran that long), killed for
+/// memory, or its exit code.
+pub fn release_outcome(c: &ObservedContainer) -> String {
+    let runs = &c.runs;
+    match runs.state {
+        RunState::Created => return "never started".to_string(),
+        state if state.is_up() || state == RunState::Paused => return "running".to_string(),
+        _ => {}
+    }
+    let timeout = c
+        .label(labels::TIMEOUT)
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(std::time::Duration::from_millis);
+    let ran = match (runs.started_at, runs.finished_at) {
+        (Some(start), Some(end)) => Some(time::since(end, start)),
+        _ => None,
+    };
+    // drover's deadline runs from just before the start: the engine's own
+    // record of the run is shorter by the start's latency.
+    if let (Some(limit), Some(ran)) = (timeout, ran) {
+        if ran + (limit / 4).min(std::time::Duration::from_secs(1)) >= limit {
+            return format!(
+                "timed out after {}; stopped",
+                drover_spec::units::format_duration(limit)
+            );
+        }
+    }
+    match (runs.oom_killed, runs.exit_code) {
+        (true, code) => Failing::Exited { code, oom: true }.to_string(),
+        (false, Some(0)) => "succeeded".to_string(),
+        (false, Some(code)) => format!("failed with exit code {code}"),
+        (false, None) => "ended".to_string(),
+    }
+}
+
+/// Every generation of `job` found on the hosts (current, kept and failed),
+/// and its release runs, newest first.
 pub fn history(
     env: &str,
     job: &str,
@@ -176,16 +278,26 @@ pub fn history(
             if c.job() != Some(job) || !belongs_to(c, host, known_hosts) {
                 continue;
             }
-            let (key, current) = match c.role(env) {
-                Role::Current(key) => (key, true),
-                Role::Stray(key) => (key, true),
-                Role::Kept(key) => (key, false),
+            let (task, kind) = match c.role(env) {
+                Role::Current(key) | Role::Stray(key) => (Some(key.task), GenerationKind::Current),
+                Role::Kept(key) => (Some(key.task), GenerationKind::Kept),
+                Role::Failed(key) => (Some(key.task), GenerationKind::Failed),
+                Role::OneOff {
+                    kind: OneOffKind::Release,
+                    host: h,
+                    ..
+                } if &h == host => (None, GenerationKind::Release),
                 _ => continue,
+            };
+            let outcome = match kind {
+                GenerationKind::Failed => Some(failed_reason(c)),
+                GenerationKind::Release => Some(release_outcome(c)),
+                GenerationKind::Current | GenerationKind::Kept => None,
             };
             generations.push(Generation {
                 job: job.to_string(),
                 host: host.clone(),
-                task: key.task,
+                task,
                 container: c.short_id().to_string(),
                 name: c.name.clone(),
                 image: c.config.image.clone(),
@@ -193,17 +305,20 @@ pub fn history(
                 spec: c.spec_hash().unwrap_or_default().to_string(),
                 deployed_at: c.deployed_at().map(time::format).unwrap_or_default(),
                 deployed: c.deployed_at(),
-                deployed_by: c
-                    .label(labels::DEPLOYED_BY)
-                    .unwrap_or("unknown")
-                    .to_string(),
-                command: c.label(labels::COMMAND).unwrap_or("unknown").to_string(),
+                deployed_by: c.deployed_by().unwrap_or("unknown").to_string(),
+                command: c.deployed_with().unwrap_or("unknown").to_string(),
+                commit: c.commit().map(str::to_string),
                 state: c.state().to_string(),
-                current,
+                current: kind == GenerationKind::Current,
+                kind,
+                outcome,
+                exit_code: (!c.is_running()).then_some(c.runs.exit_code).flatten(),
             });
         }
     }
-    generations.sort_by(|a, b| (b.deployed, &a.host, a.task).cmp(&(a.deployed, &b.host, b.task)));
+    generations.sort_by(|a, b| {
+        (b.deployed, &a.host, a.task, a.kind).cmp(&(a.deployed, &b.host, b.task, b.kind))
+    });
     generations
 }
 

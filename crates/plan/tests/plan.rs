@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use drover_plan::{
     labels, lock_name, stop_mark_name, Action, DesiredTask, EnvValue, FieldChange, HostState,
-    ImageIndex, ObservedContainer, Pull, Secrets, Step, TaskKey, UnreachableHost,
+    ImageIndex, ObservedContainer, Phase, Pull, Secrets, Step, TaskKey, UnreachableHost,
 };
 use serde_json::{json, Value};
 
@@ -1207,4 +1207,102 @@ fn restart_on_failure_0_matches_what_the_engine_reports_back() {
     }
     let plan = plan_all(&desired, &observed(vec![("app1", host)]));
     assert!(plan.is_empty(), "{plan}");
+}
+
+/// Regression (issue 12, case 1): a host renamed (`app0` → `app1`) and
+/// renamed back. The rollout that moved a task to the new name set its old
+/// container aside under the new task's kept name, still labelled for the
+/// old host; it was then taken for a duplicate of the task, removed with
+/// the rollout's first step, and `diff` never came back clean.
+#[test]
+fn a_kept_generation_labelled_for_a_renamed_host_stays_a_kept_generation() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    let old = task_for_host(find(&desired, "web", "app1", 0), "app0");
+    let mut aside = kept(&old, "2024-04-01T10:00:00Z");
+    aside.name = find(&desired, "web", "app1", 0)
+        .key
+        .kept_name(ENV_NAME, &aside.id);
+    assert!(aside.name.starts_with("prod.web.app1.0.kept-"));
+    host.containers.push(aside);
+
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    assert!(plan.changes.is_empty(), "{plan}");
+    assert_eq!(plan.unchanged, 3, "{plan}");
+}
+
+/// Regression (issue 12, case 2, a neighbour): a job moved to a host that
+/// does not answer. Nothing could be created there, and the removal of the
+/// job's serving tasks on the host it left ran all the same: no task of the
+/// job served anywhere.
+#[test]
+fn a_job_moved_to_a_host_that_cannot_be_seen_keeps_serving_where_it_was() {
+    let before = standard();
+    let moved = desired_tasks(
+        &env_with_web(&WEB_TOML.replace(r#"hosts = ["app1", "app2"]"#, r#"hosts = ["app2"]"#)),
+        &secrets(OLD_PASSWORD),
+    );
+    let app1 = converged(&before, "app1");
+
+    let mut hidden = observed(vec![("app1", app1.clone())]);
+    unreachable(&mut hidden, "app2");
+    let plan = plan_all(&moved, &hidden);
+    assert!(
+        plan.changes.iter().all(|c| c.job != "web"),
+        "web's tasks on app1 stay while app2 cannot be seen:\n{plan}"
+    );
+    // Left out by `--host app1`, app2 cannot be seen either.
+    let plan = plan_all(&moved, &observed(vec![("app1", app1.clone())]));
+    assert!(plan.changes.iter().all(|c| c.job != "web"), "{plan}");
+
+    // Seen, the move goes ahead: the new tasks first, the old ones retired after.
+    let seen = observed(vec![("app1", app1), ("app2", HostState::default())]);
+    let plan = plan_all(&moved, &seen);
+    let web: Vec<(String, Action, Phase)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.job == "web")
+        .map(|c| (c.host.clone(), c.action(), c.phase))
+        .collect();
+    assert_eq!(
+        web,
+        [
+            ("app1".to_string(), Action::Remove, Phase::Retire),
+            ("app1".to_string(), Action::Remove, Phase::Retire),
+            ("app2".to_string(), Action::Create, Phase::Now),
+            ("app2".to_string(), Action::Create, Phase::Now),
+        ],
+        "{plan}"
+    );
+}
+
+#[test]
+fn one_off_containers_of_a_job_are_no_task_and_up_leaves_them_alone() {
+    let desired = standard();
+    let mut app1 = converged(&desired, "app1");
+    for (kind, id) in [
+        (drover_plan::OneOffKind::Run, "1a2b3c4d"),
+        (drover_plan::OneOffKind::Release, "5e6f7a8b"),
+    ] {
+        // Made from a task's configuration, without the task label.
+        let mut c = observed_from(find(&desired, "web", "app1", 0));
+        c.name = kind.container_name(ENV_NAME, "web", "app1", id);
+        c.id = fake_id(&c.name);
+        c.labels.remove(labels::TASK);
+        c.labels.remove(labels::SPEC);
+        c.labels
+            .insert(labels::ROLE.to_string(), kind.role().to_string());
+        assert_eq!(
+            c.role(ENV_NAME),
+            drover_plan::Role::OneOff {
+                job: "web".to_string(),
+                host: "app1".to_string(),
+                kind
+            }
+        );
+        app1.containers.push(c);
+    }
+    let plan = plan_all(&desired, &observed(vec![("app1", app1)]));
+    assert!(plan.changes.is_empty(), "{}", plan);
+    assert_eq!(plan.unchanged, 3);
 }

@@ -212,7 +212,7 @@ fn history_lists_a_job_generations_newest_first_with_the_current_ones_marked() {
                 "{} {}/{} {} {} {} {}",
                 g.deployed_at,
                 g.host,
-                g.task,
+                g.task.map_or("-".to_string(), |t| t.to_string()),
                 g.image,
                 g.state,
                 if g.current { "current" } else { "kept" },
@@ -361,5 +361,134 @@ fn history_tells_generations_of_one_tag_apart_by_their_image_id() {
             ("busybox:1.36", spec, IMAGE_ID, &IMAGE_ID[7..19]),
             ("busybox:1.36", spec, old.as_str(), "abababababab"),
         ]
+    );
+}
+
+/// A release run of `job` on `host`: its container, stopped with `code`
+/// after running `ran` seconds, its `[release] timeout` `timeout` seconds.
+fn release_run(
+    job: &str,
+    host: &str,
+    at: &str,
+    code: i64,
+    ran: i64,
+    timeout: u64,
+) -> drover_plan::ObservedContainer {
+    let desired = standard();
+    let mut c = exited(observed_from(find(&desired, job, host, 0)), code);
+    c.name = drover_plan::OneOffKind::Release.container_name(ENV_NAME, job, host, at);
+    c.id = fake_id(&c.name);
+    c.labels.remove(labels::TASK);
+    c.labels.remove(labels::SPEC);
+    c.labels.insert(
+        labels::ROLE.to_string(),
+        drover_plan::ROLE_RELEASE.to_string(),
+    );
+    c.labels
+        .insert(labels::TIMEOUT.to_string(), (timeout * 1000).to_string());
+    c.labels.extend(deployment_labels(at));
+    let start = drover_plan::time::parse(at).expect("a time");
+    c.runs.started_at = Some(start);
+    c.runs.finished_at = start.checked_add(jiff::SignedDuration::from_secs(ran)).ok();
+    c
+}
+
+#[test]
+fn history_lists_failed_generations_with_their_reason_and_release_runs_with_their_outcome() {
+    let desired = standard();
+    let web0 = find(&desired, "web", "app1", 0);
+    let mut app1 = converged(&desired, "app1");
+    app1.containers.truncate(1);
+    // A new container that crash-looped at its gate, then was stopped by drover.
+    let mut looped = exited(observed_from(web0), 3);
+    looped.name = web0.key.failed_name(ENV_NAME);
+    looped.id = fake_id(&looped.name);
+    looped.runs.restarts = 4;
+    looped = deployed_at(looped, "2024-05-02T09:30:00Z");
+    app1.containers.push(looped);
+    app1.containers.extend([
+        release_run("web", "app1", "2024-05-02T09:20:00Z", 0, 5, 600),
+        release_run("web", "app1", "2024-05-02T09:25:00Z", 2, 5, 600),
+        release_run("web", "app1", "2024-05-02T09:28:00Z", 143, 599, 600),
+    ]);
+
+    let generations = history(
+        ENV_NAME,
+        "web",
+        &observed(vec![("app1", app1)]),
+        &known_hosts(),
+    );
+    let rows: Vec<String> = generations
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}/{} {:?} {}",
+                g.deployed_at,
+                g.host,
+                g.task.map_or("-".to_string(), |t| t.to_string()),
+                g.kind,
+                g.outcome.as_deref().unwrap_or("-"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "2024-05-02T09:30:00Z app1/0 Failed crash-looping (4 restart(s), last exit code 3)",
+            "2024-05-02T09:28:00Z app1/- Release timed out after 10m; stopped",
+            "2024-05-02T09:25:00Z app1/- Release failed with exit code 2",
+            "2024-05-02T09:20:00Z app1/- Release succeeded",
+            "2024-05-01T10:00:00Z app1/0 Current -",
+        ]
+    );
+    assert_eq!(generations[2].exit_code, Some(2));
+    assert_eq!(
+        generations[4].exit_code, None,
+        "a running container has none"
+    );
+}
+
+#[test]
+fn a_failed_generation_says_what_its_stopped_container_tells() {
+    let desired = standard();
+    let web0 = find(&desired, "web", "app1", 0);
+    let failed = |code: i64| {
+        let mut c = exited(observed_from(web0), code);
+        c.name = web0.key.failed_name(ENV_NAME);
+        c
+    };
+    assert_eq!(
+        drover_plan::views::failed_reason(&failed(1)),
+        "exited (code 1)"
+    );
+    let mut oom = failed(137);
+    oom.runs.oom_killed = true;
+    assert_eq!(
+        drover_plan::views::failed_reason(&oom),
+        "killed for exceeding its memory limit (exit code 137)"
+    );
+    // Stopped by drover after its check failed: the check's output is the reason.
+    let mut unhealthy = failed(143);
+    unhealthy.config.health = Some(drover_plan::HealthConfig {
+        cmd: vec!["check".to_string()],
+        interval: std::time::Duration::from_secs(1),
+        timeout: std::time::Duration::from_secs(1),
+        retries: 1,
+        start_period: std::time::Duration::ZERO,
+    });
+    unhealthy.runs.health = drover_plan::Health::Unhealthy;
+    unhealthy.runs.health_output = "connection refused".to_string();
+    unhealthy.runs.health_at = drover_plan::time::parse("2024-05-02T09:00:00Z");
+    assert_eq!(
+        drover_plan::views::failed_reason(&unhealthy),
+        "unhealthy: connection refused"
+    );
+    // The engine calls every stopped container with a check unhealthy:
+    // without a check that ran, that says nothing.
+    unhealthy.runs.health_at = None;
+    unhealthy.runs.health_output.clear();
+    assert_eq!(
+        drover_plan::views::failed_reason(&unhealthy),
+        "no health check finished before the gate's deadline; stopped by drover (exit code 143)"
     );
 }

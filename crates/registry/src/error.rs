@@ -241,8 +241,10 @@ pub(crate) fn one_line(text: &str) -> String {
         .map(str::trim)
         .find(|line| !line.is_empty())
         .unwrap_or("");
-    let mut out: String = line.chars().filter(|c| !c.is_control()).take(MAX).collect();
-    if line.chars().filter(|c| !c.is_control()).count() > MAX {
+    // Control characters and bytes that were not UTF-8 (binary answers) are dropped.
+    let printable = |c: &char| !c.is_control() && *c != '\u{fffd}';
+    let mut out: String = line.chars().filter(printable).take(MAX).collect();
+    if line.chars().filter(printable).count() > MAX {
         out.push('…');
     }
     out
@@ -272,6 +274,7 @@ mod tests {
         assert_eq!(cut.chars().count(), 201);
         assert!(cut.ends_with('…'));
         assert_eq!(one_line("a\u{1b}[31mb"), "a[31mb");
+        assert_eq!(one_line("a\u{fffd}\u{fffd}b"), "ab");
     }
 
     #[test]

@@ -182,6 +182,11 @@ pub(crate) fn summarize_error(headers: &HeaderMap, body: &[u8]) -> ErrorBody {
         html_title(&text)
             .map(|title| one_line(&title))
             .unwrap_or_default()
+    } else if body.contains(&0) || std::str::from_utf8(body).is_err_and(|e| e.error_len().is_some())
+    {
+        // Binary data is no message: its bytes would only garble the line
+        // (a character cut at the end of the prefix read is not binary).
+        "(binary data, not a registry's answer)".to_string()
     } else {
         one_line(&text)
     };
@@ -324,6 +329,9 @@ mod tests {
         let summary = summarize_error(&headers("text/plain", false), body.as_bytes());
         assert_eq!(summary.message, "first line");
         let long = "y".repeat(10_000);
+        let binary: Vec<u8> = (0u8..=255).cycle().take(5000).collect();
+        let summary = summarize_error(&headers("application/octet-stream", false), &binary);
+        assert_eq!(summary.message, "(binary data, not a registry's answer)");
         let summary = summarize_error(&headers("text/plain", false), long.as_bytes());
         assert!(summary.message.chars().count() <= 201);
     }

@@ -25,14 +25,15 @@
 //! ```no_run
 //! # async fn example() -> Result<(), drover_registry::RegistryError> {
 //! use std::time::Duration;
-//! use drover_registry::{split_reference, RegistryClient};
+//! use drover_registry::RegistryClient;
 //!
-//! let (host, repository, _tag) = split_reference("127.0.0.1:5000/team/app:20151030");
+//! // The repository as the registry's API names it: `drover_spec::ImageRef`
+//! // splits an image reference by Docker's rules (`registry()`, `path()`).
 //! let client = RegistryClient::with_credentials_from_environment(
-//!     &format!("http://{host}"),
+//!     "http://127.0.0.1:5000",
 //!     Duration::from_secs(10),
 //! )?;
-//! for tag in client.tags_newest_first(&repository).await? {
+//! for tag in client.tags_newest_first("team/app").await? {
 //!     println!("{} {}", tag.tag, tag.created.as_deref().unwrap_or("?"));
 //! }
 //! # Ok(())
@@ -53,7 +54,6 @@ mod time;
 pub use client::{RegistryClient, TAG_INFO_CONCURRENCY};
 pub use credentials::{Credentials, PASSWORD_ENV, USERNAME_ENV};
 pub use error::RegistryError;
-pub use reference::split_reference;
 
 use serde::Serialize;
 

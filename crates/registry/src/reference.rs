@@ -1,60 +1,10 @@
-//! Image references and the names inside them.
-//!
-//! A job's `image` is a Docker reference (`reg:5000/team/app:1`), while the
-//! registry API wants a host, a repository and a tag apart. The split must
-//! follow Docker's own rules exactly — otherwise `drover images` would ask a
-//! different registry than the one `docker pull` uses. Names are also
-//! validated before they go into a URL path, so a stray `..` or `?` in a
-//! spec cannot make the client ask for something else.
+//! The names the registry API carries: a repository and a tag, validated
+//! before they go into a URL path, so a stray `..` or `?` cannot make the
+//! client ask for something else. Splitting an image reference into its
+//! registry, repository and tag is `drover_spec::ImageRef`'s, by Docker's
+//! rules, once.
 
 use crate::RegistryError;
-
-/// The registry Docker uses when a reference names none.
-pub(crate) const DOCKER_HUB: &str = "docker.io";
-
-/// Splits an image reference into (registry host, repository, tag or digest).
-///
-/// `"127.0.0.1:5000/team/app:1"` → `("127.0.0.1:5000", "team/app", Some("1"))`;
-/// `"app"` → `("docker.io", "library/app", None)`. As in Docker, the first
-/// path component is a registry host only if it contains `.` or `:`, is
-/// `localhost`, or has an uppercase letter; `index.docker.io` is `docker.io`;
-/// official images get `library/`. A reference with both a tag and a digest
-/// (`app:1@sha256:…`) yields the digest, since that is what Docker pulls.
-pub fn split_reference(reference: &str) -> (String, String, Option<String>) {
-    let (name, digest) = match reference.split_once('@') {
-        Some((name, digest)) => (name, Some(digest.to_string())),
-        None => (reference, None),
-    };
-    let last_component_start = name.rfind('/').map_or(0, |slash| slash + 1);
-    let (name, tag) = match name[last_component_start..].rfind(':') {
-        Some(colon) => {
-            let colon = last_component_start + colon;
-            (&name[..colon], Some(name[colon + 1..].to_string()))
-        }
-        None => (name, None),
-    };
-    let (host, repository) = match name.split_once('/') {
-        Some((first, rest)) if is_host(first) => (first.to_string(), rest.to_string()),
-        _ => (DOCKER_HUB.to_string(), name.to_string()),
-    };
-    let host = if host == "index.docker.io" {
-        DOCKER_HUB.to_string()
-    } else {
-        host
-    };
-    let repository = if host == DOCKER_HUB && !repository.contains('/') {
-        format!("library/{repository}")
-    } else {
-        repository
-    };
-    (host, repository, digest.or(tag))
-}
-
-fn is_host(component: &str) -> bool {
-    component.contains(['.', ':'])
-        || component == "localhost"
-        || component.chars().any(|c| c.is_ascii_uppercase())
-}
 
 /// Checks a repository name against the distribution spec's grammar:
 /// `/`-separated components of `[a-z0-9]+` joined by `.`, `_`, `__` or `-`s.
@@ -178,85 +128,6 @@ impl std::fmt::Display for Digest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn split(reference: &str) -> (String, String, Option<String>) {
-        split_reference(reference)
-    }
-
-    fn parts(
-        host: &str,
-        repository: &str,
-        reference: Option<&str>,
-    ) -> (String, String, Option<String>) {
-        (
-            host.to_string(),
-            repository.to_string(),
-            reference.map(str::to_string),
-        )
-    }
-
-    #[test]
-    fn split_reference_follows_docker_rules() {
-        assert_eq!(
-            split("127.0.0.1:5000/team/app:1"),
-            parts("127.0.0.1:5000", "team/app", Some("1"))
-        );
-        assert_eq!(split("app"), parts("docker.io", "library/app", None));
-        assert_eq!(
-            split("app:latest"),
-            parts("docker.io", "library/app", Some("latest"))
-        );
-        assert_eq!(
-            split("team/app:2"),
-            parts("docker.io", "team/app", Some("2"))
-        );
-        assert_eq!(split("localhost/app"), parts("localhost", "app", None));
-        assert_eq!(
-            split("localhost:5000/app:v1"),
-            parts("localhost:5000", "app", Some("v1"))
-        );
-        assert_eq!(
-            split("reg.example/base/jre8:20151030"),
-            parts("reg.example", "base/jre8", Some("20151030"))
-        );
-        assert_eq!(
-            split("registry.example:5000/coding-mart"),
-            parts("registry.example:5000", "coding-mart", None)
-        );
-        assert_eq!(
-            split("index.docker.io/nginx"),
-            parts("docker.io", "library/nginx", None)
-        );
-        assert_eq!(
-            split("docker.io/nginx:1.25"),
-            parts("docker.io", "library/nginx", Some("1.25"))
-        );
-        assert_eq!(split("Registry/app"), parts("Registry", "app", None));
-        assert_eq!(
-            split("[::1]:5000/app:3"),
-            parts("[::1]:5000", "app", Some("3"))
-        );
-    }
-
-    #[test]
-    fn split_reference_prefers_the_digest() {
-        let digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert_eq!(
-            split(&format!("reg:5000/app@{digest}")),
-            parts("reg:5000", "app", Some(digest))
-        );
-        assert_eq!(
-            split(&format!("reg:5000/app:1@{digest}")),
-            parts("reg:5000", "app", Some(digest))
-        );
-    }
-
-    #[test]
-    fn split_reference_never_panics_on_odd_input() {
-        for input in ["", ":", "/", "@", "a/", "/a", "a:", "a@", "::/::", "ü/ö:ä"] {
-            let _ = split(input);
-        }
-    }
 
     #[test]
     fn repository_names_are_validated() {

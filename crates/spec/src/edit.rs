@@ -29,6 +29,10 @@ pub enum EditError {
         table: String,
         key: String,
     },
+    #[error("{} changed since drover read it (another command, or an editor): nothing was written; run the command again", path.display())]
+    ChangedBeforeWrite { path: PathBuf },
+    #[error("{} changed since drover wrote it: it is left as it is now", path.display())]
+    ChangedBeforeUndo { path: PathBuf },
 }
 
 /// A file as it is, and as an edit would make it: nothing is written until
@@ -74,14 +78,33 @@ impl Edit {
         self.before != self.after
     }
 
-    /// Writes the edited text, atomically.
+    /// Writes the edited text, atomically, if the file still reads as it
+    /// did: an edit computed from an older text would undo what changed it.
     pub fn write(&self) -> Result<(), EditError> {
+        if self.current()? != self.before {
+            return Err(EditError::ChangedBeforeWrite {
+                path: self.path.clone(),
+            });
+        }
         write_atomically(&self.path, &self.after)
     }
 
-    /// Puts the text as it was before back, atomically.
+    /// Puts the text as it was before back, atomically, if the file still
+    /// reads as [`Edit::write`] left it.
     pub fn undo(&self) -> Result<(), EditError> {
+        if self.current()? != self.after {
+            return Err(EditError::ChangedBeforeUndo {
+                path: self.path.clone(),
+            });
+        }
         write_atomically(&self.path, &self.before)
+    }
+
+    fn current(&self) -> Result<String, EditError> {
+        std::fs::read_to_string(&self.path).map_err(|source| EditError::Read {
+            path: self.path.clone(),
+            source,
+        })
     }
 }
 
@@ -171,6 +194,35 @@ mod tests {
         let path = ["profiles".to_string(), "jre8".to_string()];
         let out = set_string_in(text, &path, "image", "base:2").ok().unwrap();
         assert_eq!(out, text.replace("base:1", "base:2"));
+    }
+
+    #[test]
+    fn an_edit_of_a_file_changed_since_it_was_read_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("web.toml");
+        std::fs::write(&path, "image = \"a:1\"\n").unwrap();
+        let edit = Edit {
+            path: path.clone(),
+            before: "image = \"a:1\"\n".to_string(),
+            after: "image = \"a:2\"\n".to_string(),
+        };
+        std::fs::write(&path, "image = \"a:3\"\n").unwrap();
+        assert!(matches!(
+            edit.write(),
+            Err(EditError::ChangedBeforeWrite { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "image = \"a:3\"\n");
+        assert!(matches!(
+            edit.undo(),
+            Err(EditError::ChangedBeforeUndo { .. })
+        ));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "image = \"a:3\"\n");
+
+        std::fs::write(&path, "image = \"a:1\"\n").unwrap();
+        edit.write().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "image = \"a:2\"\n");
+        edit.undo().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "image = \"a:1\"\n");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::load::Loader;
 use crate::merge::{pick, pick_in, tables, Layer, Picked};
 use crate::model::*;
 use crate::source::Loc;
-use crate::units::{format_size, parse_duration, parse_size};
+use crate::units::{duration_at_most, size_at_most, MAX_DURATION, MAX_SIZE};
 use crate::values::check_abs_path;
 
 const DEFAULT_HOST_FILES: &[&str] = &["/etc/localtime"];
@@ -19,7 +19,7 @@ const DEFAULT_HOST_FILES: &[&str] = &["/etc/localtime"];
 const MIN_HEALTH_DURATION: Duration = Duration::from_millis(1);
 /// The engine refuses less.
 const MIN_MEMORY: u64 = 6 << 20;
-/// More than any machine has; above it the engine's own arithmetic overflows.
+/// 1024t: more than any machine has; above it the engine's own arithmetic overflows.
 pub(crate) const MAX_MEMORY: u64 = 1 << 50;
 /// A day: a stop that may take longer is a bug, not a policy.
 const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
@@ -86,7 +86,7 @@ impl Loader {
         });
 
         let env = self.env(layers);
-        let secret_env = self.secret_env(layers, &env);
+        let (secret_env, secret_env_places) = self.secret_env(layers, &env);
         let volumes = self.volumes(layers);
         let ports = self.ports(layers);
         let memory = self.memory(layers);
@@ -110,21 +110,19 @@ impl Loader {
         };
 
         let stop_timeout = match pick(layers, |j| j.stop_timeout.as_ref()) {
-            Some(Picked { loc, value, .. }) => match parse_duration(value) {
-                Ok(d) if d.subsec_nanos() != 0 => {
-                    self.error(&loc, format!("stop_timeout {value:?} is not a whole number of seconds: the engine counts it in seconds (write e.g. \"2s\")"));
-                    d
+            Some(Picked { loc, value, .. }) => {
+                match duration_at_most("stop_timeout", value, MAX_STOP_TIMEOUT) {
+                    Ok(d) if d.subsec_nanos() != 0 => {
+                        self.error(&loc, format!("stop_timeout {value:?} is not a whole number of seconds: the engine counts it in seconds (write e.g. \"2s\")"));
+                        d
+                    }
+                    Ok(d) => d,
+                    Err(message) => {
+                        self.error(&loc, message);
+                        Duration::ZERO
+                    }
                 }
-                Ok(d) if d > MAX_STOP_TIMEOUT => {
-                    self.error(&loc, format!("stop_timeout {value:?} is longer than a day"));
-                    d
-                }
-                Ok(d) => d,
-                Err(message) => {
-                    self.error(&loc, message);
-                    Duration::ZERO
-                }
-            },
+            }
             None => Duration::from_secs(30),
         };
 
@@ -166,6 +164,7 @@ impl Loader {
             command,
             env,
             secret_env,
+            secret_env_places,
             volumes,
             ports,
             memory,
@@ -230,6 +229,10 @@ impl Loader {
                 span: host.span(),
             };
             let host = host.get_ref();
+            if self.broken_hosts.contains(host) {
+                // Its own error is reported where it is declared.
+                continue;
+            }
             if !hosts.contains_key(host) {
                 let known: Vec<&str> = hosts.keys().map(String::as_str).collect();
                 self.error(
@@ -295,13 +298,18 @@ impl Loader {
         env
     }
 
-    fn secret_env(&mut self, layers: &[Layer<'_>], env: &BTreeMap<String, String>) -> Vec<String> {
+    fn secret_env(
+        &mut self,
+        layers: &[Layer<'_>],
+        env: &BTreeMap<String, String>,
+    ) -> (Vec<String>, BTreeMap<String, Place>) {
         let mut secret_env = Vec::new();
+        let mut places = BTreeMap::new();
         let Some(Picked {
             loc, value: names, ..
         }) = pick(layers, |j| j.secret_env.as_ref())
         else {
-            return secret_env;
+            return (secret_env, places);
         };
         for secret in names {
             let sloc = Loc {
@@ -317,9 +325,10 @@ impl Loader {
                 self.error(&sloc, format!("{secret:?} is listed twice in secret_env"));
             } else {
                 secret_env.push(secret.clone());
+                places.insert(secret.clone(), self.sources.place(&sloc));
             }
         }
-        secret_env
+        (secret_env, places)
     }
 
     fn volumes(&mut self, layers: &[Layer<'_>]) -> Vec<Volume> {
@@ -382,21 +391,11 @@ impl Loader {
         let Picked {
             loc, value: text, ..
         } = pick(layers, |j| j.memory.as_ref())?;
-        match parse_size(text) {
+        match size_at_most("memory", text, MAX_MEMORY) {
             Ok(bytes) if bytes < MIN_MEMORY => {
                 self.error(
                     &loc,
                     format!("memory {text:?} is below the engine's minimum of 6m"),
-                );
-                None
-            }
-            Ok(bytes) if bytes > MAX_MEMORY => {
-                self.error(
-                    &loc,
-                    format!(
-                        "memory {text:?} is above {}, more than any host has",
-                        format_size(MAX_MEMORY)
-                    ),
                 );
                 None
             }
@@ -452,7 +451,7 @@ impl Loader {
             None => LogDriver::Local,
         };
         let max_size = match pick_in(&logs, |l| l.max_size.as_ref()) {
-            Some((loc, text)) => match parse_size(text) {
+            Some((loc, text)) => match size_at_most("log max_size", text, MAX_SIZE) {
                 Ok(0) => {
                     self.error(
                         &loc,
@@ -521,7 +520,7 @@ impl Loader {
         };
         let positive =
             |me: &mut Self, picked: Option<(Loc, &String)>, default: Duration, key: &str| {
-                let d = me.duration(picked.clone(), default);
+                let d = me.duration(&format!("health {key}"), picked.clone(), default);
                 if d.is_zero() {
                     if let Some((loc, _)) = picked {
                         me.error(
@@ -554,7 +553,7 @@ impl Loader {
             "timeout",
         );
         let picked = pick_in(&healths, |h| h.start_period.as_ref());
-        let start_period = self.duration(picked.clone(), Duration::ZERO);
+        let start_period = self.duration("health start_period", picked.clone(), Duration::ZERO);
         if let Some((loc, text)) =
             picked.filter(|_| !start_period.is_zero() && start_period < MIN_HEALTH_DURATION)
         {
@@ -604,22 +603,30 @@ impl Loader {
         };
         UpdatePolicy {
             parallel,
-            delay: self.duration(pick_in(&updates, |u| u.delay.as_ref()), Duration::ZERO),
+            delay: self.duration(
+                "update delay",
+                pick_in(&updates, |u| u.delay.as_ref()),
+                Duration::ZERO,
+            ),
             auto_rollback: pick_in(&updates, |u| u.auto_rollback.as_ref()).is_none_or(|(_, v)| *v),
             keep,
         }
     }
 
+    /// The duration at `value`, or `default`; `what` names the key in messages.
     pub(crate) fn duration(
         &mut self,
+        what: &str,
         value: Option<(Loc, &String)>,
         default: Duration,
     ) -> Duration {
         match value {
-            Some((loc, text)) => parse_duration(text).unwrap_or_else(|message| {
-                self.error(&loc, message);
-                default
-            }),
+            Some((loc, text)) => {
+                duration_at_most(what, text, MAX_DURATION).unwrap_or_else(|message| {
+                    self.error(&loc, message);
+                    default
+                })
+            }
             None => default,
         }
     }
@@ -630,11 +637,10 @@ impl Loader {
 fn check_env_name(key: &str) -> Result<(), String> {
     if key.is_empty()
         || key.contains('=')
-        || key.contains('\0')
-        || key.chars().any(char::is_whitespace)
+        || key.chars().any(|c| c.is_whitespace() || c.is_control())
     {
         return Err(format!(
-            "invalid environment variable name {key:?}: no '=', spaces or NUL"
+            "invalid environment variable name {key:?}: no '=', spaces or control characters"
         ));
     }
     if key.starts_with(RESERVED_ENV_PREFIX) {

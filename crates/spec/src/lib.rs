@@ -24,10 +24,10 @@ pub mod values;
 use std::path::PathBuf;
 
 pub use job::RESERVED_ENV_PREFIX;
-pub use load::load;
+pub use load::{load, load_with};
 pub use model::*;
 pub use read::find_dir;
-pub use source::Diagnostic;
+pub use source::{Diagnostic, Place};
 pub use values::check_name;
 
 /// Why an environment could not be loaded.

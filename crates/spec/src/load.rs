@@ -14,12 +14,24 @@ use crate::merge::Layer;
 use crate::model::*;
 use crate::raw::*;
 use crate::source::{Diagnostic, Loc, Sources};
-use crate::units::parse_duration;
-use crate::values::check_name;
+use crate::units::{duration_at_most, MAX_DURATION};
+use crate::values::{check_name, split_host_port};
 use crate::SpecError;
 
 /// Loads and validates the environment in `dir`, overlaid with `drover.STAGE.toml`.
 pub fn load(dir: &Path, stage: Option<&str>) -> Result<Environment, SpecError> {
+    load_with(dir, stage, &BTreeMap::new())
+}
+
+/// Like [`load`], with some files' contents given instead of read: `files`
+/// maps a path relative to `dir` (`drover.toml`, `jobs/web.toml`) to the
+/// text it would hold. A job file given here need not exist. `drover adopt`
+/// checks the files it would write this way, before it writes any.
+pub fn load_with(
+    dir: &Path,
+    stage: Option<&str>,
+    files: &BTreeMap<String, String>,
+) -> Result<Environment, SpecError> {
     if let Some(stage) = stage {
         check_name("stage", stage).map_err(|message| SpecError::BadStage { message })?;
     }
@@ -28,7 +40,10 @@ pub fn load(dir: &Path, stage: Option<&str>) -> Result<Environment, SpecError> {
             dir: dir.to_path_buf(),
         });
     }
-    let mut loader = Loader::default();
+    let mut loader = Loader {
+        given: files.clone(),
+        ..Loader::default()
+    };
     let env = loader.load(dir, stage)?;
     if loader.diagnostics.is_empty() {
         if let Some(env) = env {
@@ -55,6 +70,11 @@ pub fn load(dir: &Path, stage: Option<&str>) -> Result<Environment, SpecError> {
 pub(crate) struct Loader {
     pub sources: Sources,
     pub diagnostics: Vec<Diagnostic>,
+    /// Hosts declared with an error already reported: a job listing one is
+    /// not told the host is unknown on top of it.
+    pub broken_hosts: std::collections::BTreeSet<String>,
+    /// Files whose text is given rather than read ([`load_with`]).
+    pub given: BTreeMap<String, String>,
 }
 
 /// A key of drover.toml that the stage may replace, and the file it came from.
@@ -73,6 +93,7 @@ impl Loader {
         let env_file = self.read(dir, "drover.toml");
         let env_raw = env_file.and_then(|f| self.parse::<RawEnvironment>(f).map(|raw| (f, raw)));
 
+        let mut stage_failed = false;
         let stage_raw = match stage {
             Some(stage) => {
                 let relative = format!("drover.{stage}.toml");
@@ -82,8 +103,11 @@ impl Loader {
                         path: dir.join(relative),
                     });
                 }
-                self.read(dir, &relative)
-                    .and_then(|file| self.parse::<RawStage>(file).map(|raw| (file, raw)))
+                let raw = self
+                    .read(dir, &relative)
+                    .and_then(|file| self.parse::<RawStage>(file).map(|raw| (file, raw)));
+                stage_failed = raw.is_none();
+                raw
             }
             None => None,
         };
@@ -105,7 +129,8 @@ impl Loader {
             }
         }
 
-        let Some((env_file, env_raw)) = env_raw else {
+        // Without the stage's hosts, jobs would be checked against the wrong ones.
+        let Some((env_file, env_raw)) = env_raw.filter(|_| !stage_failed) else {
             return Ok(None);
         };
         Ok(self.build(dir, stage, env_file, env_raw, stage_raw, raw_jobs))
@@ -176,8 +201,8 @@ impl Loader {
             let loc = Loc { file, span: url.span() };
             let url = url.into_inner();
             let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
-            match rest {
-                Some(host) if !host.trim_end_matches('/').is_empty() && !host.trim_end_matches('/').contains('/') => {
+            match rest.map(|r| r.trim_end_matches('/')) {
+                Some(host) if split_host_port(host).is_some() => {
                     Some(Registry { url: url.trim_end_matches('/').to_string() })
                 }
                 _ => {
@@ -301,6 +326,7 @@ impl Loader {
             };
             if let Err(message) = check_name("host", &name) {
                 self.error(&host_loc, message);
+                self.broken_hosts.insert(name);
                 continue;
             }
             let host = host.into_inner();
@@ -312,6 +338,7 @@ impl Loader {
                 Ok(address) => address,
                 Err(message) => {
                     self.error(&docker_loc, message);
+                    self.broken_hosts.insert(name);
                     continue;
                 }
             };
@@ -321,15 +348,37 @@ impl Loader {
                     file,
                     span: tls.span(),
                 };
+                let place = self.sources.place(&tls_loc);
                 if !matches!(docker, DockerAddress::Tcp { .. }) {
                     self.error(&tls_loc, "tls applies only to tcp:// hosts");
                 }
                 let tls = tls.into_inner();
-                let resolve = |p: &Spanned<String>| dir.join(p.get_ref());
+                let mut resolve = |key: &str, p: &Spanned<String>| {
+                    let path = dir.join(p.get_ref());
+                    if !path.is_file() {
+                        let why = if path.is_dir() {
+                            "is a directory"
+                        } else {
+                            "does not exist"
+                        };
+                        self.error(
+                            &Loc {
+                                file,
+                                span: p.span(),
+                            },
+                            format!(
+                                "tls {key} file {:?} {why} (a relative path starts at the directory holding drover.toml)",
+                                p.get_ref()
+                            ),
+                        );
+                    }
+                    path
+                };
                 TlsFiles {
-                    ca: resolve(&tls.ca),
-                    cert: resolve(&tls.cert),
-                    key: resolve(&tls.key),
+                    ca: resolve("ca", &tls.ca),
+                    cert: resolve("cert", &tls.cert),
+                    key: resolve("key", &tls.key),
+                    place: Some(place),
                 }
             });
             let timeout = match &host.timeout {
@@ -338,12 +387,8 @@ impl Loader {
                         file,
                         span: t.span(),
                     };
-                    match parse_duration(t.get_ref()) {
-                        Ok(d)
-                            if d >= Duration::from_millis(100) && d <= Duration::from_secs(600) =>
-                        {
-                            d
-                        }
+                    match duration_at_most("host timeout", t.get_ref(), Duration::from_secs(600)) {
+                        Ok(d) if d >= Duration::from_millis(100) => d,
                         Ok(_) => {
                             self.error(&loc, "host timeout must be between 100ms and 10m");
                             DEFAULT_HOST_TIMEOUT
@@ -362,7 +407,7 @@ impl Loader {
                         file,
                         span: t.span(),
                     };
-                    match parse_duration(t.get_ref()) {
+                    match duration_at_most("pull_stall", t.get_ref(), MAX_DURATION) {
                         Ok(d) if d >= Duration::from_secs(1) => d,
                         Ok(_) => {
                             self.error(&loc, "pull_stall must be at least 1s");
@@ -376,17 +421,19 @@ impl Loader {
                 }
                 None => DEFAULT_PULL_STALL,
             };
-            hosts.insert(
-                name.clone(),
-                Host {
-                    name,
-                    docker,
-                    tls,
-                    timeout,
-                    insecure,
-                    pull_stall,
-                },
-            );
+            let host = Host {
+                name: name.clone(),
+                docker,
+                tls,
+                timeout,
+                insecure,
+                pull_stall,
+            };
+            // What connecting would refuse, refused here with its place.
+            if let Some(why) = host.refusal() {
+                self.error(&docker_loc, why);
+            }
+            hosts.insert(name, host);
         }
         hosts
     }

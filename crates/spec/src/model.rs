@@ -6,6 +6,7 @@ use std::time::Duration;
 
 pub use crate::notify::{Notify, NotifyClass, NotifyFormat, Webhook};
 pub use crate::release::{Release, DEFAULT_RELEASE_TIMEOUT};
+pub use crate::source::Place;
 pub use crate::values::{
     Capability, Cpus, Device, DockerAddress, ExtraHost, ImageKey, ImageRef, LogDriver, Network,
     RestartPolicy, Tmpfs, Ulimit, Volume,
@@ -41,6 +42,22 @@ pub struct Host {
     pub pull_stall: Duration,
 }
 
+impl Host {
+    /// Why drover will not talk to this host as written, if it will not:
+    /// plain tcp:// to another machine is unencrypted and unauthenticated
+    /// (anyone on the path gets root on the host) unless the operator says
+    /// the network is trusted.
+    pub fn refusal(&self) -> Option<String> {
+        let plain_tcp = matches!(self.docker, DockerAddress::Tcp { .. }) && self.tls.is_none();
+        (plain_tcp && !self.insecure && !self.docker.is_loopback()).then(|| {
+            format!(
+                "plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = {{ ca = ..., cert = ..., key = ... }}` to [hosts.{}], or `insecure = true` if the network is trusted",
+                self.name
+            )
+        })
+    }
+}
+
 /// Default time a pull may go without progress.
 pub const DEFAULT_PULL_STALL: Duration = Duration::from_secs(60);
 
@@ -53,6 +70,8 @@ pub struct TlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Where `tls` was written, for a problem found in the files' contents.
+    pub place: Option<Place>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +115,8 @@ pub struct Job {
     pub env: BTreeMap<String, String>,
     /// Names only; values come from the operator at run time.
     pub secret_env: Vec<String>,
+    /// Where each `secret_env` name was written, for a secret with no value.
+    pub secret_env_places: BTreeMap<String, Place>,
     pub volumes: Vec<Volume>,
     pub ports: Vec<u16>,
     /// Bytes; swap is limited to the same amount (no swap beyond it).

@@ -17,7 +17,8 @@ use crate::source::Loc;
 
 /// `[notify]` as written (in drover.toml, or replaced whole by the stage's).
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+// Deserialized only as a table: see `tables_only!` in crate::raw.
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawNotify {
     pub webhook: Option<Spanned<String>>,
     pub format: Option<Spanned<String>>,

@@ -13,6 +13,32 @@ use toml::Spanned;
 pub use crate::notify::RawNotify;
 pub use crate::release::RawRelease;
 
+/// Implements `Deserialize` for structs derived with `remote = "Self"`,
+/// taking only a table.
+macro_rules! tables_only {
+    ($($table:ident),*) => {$(
+        impl<'de> Deserialize<'de> for $table {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct TableVisitor;
+
+                impl<'de> Visitor<'de> for TableVisitor {
+                    type Value = $table;
+
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a table")
+                    }
+
+                    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> Result<$table, A::Error> {
+                        $table::deserialize(de::value::MapAccessDeserializer::new(map))
+                    }
+                }
+
+                deserializer.deserialize_map(TableVisitor)
+            }
+        }
+    )*};
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEnvironment {
@@ -37,7 +63,7 @@ pub struct RawStage {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawHost {
     pub docker: Spanned<String>,
     pub tls: Option<Spanned<RawTls>>,
@@ -50,7 +76,7 @@ pub struct RawHost {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawTls {
     pub ca: Spanned<String>,
     pub cert: Spanned<String>,
@@ -58,14 +84,14 @@ pub struct RawTls {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawRegistry {
     pub url: Spanned<String>,
 }
 
 /// A job file, `[defaults]` or a profile: every key optional, merged later.
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawJob {
     pub image: Option<Spanned<String>>,
     pub hosts: Option<Spanned<Vec<Spanned<String>>>>,
@@ -104,6 +130,22 @@ pub struct RawJob {
     pub privileged: Option<Spanned<bool>>,
     pub devices: Option<Spanned<Vec<Spanned<String>>>>,
 }
+
+// A table of drover's is a TOML table, never an array: serde's derive would
+// also take `log = ["local", "20m", 5]` as a `[log]` table, field by field.
+// `remote = "Self"` keeps the derived code as an inherent `deserialize`,
+// reached here only through a table.
+tables_only!(
+    RawHost,
+    RawTls,
+    RawRegistry,
+    RawJob,
+    RawLog,
+    RawHealth,
+    RawUpdate,
+    RawRelease,
+    RawNotify
+);
 
 /// Environment values (and label values, `cpus`, `ulimits`) may be written
 /// as strings, numbers or booleans; they reach the engine as text either way.
@@ -148,7 +190,15 @@ impl<'de> Deserialize<'de> for EnvScalar {
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<EnvScalar, E> {
                 i64::try_from(v)
                     .map(EnvScalar::Integer)
-                    .map_err(|_| E::custom("integer out of range"))
+                    .map_err(|_| E::custom(env_integer_out_of_range(&v.to_string())))
+            }
+
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<EnvScalar, E> {
+                Err(E::custom(env_integer_out_of_range(&v.to_string())))
+            }
+
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<EnvScalar, E> {
+                Err(E::custom(env_integer_out_of_range(&v.to_string())))
             }
 
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<EnvScalar, E> {
@@ -164,8 +214,32 @@ impl<'de> Deserialize<'de> for EnvScalar {
     }
 }
 
+/// An environment value is text to the container: a number TOML cannot
+/// hold may still be passed, quoted.
+fn env_integer_out_of_range(number: &str) -> String {
+    format!(
+        "{} (quote it to pass it as text: \"{number}\")",
+        integer_out_of_range(number)
+    )
+}
+
+/// TOML integers are 64-bit: what the spec says of a longer one.
+pub(crate) fn integer_out_of_range(number: &str) -> String {
+    if number.starts_with('-') {
+        format!(
+            "the integer {number} is too small: TOML integers are at least {}",
+            i64::MIN
+        )
+    } else {
+        format!(
+            "the integer {number} is too large: TOML integers are at most {}",
+            i64::MAX
+        )
+    }
+}
+
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawLog {
     pub driver: Option<Spanned<String>>,
     pub max_size: Option<Spanned<String>>,
@@ -173,7 +247,7 @@ pub struct RawLog {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawHealth {
     pub cmd: Option<Spanned<Vec<Spanned<String>>>>,
     pub interval: Option<Spanned<String>>,
@@ -183,7 +257,7 @@ pub struct RawHealth {
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawUpdate {
     pub parallel: Option<Spanned<i64>>,
     pub delay: Option<Spanned<String>>,
@@ -196,6 +270,21 @@ pub struct RawUpdate {
 /// a field a key.
 pub fn toml_words(message: &str) -> String {
     let message = message.trim().replace('\n', " ");
+    if let Some(number) = oversized_integer(&message) {
+        return integer_out_of_range(&number);
+    }
+    match message.as_str() {
+        "integer number overflowed" => {
+            return format!(
+                "the integer is too large: TOML integers are at most {}",
+                i64::MAX
+            )
+        }
+        "floating-point number overflowed" => {
+            return "the number is too large for a TOML float".to_string()
+        }
+        _ => {}
+    }
     if let Some(rest) = message.strip_prefix("invalid type: ") {
         if let Some((found, expected)) = rest.split_once(", expected ") {
             return format!(
@@ -225,6 +314,19 @@ pub fn toml_words(message: &str) -> String {
         return format!("duplicate key {rest}");
     }
     message
+}
+
+/// The number in serde's words for an integer a 64-bit field cannot hold:
+/// `invalid type: integer `N` as i128, expected i64` (beyond 64 bits) or
+/// `invalid value: integer `N`, expected i64` (above i64 but within u64).
+fn oversized_integer(message: &str) -> Option<String> {
+    let rest = message
+        .strip_prefix("invalid type: integer `")
+        .or_else(|| message.strip_prefix("invalid value: integer `"))?;
+    let (number, after) = rest.split_once('`')?;
+    let wide = after.starts_with(" as i128") || after.starts_with(" as u128");
+    let beyond_i64 = number.parse::<i64>().is_err();
+    (wide || beyond_i64).then(|| number.to_string())
 }
 
 fn expected_words(expected: &str) -> String {
@@ -289,6 +391,18 @@ mod tests {
         assert_eq!(
             toml_words("unknown field `bogus`, expected one of `image`, `hosts`"),
             "unknown key `bogus`; valid keys here: image, hosts"
+        );
+        assert_eq!(
+            toml_words("invalid type: integer `99999999999999999999999` as i128, expected i64"),
+            "the integer 99999999999999999999999 is too large: TOML integers are at most 9223372036854775807"
+        );
+        assert_eq!(
+            toml_words("invalid value: integer `9223372036854775808`, expected i64"),
+            "the integer 9223372036854775808 is too large: TOML integers are at most 9223372036854775807"
+        );
+        assert_eq!(
+            toml_words("invalid type: integer `-99999999999999999999` as i128, expected i64"),
+            "the integer -99999999999999999999 is too small: TOML integers are at least -9223372036854775808"
         );
     }
 }

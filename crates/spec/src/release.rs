@@ -11,6 +11,7 @@ use toml::Spanned;
 use crate::load::Loader;
 use crate::merge::{pick_in, tables, Layer};
 use crate::source::Loc;
+use crate::units::duration_at_most;
 
 /// Default `[release] timeout`: long enough for a real migration, short
 /// enough that a hung one does not hold the job's lock for hours.
@@ -20,7 +21,8 @@ pub const DEFAULT_RELEASE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 const MAX_RELEASE_TIMEOUT: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+// Deserialized only as a table: see `tables_only!` in crate::raw.
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct RawRelease {
     pub command: Option<Spanned<Vec<Spanned<String>>>>,
     pub timeout: Option<Spanned<String>>,
@@ -58,17 +60,22 @@ impl Loader {
             }
         };
         let picked = pick_in(&releases, |r| r.timeout.as_ref());
-        let timeout = self.duration(picked.clone(), DEFAULT_RELEASE_TIMEOUT);
-        if let Some((loc, text)) = picked {
-            if timeout.is_zero() {
-                self.error(&loc, "release timeout must be above 0");
-            } else if timeout > MAX_RELEASE_TIMEOUT {
-                self.error(
-                    &loc,
-                    format!("release timeout {text:?} is longer than a day"),
-                );
+        let timeout = match &picked {
+            Some((loc, text)) => {
+                match duration_at_most("release timeout", text, MAX_RELEASE_TIMEOUT) {
+                    Ok(timeout) if timeout.is_zero() => {
+                        self.error(loc, "release timeout must be above 0");
+                        timeout
+                    }
+                    Ok(timeout) => timeout,
+                    Err(message) => {
+                        self.error(loc, message);
+                        DEFAULT_RELEASE_TIMEOUT
+                    }
+                }
             }
-        }
+            None => DEFAULT_RELEASE_TIMEOUT,
+        };
         Some(Release { command, timeout })
     }
 }

@@ -18,7 +18,7 @@ use crate::merge::{pick, Layer, Picked};
 use crate::model::*;
 use crate::raw::{EnvScalar, RawJob};
 use crate::source::Loc;
-use crate::units::{format_size, parse_size};
+use crate::units::size_at_most;
 use crate::values::{check_abs_path, check_label_key, check_user};
 
 /// The settings of one job, merged from its layers.
@@ -270,21 +270,11 @@ impl Loader {
         let Picked {
             loc, value: text, ..
         } = pick(layers, |j| j.shm_size.as_ref())?;
-        match parse_size(text) {
+        match size_at_most("shm_size", text, MAX_MEMORY) {
             Ok(0) => {
                 self.error(
                     &loc,
                     "shm_size must be above 0: leave it out for the engine's default (64m)",
-                );
-                None
-            }
-            Ok(bytes) if bytes > MAX_MEMORY => {
-                self.error(
-                    &loc,
-                    format!(
-                        "shm_size {text:?} is above {}, more than any host has",
-                        format_size(MAX_MEMORY)
-                    ),
                 );
                 None
             }

@@ -45,12 +45,45 @@ impl Sources {
 
     /// An error at `loc`, with its line and column worked out.
     pub fn diagnostic(&self, loc: &Loc, message: impl Into<String>) -> Diagnostic {
+        self.place(loc).error(message)
+    }
+
+    /// `loc` as the operator finds it: file, line and column.
+    pub fn place(&self, loc: &Loc) -> Place {
         let file = &self.files[loc.file];
-        Diagnostic {
+        let (line, col) = line_col(&file.text, loc.span.start);
+        Place {
             file: file.path.clone(),
-            position: Some(line_col(&file.text, loc.span.start)),
+            line,
+            col,
+        }
+    }
+}
+
+/// Where a value was written (`jobs/web.toml:4:15`), kept in the model for
+/// problems only found after loading, such as a secret with no value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Place {
+    /// Relative to the environment directory.
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl Place {
+    /// An error at this place.
+    pub fn error(&self, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.clone(),
+            position: Some((self.line, self.col)),
             message: message.into(),
         }
+    }
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
     }
 }
 

@@ -276,10 +276,9 @@ impl DockerAddress {
     pub fn is_loopback(&self) -> bool {
         match self {
             DockerAddress::Tcp { host, .. } => {
-                host == "localhost"
-                    || host == "::1"
+                host.eq_ignore_ascii_case("localhost")
                     || host
-                        .parse::<std::net::Ipv4Addr>()
+                        .parse::<std::net::IpAddr>()
                         .is_ok_and(|ip| ip.is_loopback())
             }
             _ => true,
@@ -330,7 +329,7 @@ fn valid_ssh_user(user: &str) -> bool {
 }
 
 /// `HOST[:PORT]` or `[V6]:PORT`; the host is a name or an address, never a path.
-fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
+pub(crate) fn split_host_port(text: &str) -> Option<(String, Option<u16>)> {
     let (host, port) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']')?;
         match after {
@@ -394,6 +393,10 @@ enum ImageRefKind {
     Named {
         /// The repository in the form the engine lists (`busybox`, `reg:5000/team/app`).
         repository: String,
+        /// The registry it is pulled from (`docker.io` when none is named).
+        registry: String,
+        /// The repository as that registry's API names it (`library/busybox`).
+        path: String,
         tag: Option<String>,
         digest: Option<String>,
     },
@@ -431,6 +434,37 @@ impl ImageRef {
     pub fn tag(&self) -> Option<&str> {
         match &self.kind {
             ImageRefKind::Named { tag, .. } => tag.as_deref(),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    /// The registry the image is pulled from, as Docker decides it
+    /// (`docker.io` when the reference names none), `None` for an image ID.
+    pub fn registry(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named { registry, .. } => Some(registry),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    /// The repository as its registry's API names it (`library/busybox`
+    /// on Docker Hub), `None` for an image ID.
+    pub fn path(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named { path, .. } => Some(path),
+            ImageRefKind::Id => None,
+        }
+    }
+
+    /// What the registry knows this image by: the digest if there is one
+    /// (that is what Docker pulls), else the tag (`latest` when none).
+    pub fn registry_reference(&self) -> Option<&str> {
+        match &self.kind {
+            ImageRefKind::Named {
+                digest: Some(digest),
+                ..
+            } => Some(digest),
+            ImageRefKind::Named { tag, .. } => Some(tag.as_deref().unwrap_or("latest")),
             ImageRefKind::Id => None,
         }
     }
@@ -535,10 +569,15 @@ impl FromStr for ImageRef {
             return Err(invalid("the name is longer than 255 characters"));
         }
         let mut components: Vec<&str> = name.split('/').collect();
+        // As Docker decides: the first component names a registry if it has
+        // a dot, a colon or an upper-case letter, or is `localhost`.
         let domain = match components.first() {
             Some(first)
                 if components.len() > 1
-                    && (first.contains('.') || first.contains(':') || *first == "localhost") =>
+                    && (first.contains('.')
+                        || first.contains(':')
+                        || *first == "localhost"
+                        || first.chars().any(|c| c.is_ascii_uppercase())) =>
             {
                 check_domain(first).map_err(|why| invalid(&why))?;
                 Some(components.remove(0))
@@ -549,16 +588,24 @@ impl FromStr for ImageRef {
             check_path_component(component).map_err(|why| invalid(&why))?;
         }
         let path = components.join("/");
-        let repository = match domain {
+        let (repository, registry, path) = match domain {
             None | Some("docker.io" | "index.docker.io") => {
-                path.strip_prefix("library/").unwrap_or(&path).to_string()
+                let short = path.strip_prefix("library/").unwrap_or(&path).to_string();
+                let api = if short.contains('/') {
+                    short.clone()
+                } else {
+                    format!("library/{short}")
+                };
+                (short, "docker.io".to_string(), api)
             }
-            Some(domain) => format!("{domain}/{path}"),
+            Some(domain) => (format!("{domain}/{path}"), domain.to_string(), path),
         };
         Ok(ImageRef {
             text: text.to_string(),
             kind: ImageRefKind::Named {
                 repository,
+                registry,
+                path,
                 tag: tag.map(str::to_string),
                 digest,
             },
@@ -598,6 +645,21 @@ fn check_tag(tag: &str) -> Result<(), String> {
 }
 
 fn check_domain(domain: &str) -> Result<(), String> {
+    // An IPv6 address in brackets, with an optional port: `[::1]:5000`.
+    if let Some(rest) = domain.strip_prefix('[') {
+        let ok = rest.split_once(']').is_some_and(|(address, port)| {
+            address.parse::<std::net::Ipv6Addr>().is_ok()
+                && (port.is_empty()
+                    || port
+                        .strip_prefix(':')
+                        .is_some_and(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+        });
+        return if ok {
+            Ok(())
+        } else {
+            Err(format!("registry {domain:?} is not a valid address"))
+        };
+    }
     let (host, port) = match domain.rsplit_once(':') {
         Some((host, port)) if !host.contains(':') => (host, Some(port)),
         _ => (domain, None),
@@ -710,7 +772,7 @@ impl FromStr for Cpus {
             )),
             Some(n) if n <= MAX_CPUS * NANOS_PER_CPU => Ok(Cpus(n)),
             _ => Err(format!(
-                "cpus {text:?} is above {MAX_CPUS}, more CPUs than Linux runs on"
+                "cpus {text:?} is too large: the largest allowed is {MAX_CPUS} (more CPUs than Linux runs on)"
             )),
         }
     }
@@ -858,8 +920,22 @@ impl Ulimit {
         let expected = || {
             format!("invalid ulimit {name} {value:?}: expected a limit or \"SOFT:HARD\", each a whole number, or -1 for unlimited")
         };
+        let nofile_too_large = || {
+            format!("ulimit nofile {value:?} is above {MAX_NOFILE}, the kernel's limit on open files (fs.nr_open), and cannot be unlimited")
+        };
         let limit = |text: &str| match text.parse::<i64>() {
             Ok(n) if n >= -1 && !text.starts_with('+') => Ok(n),
+            // Digits alone that do not fit: too large, not malformed.
+            Err(_) if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) => {
+                Err(if name == "nofile" {
+                    nofile_too_large()
+                } else {
+                    format!(
+                        "ulimit {name} {value:?} is too large: the largest allowed is {} (or -1 for unlimited)",
+                        i64::MAX
+                    )
+                })
+            }
             _ => Err(expected()),
         };
         let (soft, hard) = match value.split_once(':') {
@@ -877,7 +953,7 @@ impl Ulimit {
             ));
         }
         if name == "nofile" && (hard == -1 || hard > MAX_NOFILE) {
-            return Err(format!("ulimit nofile {value:?} is above {MAX_NOFILE}, the kernel's limit on open files (fs.nr_open), and cannot be unlimited"));
+            return Err(nofile_too_large());
         }
         Ok(Ulimit { soft, hard })
     }
@@ -1008,6 +1084,26 @@ fn kernel_size(value: &str, percent: bool) -> bool {
         }
 }
 
+/// Whether a [`kernel_size`] is beyond the 64 bits the kernel counts in
+/// (and the engine's signed ones): the kernel does not say so, it wraps.
+fn kernel_size_overflows(value: &str) -> bool {
+    let digits_end = value
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(value.len());
+    let shift = match value[digits_end..].to_ascii_lowercase().as_str() {
+        "k" => 10,
+        "m" => 20,
+        "g" => 30,
+        "t" => 40,
+        "p" => 50,
+        "e" => 60,
+        _ => 0,
+    };
+    value[..digits_end]
+        .parse::<u128>()
+        .map_or(true, |n| n << shift > u128::from(crate::units::MAX_SIZE))
+}
+
 fn tmpfs_options(text: &str) -> Result<Vec<String>, String> {
     let mut seen: Vec<(&str, &str)> = Vec::new();
     for option in text.split(',') {
@@ -1020,6 +1116,15 @@ fn tmpfs_options(text: &str) -> Result<Vec<String>, String> {
                 .iter()
                 .find(|(name, _)| *name == flag)
                 .map(|(_, slot)| *slot),
+            ("size" | "nr_inodes" | "nr_blocks", Some(v))
+                if kernel_size(v, key != "nr_blocks") && kernel_size_overflows(v) =>
+            {
+                // The kernel would wrap it round silently.
+                return Err(format!(
+                    "tmpfs option {key}={v:?} is too large: the largest allowed is {}",
+                    crate::units::format_size(crate::units::MAX_SIZE)
+                ));
+            }
             ("size", Some(v)) if kernel_size(v, true) => Some("size"),
             ("nr_inodes", Some(v)) if kernel_size(v, true) => Some("nr_inodes"),
             ("nr_blocks", Some(v)) if kernel_size(v, false) => Some("nr_blocks"),
@@ -1295,6 +1400,10 @@ mod tests {
             .parse::<DockerAddress>()
             .unwrap()
             .is_loopback());
+        assert!("tcp://[0:0:0:0:0:0:0:1]:1"
+            .parse::<DockerAddress>()
+            .unwrap()
+            .is_loopback());
         assert!(!"tcp://10.0.0.1:1"
             .parse::<DockerAddress>()
             .unwrap()
@@ -1326,6 +1435,68 @@ mod tests {
         ] {
             assert!(bad.parse::<Volume>().is_err(), "{bad:?}");
         }
+    }
+
+    /// Where an image is pulled from, as Docker's own rules decide (what
+    /// `drover images`, `package` and `gc` ask the registry about).
+    #[test]
+    fn image_references_name_their_registry_as_docker_does() {
+        let parts = |text: &str| {
+            let r: ImageRef = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            (
+                r.registry().unwrap_or_default().to_string(),
+                r.path().unwrap_or_default().to_string(),
+                r.registry_reference().map(str::to_string),
+            )
+        };
+        let want = |registry: &str, path: &str, reference: Option<&str>| {
+            (
+                registry.to_string(),
+                path.to_string(),
+                reference.map(str::to_string),
+            )
+        };
+        assert_eq!(
+            parts("127.0.0.1:5000/team/app:1"),
+            want("127.0.0.1:5000", "team/app", Some("1"))
+        );
+        assert_eq!(
+            parts("app"),
+            want("docker.io", "library/app", Some("latest"))
+        );
+        assert_eq!(
+            parts("team/app:2"),
+            want("docker.io", "team/app", Some("2"))
+        );
+        assert_eq!(
+            parts("localhost/app"),
+            want("localhost", "app", Some("latest"))
+        );
+        assert_eq!(
+            parts("localhost:5000/app:v1"),
+            want("localhost:5000", "app", Some("v1"))
+        );
+        assert_eq!(
+            parts("index.docker.io/nginx"),
+            want("docker.io", "library/nginx", Some("latest"))
+        );
+        assert_eq!(
+            parts("docker.io/nginx:1.25"),
+            want("docker.io", "library/nginx", Some("1.25"))
+        );
+        assert_eq!(
+            parts("Registry/app"),
+            want("Registry", "app", Some("latest"))
+        );
+        assert_eq!(
+            parts("[::1]:5000/app:3"),
+            want("[::1]:5000", "app", Some("3"))
+        );
+        let digest = format!("sha256:{}", "0".repeat(64));
+        assert_eq!(
+            parts(&format!("reg:5000/app:1@{digest}")),
+            want("reg:5000", "app", Some(&digest))
+        );
     }
 
     #[test]
@@ -1364,7 +1535,6 @@ mod tests {
 
         for bad in [
             "",
-            "UPPER/case",
             "a b",
             "app:",
             "app:-x",

@@ -334,7 +334,7 @@ jobs/web.toml:5:8: invalid user \":1000\": expected \"USER\" or \"USER:GROUP\", 
     );
     assert_eq!(
         errors("cpus = \"10000\"\n"),
-        "jobs/web.toml:3:8: cpus \"10000\" is above 8192, more CPUs than Linux runs on"
+        "jobs/web.toml:3:8: cpus \"10000\" is too large: the largest allowed is 8192 (more CPUs than Linux runs on)"
     );
     assert_eq!(
         errors("cpus = true\n"),

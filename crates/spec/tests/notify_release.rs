@@ -250,7 +250,7 @@ fn release_errors_have_places() {
     );
     assert_eq!(
         job("command = [\"m\"]\ntimeout = \"25h\"\n"),
-        "jobs/web.toml:5:11: release timeout \"25h\" is longer than a day"
+        "jobs/web.toml:5:11: release timeout \"25h\" is too large: the largest allowed is 24h"
     );
     assert_eq!(
         job("command = [\"m\"]\ntimeout = \"soon\"\n"),

@@ -96,6 +96,10 @@ fn write(dir: &Path, files: &[(&str, String)]) {
 fn mangled_environments_load_or_fail_with_located_errors() {
     let mut rng = Rng(0x5eed_d00d);
     let dir = tempfile::tempdir().unwrap();
+    // The client certificates drover.toml names exist, as they would.
+    for name in ["ca", "cert", "key"] {
+        write(dir.path(), &[(&format!("certs/{name}.pem"), String::new())]);
+    }
     for round in 0..400 {
         let victim = rng.below(FILES.len());
         let files: Vec<(&str, String)> = FILES

@@ -6,6 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::normalize::Normalizer;
 use crate::unindent;
 
 #[must_use = "a test does nothing until .run()"]
@@ -22,6 +23,7 @@ pub struct Drover {
     stdout_lacks: Vec<String>,
     stderr: Option<String>,
     stderr_has: Vec<String>,
+    normalizer: Option<Normalizer>,
 }
 
 /// What one run printed, and how it exited.
@@ -60,7 +62,25 @@ impl Drover {
             stdout_lacks: Vec::new(),
             stderr: Some(String::new()),
             stderr_has: Vec::new(),
+            normalizer: None,
         }
+    }
+
+    /// Compares outputs (whole, and the parts `…_has` and `…_lacks` name)
+    /// with IDs, times, durations, sizes and temporary paths masked, and the
+    /// environment's directory shown as `<dir>` ([`crate::normalize`]).
+    pub fn normalized(mut self) -> Self {
+        let dir = self.dir.display().to_string();
+        self.normalizer = Some(Normalizer::new().literal(&dir, "<dir>"));
+        self
+    }
+
+    /// [`Drover::normalized`], with each run of two or more spaces squeezed
+    /// to two: tables compare whatever widths the masked values gave them.
+    pub fn normalized_table(self) -> Self {
+        let mut test = self.normalized();
+        test.normalizer = test.normalizer.map(Normalizer::columns);
+        test
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -168,29 +188,34 @@ impl Drover {
             )
         };
         assert_eq!(output.status, self.status, "exit status of {}", context());
+        let shown = |text: &str| match &self.normalizer {
+            Some(normalizer) => normalizer.apply(text),
+            None => text.to_string(),
+        };
+        let (stdout, stderr) = (shown(&output.stdout), shown(&output.stderr));
         if let Some(expected) = &self.stdout {
-            assert_eq!(&output.stdout, expected, "stdout of {}", context());
+            assert_eq!(&stdout, expected, "stdout of {}", context());
         }
         for part in &self.stdout_has {
             assert!(
-                output.stdout.contains(part.as_str()),
+                stdout.contains(part.as_str()),
                 "stdout lacks {part:?} in {}",
                 context()
             );
         }
         for part in &self.stdout_lacks {
             assert!(
-                !output.stdout.contains(part.as_str()),
+                !stdout.contains(part.as_str()),
                 "stdout has {part:?} in {}",
                 context()
             );
         }
         if let Some(expected) = &self.stderr {
-            assert_eq!(&output.stderr, expected, "stderr of {}", context());
+            assert_eq!(&stderr, expected, "stderr of {}", context());
         }
         for part in &self.stderr_has {
             assert!(
-                output.stderr.contains(part.as_str()),
+                stderr.contains(part.as_str()),
                 "stderr lacks {part:?} in {}",
                 context()
             );

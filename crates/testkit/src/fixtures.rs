@@ -2,7 +2,7 @@
 //! a profile, and a web job with a secret. Tests that need another shape
 //! start from these and change one thing.
 
-/// `prod` on app1 (a unix socket) and app2 (TCP), shared defaults, and a
+/// `prod` on app1 (a unix socket) and app2 (plain TCP, marked insecure), shared defaults, and a
 /// profile. The plan tests compare rendered plans with these exact values.
 pub const DROVER_TOML: &str = r#"
 name = "prod"
@@ -10,6 +10,7 @@ name = "prod"
 docker = "unix:///var/run/docker.sock"
 [hosts.app2]
 docker = "tcp://10.0.0.12:2376"
+insecure = true
 
 [defaults]
 host_files = ["/etc/localtime"]

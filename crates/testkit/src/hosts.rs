@@ -1,5 +1,7 @@
 //! The suite's own Docker hosts, started by `scripts/test-hosts` (via
 //! `scripts/test`): isolated engines, each in its own network namespace.
+//! h1 keeps Docker's default log driver (json-file without a size limit,
+//! which `doctor` warns about); h2 rotates it.
 //!
 //! Every test gets an environment name of its own, so tests run in parallel
 //! on the same engines without touching each other's containers, and a

@@ -5,14 +5,21 @@
 //! Each crate's tests used to paste the same `drover.toml`; they take it
 //! from [`fixtures`] now.
 
+// The engine simulator writes the engine's large JSON shapes with `json!`.
+#![recursion_limit = "512"]
+
 pub mod binary;
 pub mod cli;
 pub mod endpoints;
 pub mod fixtures;
 pub mod hosts;
+pub mod normalize;
 pub mod proxy;
+pub mod sim;
 pub mod tmux;
 pub mod webhook;
+
+pub use normalize::{normalize, Normalizer};
 
 use std::path::Path;
 

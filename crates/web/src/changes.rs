@@ -214,7 +214,7 @@ impl Changes {
             self.say(change, notice_line(notice));
         };
         let run = Run {
-            deployment: drover_fleet::deployment(&start.origin),
+            deployment: start.fleet.deployment(&start.origin),
             parallel: None,
             cancel: start.cancel.clone(),
             events: &events,
@@ -289,6 +289,9 @@ fn notice_line(notice: &Notice) -> Value {
         }),
         Notice::Warning(w) => {
             json!({"kind": "notice", "level": "warn", "text": format!("warning: {w}")})
+        }
+        Notice::Release(notice) => {
+            json!({"kind": "notice", "level": "info", "text": format!("release: {notice}")})
         }
     }
 }

@@ -1036,6 +1036,17 @@ async fn follow(
                 for (id, result) in found {
                     match result {
                         Ok(Some(mut c)) => {
+                            // A container `drover adopt` took over carries no
+                            // label: it stays the task its record names.
+                            if c.label(labels::ENV).is_none() {
+                                let adoption = lock(live)
+                                    .containers
+                                    .get(&id)
+                                    .and_then(|known| known.adopted.clone());
+                                if let Some(adoption) = adoption {
+                                    c.adopt(adoption);
+                                }
+                            }
                             if !lock(live).complete(&mut c) {
                                 // A new image: read what it sets, once.
                                 match engine.inspect_image(&c.image_id).await {

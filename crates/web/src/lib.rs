@@ -148,6 +148,12 @@ impl Dashboard {
         }
     }
 
+    /// The environment as its files say now, shared with the incident
+    /// watcher `drover web` runs beside the dashboard.
+    pub fn source(&self) -> Arc<FleetSource> {
+        Arc::clone(&self.inner.source)
+    }
+
     /// The live view, for tests and benchmarks that look at how many
     /// viewers share it.
     pub fn hub(&self) -> &Arc<Hub> {

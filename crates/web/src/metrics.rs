@@ -236,6 +236,7 @@ mod tests {
             container: Some("0123456789ab".into()),
             name: Some(format!("prod.{job}.{host}.{n}")),
             image: Some("registry.example/web:1".into()),
+            commit: None,
             state: state.into(),
             health: None,
             started_at: None,

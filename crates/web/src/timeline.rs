@@ -1,33 +1,33 @@
 //! A job's timeline: each deployment of it, newest first, and what became
-//! of it: running now, kept for rollback, rolled back from, or failed.
+//! of it: running now, kept for rollback, rolled back from, or failed; and
+//! each run of its `[release]` command.
 //!
-//! Read from what the hosts hold, as `history` is: the generations
-//! `history` lists (the task's container and its kept ones, grouped by the
-//! deployment they came from: one command stamps one time on all it
-//! creates), and the `.failed` containers a rollout set aside when a new
-//! container failed its gate. A kept generation newer than the one its
-//! task runs was rolled back from (`rollback` brings an older one back
-//! under the task's name, and keeps the newer).
+//! Read from what the hosts hold, as `history` is, from `history`'s own
+//! generations (grouped by the deployment they came from: one command
+//! stamps one time on all it creates). A kept generation newer than the
+//! one its task runs was rolled back from (`rollback` brings an older one
+//! back under the task's name, and keeps the newer).
 
 use std::collections::BTreeMap;
 
-use drover_plan::views::{history, Generation};
-use drover_plan::{Observed, Role};
+use drover_plan::views::{history, Generation, GenerationKind};
+use drover_plan::Observed;
 use serde::Serialize;
 
-/// One deployment of the job (or one failed attempt).
+/// One deployment of the job (or one failed attempt, or one release run).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     /// RFC 3339.
     pub at: String,
-    /// `deployed` (running now), `kept`, `rolled back`, `failed`.
+    /// `deployed` (running now), `kept`, `rolled back`, `failed`, `release`.
     pub kind: &'static str,
     pub by: String,
     pub command: String,
     pub image: String,
-    /// `host/task` of each task it holds.
+    /// `host/task` of each task it holds; `host` for a release run.
     pub tasks: Vec<String>,
-    /// Why the new containers failed (`failed` only), in `status`'s words.
+    /// Why the new containers failed (`failed`), how a release run ended
+    /// (`release`), in `history`'s words.
     pub why: Option<String>,
 }
 
@@ -40,22 +40,25 @@ pub fn timeline(
 ) -> Vec<Entry> {
     let generations = history(env, job, observed, known_hosts);
     // What each task runs now, and when that was deployed.
-    let current: BTreeMap<(String, u32), &Generation> = generations
+    let current: BTreeMap<(String, Option<u32>), &Generation> = generations
         .iter()
-        .filter(|g| g.current)
+        .filter(|g| g.kind == GenerationKind::Current)
         .map(|g| ((g.host.clone(), g.task), g))
         .collect();
     let mut groups: BTreeMap<(String, String, String, &'static str), Entry> = BTreeMap::new();
     for g in &generations {
-        let kind = if g.current {
-            "deployed"
-        } else if current
-            .get(&(g.host.clone(), g.task))
-            .is_some_and(|now| when(&now.deployed_at) < when(&g.deployed_at))
-        {
-            "rolled back"
-        } else {
-            "kept"
+        let kind = match g.kind {
+            GenerationKind::Current => "deployed",
+            GenerationKind::Failed => "failed",
+            GenerationKind::Release => "release",
+            GenerationKind::Kept
+                if current
+                    .get(&(g.host.clone(), g.task))
+                    .is_some_and(|now| when(&now.deployed_at) < when(&g.deployed_at)) =>
+            {
+                "rolled back"
+            }
+            GenerationKind::Kept => "kept",
         };
         let entry = groups
             .entry((
@@ -71,47 +74,12 @@ pub fn timeline(
                 command: g.command.clone(),
                 image: g.image.clone(),
                 tasks: Vec::new(),
-                why: None,
+                why: g.outcome.clone(),
             });
-        entry.tasks.push(format!("{}/{}", g.host, g.task));
-    }
-    for (host, state) in observed.reachable() {
-        for c in &state.containers {
-            let Role::Failed(key) = c.role(env) else {
-                continue;
-            };
-            if key.job != job || !drover_plan::belongs_to(c, host, known_hosts) {
-                continue;
-            }
-            let at = c
-                .deployed_at()
-                .map(drover_plan::time::format)
-                .unwrap_or_default();
-            let command = c
-                .label(drover_plan::labels::COMMAND)
-                .unwrap_or("unknown")
-                .to_string();
-            let entry = groups
-                .entry((
-                    at.clone(),
-                    command.clone(),
-                    c.config.image.clone(),
-                    "failed",
-                ))
-                .or_insert_with(|| Entry {
-                    at,
-                    kind: "failed",
-                    by: c
-                        .label(drover_plan::labels::DEPLOYED_BY)
-                        .unwrap_or("unknown")
-                        .to_string(),
-                    command,
-                    image: c.config.image.clone(),
-                    tasks: Vec::new(),
-                    why: c.failing(observed.at).map(|f| f.to_string()),
-                });
-            entry.tasks.push(format!("{host}/{}", key.task));
-        }
+        entry.tasks.push(match g.task {
+            Some(task) => format!("{}/{task}", g.host),
+            None => g.host.clone(),
+        });
     }
     let mut entries: Vec<Entry> = groups.into_values().collect();
     for entry in &mut entries {

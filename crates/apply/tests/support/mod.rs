@@ -189,6 +189,7 @@ fn observed(c: &FakeContainer) -> ObservedContainer {
         image_env: BTreeMap::new(),
         image_cmd: None,
         image_defaults: Default::default(),
+        adopted: None,
     }
 }
 

@@ -82,7 +82,7 @@ pub async fn execute(
         drover_notify::Options::new(drover_apply::lock::operator()),
     );
     let run = Run {
-        deployment: drover_fleet::deployment(&prepared.operation.command()),
+        deployment: fleet.deployment(&prepared.operation.command()),
         parallel: None,
         cancel: interrupt::token(),
         events: &events,
@@ -134,6 +134,7 @@ fn say(notice: &Notice, json: bool, color: bool) {
             edit.origin.file, edit.old
         ),
         Notice::Warning(w) => eprintln!("warning: {w}"),
+        Notice::Release(notice) => super::run::say_release(notice),
     }
 }
 

@@ -32,7 +32,19 @@ pub async fn run(
         if command.is_empty() {
             bail!("--all runs one command on every task: give it after --, e.g. `drover exec {job} --all -- uptime`");
         }
-        return run_all(&fleet, &connections, job, command).await;
+        let tasks = fleet.running_tasks(&connections, job).await?;
+        if tasks.is_empty() {
+            bail!("job {job} has no running task (see `drover status {job}`)");
+        }
+        return run_all(global, &connections, tasks, command).await;
+    }
+    if global.json {
+        // Machine output: the command's output and exit code as one object.
+        if command.is_empty() {
+            bail!("an interactive shell has no JSON form: give a command after --, e.g. `drover exec {job} --json -- ls /`");
+        }
+        let picked = fleet.pick_task(&connections, job, task).await?;
+        return run_all(global, &connections, vec![picked], command).await;
     }
     let interactive = command.is_empty();
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
@@ -137,17 +149,15 @@ pub async fn run(
     ))
 }
 
-/// `--all`: the command on every running task at once, output prefixed like logs; the worst exit code.
+/// `--all`: the command on every running task at once, output prefixed like
+/// logs (with `--json`: an array of `{host, task, exit_code, stdout, stderr,
+/// error}`); the worst exit code.
 async fn run_all(
-    fleet: &drover_fleet::Fleet,
+    global: &Global,
     connections: &drover_fleet::Connections,
-    job: &str,
+    tasks: Vec<drover_fleet::Picked>,
     command: &[String],
 ) -> Result<ExitCode> {
-    let tasks = fleet.running_tasks(connections, job).await?;
-    if tasks.is_empty() {
-        bail!("job {job} has no running task (see `drover status {job}`)");
-    }
     let width = tasks
         .iter()
         .map(|p| format!("{}/{}", p.task.host, p.task.task).len())
@@ -159,26 +169,45 @@ async fn run_all(
     // A host that could not be reached ran nothing: that is a failure too
     // (it was named on stderr when connecting).
     let mut worst = i64::from(!connections.unreachable.is_empty());
+    let mut results = Vec::new();
     for (p, result) in join_all(runs).await {
         let name = format!("{}/{}", p.task.host, p.task.task);
         match result {
             Ok(output) => {
-                for line in String::from_utf8_lossy(&output.stdout).lines() {
-                    outln!("{name:<width$} | {line}");
-                }
-                for line in String::from_utf8_lossy(&output.stderr).lines() {
-                    outln!("{name:<width$} ! {line}");
-                }
-                if output.exit_code != 0 {
-                    eprintln!("drover: {name}: exit code {}", output.exit_code);
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                if global.json {
+                    results.push(serde_json::json!({
+                        "host": p.task.host, "task": p.task.task, "exit_code": output.exit_code,
+                        "stdout": stdout, "stderr": stderr, "error": null,
+                    }));
+                } else {
+                    for line in stdout.lines() {
+                        outln!("{name:<width$} | {line}");
+                    }
+                    for line in stderr.lines() {
+                        outln!("{name:<width$} ! {line}");
+                    }
+                    if output.exit_code != 0 {
+                        eprintln!("drover: {name}: exit code {}", output.exit_code);
+                    }
                 }
                 worst = worst.max(output.exit_code);
             }
             Err(e) => {
+                if global.json {
+                    results.push(serde_json::json!({
+                        "host": p.task.host, "task": p.task.task, "exit_code": null,
+                        "stdout": "", "stderr": "", "error": e.to_string(),
+                    }));
+                }
                 eprintln!("drover: {name}: {e}");
                 worst = worst.max(1);
             }
         }
+    }
+    if global.json {
+        outln!("{}", serde_json::Value::Array(results));
     }
     Ok(ExitCode::from(
         u8::try_from(worst.clamp(0, 255)).unwrap_or(1),

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use drover_fleet::Fleet;
-use drover_plan::views::history;
+use drover_plan::views::{history, GenerationKind};
 
 use crate::cli::Global;
 use crate::terminal::table::Table;
@@ -28,17 +28,23 @@ pub async fn run(global: &Global, job: &str) -> Result<ExitCode> {
         outln!("job {job} has no deployed generations on the hosts");
     } else {
         let mut table = Table::new([
-            "TASK", "DEPLOYED", "BY", "IMAGE", "IMAGE ID", "SPEC", "COMMAND", "STATE",
+            "TASK", "DEPLOYED", "BY", "IMAGE", "IMAGE ID", "SPEC", "COMMAND", "STATE", "COMMIT",
         ]);
         for g in &generations {
-            let state = if g.current {
-                format!("current, {}", g.state)
-            } else {
-                "kept".to_string()
+            let outcome = g.outcome.as_deref().unwrap_or_default();
+            let state = match g.kind {
+                GenerationKind::Current => format!("current, {}", g.state),
+                GenerationKind::Kept => "kept".to_string(),
+                GenerationKind::Failed => format!("failed its gate: {outcome}"),
+                GenerationKind::Release => format!("release: {outcome}"),
+            };
+            let task = match g.task {
+                Some(task) => format!("{}/{task}", g.host),
+                None => format!("{} release", g.host),
             };
             table.row(
                 [
-                    format!("{}/{}", g.host, g.task),
+                    task,
                     super::images::when(Some(&g.deployed_at)),
                     g.deployed_by.clone(),
                     g.image.clone(),
@@ -46,6 +52,9 @@ pub async fn run(global: &Global, job: &str) -> Result<ExitCode> {
                     g.spec.clone(),
                     g.command.clone(),
                     state,
+                    g.commit
+                        .as_deref()
+                        .map_or_else(|| "-".to_string(), drover_fleet::commit::short),
                 ],
                 None,
             );

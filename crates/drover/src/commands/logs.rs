@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use drover_fleet::logs::{parse_since, LogEvent, LogQuery};
 use drover_fleet::parse_task;
+use drover_plan::views::status_rows;
 
 use crate::cli::Global;
 use crate::terminal::{self, interrupt, output};
@@ -17,7 +18,8 @@ const PALETTE: [&str; 6] = [
 const BATCH: usize = 64 * 1024;
 
 /// Every task's lines, merged by time, each prefixed `host/task` (`|` for
-/// stdout, `!` for stderr); `-f` keeps following.
+/// stdout, `!` for stderr); `-f` keeps following; `--failed` reads the
+/// containers the last failed rollout kept aside instead.
 pub async fn run(
     global: &Global,
     job: &str,
@@ -25,6 +27,7 @@ pub async fn run(
     follow: bool,
     tail: Option<usize>,
     since: Option<&str>,
+    failed: bool,
 ) -> Result<ExitCode> {
     let fleet = super::load(global)?;
     let spec = fleet.job(job)?;
@@ -52,13 +55,24 @@ pub async fn run(
         stderr: true,
         grep: None,
     };
-    let mut events = fleet.follow_logs(
-        connections.engines.clone(),
-        job,
-        query,
-        None,
-        interrupt::token(),
-    );
+    let mut events = if failed {
+        if !say_failed(&fleet, &connections, job, query.task.as_ref()).await {
+            return Ok(if connections.unreachable.is_empty() {
+                super::SUCCESS
+            } else {
+                super::failure()
+            });
+        }
+        fleet.failed_logs(connections.engines.clone(), job, query, interrupt::token())
+    } else {
+        fleet.follow_logs(
+            connections.engines.clone(),
+            job,
+            query,
+            None,
+            interrupt::token(),
+        )
+    };
     // Lines that are already waiting go out in one write: a fast task is
     // not slowed to one system call per line.
     let mut batch = String::new();
@@ -118,4 +132,58 @@ pub async fn run(
     } else {
         super::failure()
     })
+}
+
+/// Names, on stderr, each container the job's last failed rollouts kept
+/// aside (of `task`, or every task) and why it failed; false if there is none.
+async fn say_failed(
+    fleet: &drover_fleet::Fleet,
+    connections: &drover_fleet::Connections,
+    job: &str,
+    task: Option<&(String, u32)>,
+) -> bool {
+    let scope = drover_fleet::Fleet::scope(&[job.to_string()]);
+    let observed = fleet.observe(connections, &scope).await;
+    let keys = match fleet.env.jobs.get(job) {
+        Some(spec) => fleet.task_keys(&[spec]),
+        None => Vec::new(),
+    };
+    let mut found = false;
+    for row in status_rows(
+        &fleet.env.name,
+        &keys,
+        &observed,
+        &scope,
+        &fleet.known_hosts(),
+    ) {
+        let (Some(c), Some(n)) = (row.failed, row.task) else {
+            continue;
+        };
+        if task.is_some_and(|(h, t)| *h != row.host || *t != n) {
+            continue;
+        }
+        found = true;
+        eprintln!(
+            "drover: {}/{n}: {} ({}, {} by {}, {}): {}",
+            row.host,
+            c.name,
+            c.config.image,
+            c.deployed_at()
+                .map(drover_plan::time::format)
+                .unwrap_or_else(|| "at an unknown time".to_string()),
+            c.label(drover_plan::labels::DEPLOYED_BY)
+                .unwrap_or("unknown"),
+            c.label(drover_plan::labels::COMMAND)
+                .unwrap_or("unknown command"),
+            drover_plan::views::failed_reason(c)
+        );
+    }
+    if !found {
+        let which = task.map_or_else(
+            || format!("job {job}"),
+            |(h, t)| format!("task {job} {h}/{t}"),
+        );
+        eprintln!("drover: {which} has no failed container on the hosts: no rollout failed its gate since the last one was removed");
+    }
+    found
 }

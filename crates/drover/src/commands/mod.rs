@@ -1,5 +1,6 @@
 //! One file per command: parse → fleet call → render.
 
+pub mod adopt;
 pub mod change;
 pub mod diff;
 pub mod doctor;
@@ -15,11 +16,13 @@ pub mod package;
 pub mod restart;
 pub mod rollback;
 pub mod rolling_update;
+pub mod run;
 pub mod status;
 pub mod stop;
 pub mod up;
 pub mod update;
 pub mod validate;
+pub mod watch;
 pub mod web;
 
 use std::process::ExitCode;

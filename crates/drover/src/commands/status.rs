@@ -26,21 +26,19 @@ pub async fn run(global: &Global, names: &[String]) -> Result<ExitCode> {
                 } else {
                     lock.reason.clone()
                 };
-                if drover_apply::lock::is_stale(lock) {
-                    outln!(
-                        "job {job} has a stale lock on {} (taken by {} since {}, {why}; its process is gone): the next change takes it over, or `drover unlock {job}`",
-                        lock.host,
-                        lock.by,
-                        lock.at
-                    );
-                } else {
-                    outln!(
-                        "job {job} is locked on {} by {} since {} ({why})",
-                        lock.host,
-                        lock.by,
-                        lock.at
-                    );
-                }
+                // Stale by the rule the next change takes it over by.
+                let stale = match lock.pid {
+                    Some(pid) if drover_apply::lock::is_stale(lock) => format!(
+                        ": a stale lock, process {pid} no longer runs (the next change takes it over)"
+                    ),
+                    _ => String::new(),
+                };
+                outln!(
+                    "job {job} is locked on {} by {} since {} ({why}){stale}",
+                    lock.host,
+                    lock.by,
+                    lock.at
+                );
             }
         }
     }
@@ -63,6 +61,7 @@ fn table(rows: &[TaskStatus], color: bool) -> String {
         "RESTARTS",
         "MEMORY",
         "CPU",
+        "COMMIT",
     ]);
     for row in rows {
         let task = match row.task {
@@ -109,6 +108,9 @@ fn table(rows: &[TaskStatus], color: bool) -> String {
                 row.restarts.map_or_else(dash, |r| r.to_string()),
                 row.memory_bytes.map_or_else(dash, human_bytes),
                 row.cpu_percent.map_or_else(dash, |c| format!("{c:.1}%")),
+                row.commit
+                    .as_deref()
+                    .map_or_else(dash, drover_fleet::commit::short),
             ],
             if color { Some((3, state_color)) } else { None },
         );

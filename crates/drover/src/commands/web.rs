@@ -81,6 +81,8 @@ pub async fn run(
     eprintln!("drover web: environment {env}, open {login}");
     let shutdown = interrupt::token();
     let notifier = dashboard.notifier();
+    // With [notify], the dashboard also watches for incidents, as `drover watch` does.
+    let watcher = super::watch::beside(dashboard.source(), shutdown.clone());
     drover_web::run(
         listener,
         async move { shutdown.cancelled().await },
@@ -93,6 +95,9 @@ pub async fn run(
         .finish(std::time::Duration::from_secs(2))
         .await
         .hand_off(&drover_notify::HandOff::this_binary());
+    if let Some(watcher) = watcher {
+        let _ = watcher.await;
+    }
     eprintln!("drover web: stopped");
     Ok(super::SUCCESS)
 }

@@ -6,6 +6,7 @@
 //! steps in flight finish or are undone, locks are released, and drover
 //! says what it did and exits non-zero. A second signal aborts at once.
 
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::OnceLock;
 
@@ -46,11 +47,11 @@ pub fn serving(in_flight: InFlight) {
 fn aborting() -> String {
     let in_flight = IN_FLIGHT.get().map_or(0, |count| count());
     if SERVING.load(Ordering::SeqCst) && in_flight == 0 {
-        "\naborting: stopping at once".to_string()
+        "aborting: stopping at once".to_string()
     } else if SERVING.load(Ordering::SeqCst) {
-        format!("\naborting: {in_flight} change(s) started from the dashboard are left as they are; run `drover up` to repair")
+        format!("aborting: {in_flight} change(s) started from the dashboard are left as they are; run `drover up` to repair")
     } else {
-        "\naborting: steps in flight are left as they are; run `drover up` to repair".to_string()
+        "aborting: steps in flight are left as they are; run `drover up` to repair".to_string()
     }
 }
 
@@ -95,19 +96,26 @@ pub fn install() {
                 let first = SIGNAL
                     .compare_exchange(0, number, Ordering::SeqCst, Ordering::SeqCst)
                     .is_ok();
+                // On a terminal the line the signal's ^C was echoed on is
+                // left first; elsewhere there is none to leave.
+                let fresh = if std::io::stderr().is_terminal() {
+                    "\n"
+                } else {
+                    ""
+                };
                 if !first || !CHANGING.load(Ordering::SeqCst) {
                     if first {
-                        // Nothing in flight: leave now, quietly on a new line.
-                        eprintln!();
+                        // Nothing in flight: leave now, quietly.
+                        eprint!("{fresh}");
                     } else {
-                        eprintln!("{}", aborting());
+                        eprintln!("{fresh}{}", aborting());
                     }
                     abort(number);
                 }
                 if SERVING.load(Ordering::SeqCst) {
-                    eprintln!("\nstopping: streams and shells are told why (press Ctrl-C again to stop at once)");
+                    eprintln!("{fresh}stopping: streams and shells are told why (press Ctrl-C again to stop at once)");
                 } else {
-                    eprintln!("\ninterrupted: no new step starts; steps in flight finish or are undone (press Ctrl-C again to abort at once)");
+                    eprintln!("{fresh}interrupted: no new step starts; steps in flight finish or are undone (press Ctrl-C again to abort at once)");
                 }
                 token().cancel();
             }

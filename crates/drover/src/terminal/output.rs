@@ -15,11 +15,16 @@ pub fn closed() -> bool {
 
 /// Writes `text` to stdout; a closed stdout is remembered and reported as an interruption.
 pub fn write_out(text: &str) {
-    if closed() || text.is_empty() {
+    write_bytes(text.as_bytes());
+}
+
+/// [`write_out`] for bytes that need not be text (a command's own output).
+pub fn write_bytes(bytes: &[u8]) {
+    if closed() || bytes.is_empty() {
         return;
     }
     let mut out = std::io::stdout().lock();
-    let result = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    let result = out.write_all(bytes).and_then(|()| out.flush());
     if let Err(e) = result {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             CLOSED.store(true, Ordering::Relaxed);

@@ -87,7 +87,9 @@ impl Progress {
                     }
                     Phase::Failed { .. } => bar.finish_with_message(format!("✗ {text}")),
                     Phase::RolledBack { .. } => bar.finish_with_message(format!("↶ {text}")),
-                    Phase::Skipped { .. } => bar.finish_with_message(format!("- {text}")),
+                    Phase::Skipped { .. } | Phase::Interrupted { .. } => {
+                        bar.finish_with_message(format!("- {text}"))
+                    }
                     _ => bar.set_message(text),
                 }
             }

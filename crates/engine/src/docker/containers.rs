@@ -13,10 +13,10 @@ use drover_plan::{labels, ObservedContainer, TaskConfig};
 use futures::StreamExt;
 
 use super::{DockerEngine, STOP_MARGIN};
-use crate::convert::{create_body, observed};
+use crate::convert::{create_body, hand_run, observed};
 use crate::{
-    ContainerSummary, Containers, CreateOptions, EngineError, ExecOutput, HostContainer,
-    UsageSample,
+    Attachment, ContainerSummary, Containers, CreateOptions, EngineError, ExecOutput, HandRun,
+    HostContainer, UsageSample,
 };
 
 /// Most output [`Containers::exec_output`] keeps, per stream.
@@ -92,6 +92,36 @@ impl Containers for DockerEngine {
                 self.timeout * 2,
                 self.docker
                     .create_container(Some(create), create_body(config, options)),
+            )
+            .await?;
+        Ok(created.id)
+    }
+
+    async fn create_attached(
+        &self,
+        name: &str,
+        config: &TaskConfig,
+        options: &CreateOptions,
+        attachment: Attachment,
+    ) -> Result<String, EngineError> {
+        let create = CreateContainerOptions {
+            name: Some(name.to_string()),
+            ..Default::default()
+        };
+        let mut body = create_body(config, options);
+        // As `docker run` sets them: -t a terminal, -i an open stdin that
+        // closes when the client detaches, the output attached either way.
+        body.tty = Some(attachment.tty);
+        body.open_stdin = Some(attachment.stdin);
+        body.stdin_once = Some(attachment.stdin);
+        body.attach_stdin = Some(attachment.stdin);
+        body.attach_stdout = Some(true);
+        body.attach_stderr = Some(true);
+        let created = self
+            .call(
+                "create container",
+                self.timeout * 2,
+                self.docker.create_container(Some(create), body),
             )
             .await?;
         Ok(created.id)
@@ -305,6 +335,19 @@ impl Containers for DockerEngine {
             .as_array()
             .map(|items| items.iter().map(host_container).collect())
             .unwrap_or_default())
+    }
+
+    async fn inspect_hand_run(&self, id: &str) -> Result<Option<HandRun>, EngineError> {
+        // As JSON: settings bollard's model lacks must still be seen.
+        let path = format!("/containers/{id}/json");
+        match self
+            .get_json("inspect container", &path, self.timeout)
+            .await
+        {
+            Ok(inspect) => hand_run(inspect).map(Some).map_err(EngineError::Other),
+            Err(EngineError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -56,6 +56,8 @@ impl Images for DockerEngine {
                         workdir: config.working_dir.unwrap_or_default(),
                         labels: config.labels.unwrap_or_default().into_iter().collect(),
                     },
+                    volumes: config.volumes.unwrap_or_default(),
+                    stop_signal: config.stop_signal.filter(|s| !s.is_empty()),
                     repo_tags: image.repo_tags.unwrap_or_default(),
                     repo_digests: image.repo_digests.unwrap_or_default(),
                     created: image.created.unwrap_or_default(),

@@ -55,6 +55,10 @@ pub async fn connect(host: &Host, limits: &Limits) -> Result<DockerEngine, Engin
         address: address.clone(),
         reason,
     };
+    // `validate` refuses it too; a Host built in code is held to the same rule.
+    if let Some(why) = host.refusal() {
+        return Err(unreachable(why));
+    }
     let version: &ClientVersion = API_DEFAULT_VERSION;
     let (connection, keepalive) = match &host.docker {
         DockerAddress::Unix(path) => (
@@ -70,12 +74,6 @@ pub async fn connect(host: &Host, limits: &Limits) -> Result<DockerEngine, Engin
                     .map_err(|e| unreachable(e.to_string()))?,
                 None,
             ),
-            None if !host.insecure && !host.docker.is_loopback() => {
-                return Err(unreachable(format!(
-                    "plain tcp:// to a host other than this machine is refused (unencrypted and unauthenticated): add `tls = {{ ca = ..., cert = ..., key = ... }}` to [hosts.{}], or `insecure = true` if the network is trusted",
-                    host.name
-                )))
-            }
             None => (transport::tcp(tcp_host, *port, NO_TIMEOUT, version), None),
         },
         DockerAddress::Ssh {

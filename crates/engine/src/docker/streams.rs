@@ -7,7 +7,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
-use bollard::query_parameters::EventsOptions;
+use bollard::query_parameters::{
+    AttachContainerOptions, EventsOptions, ResizeContainerTTYOptions, WaitContainerOptions,
+};
 use bytes::Bytes;
 use drover_plan::labels;
 use futures::stream::{self, BoxStream};
@@ -310,10 +312,24 @@ impl Streams for DockerEngine {
     }
 
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        let filters = HashMap::from([
+        self.events_of(env, &[])
+    }
+
+    fn events_of(
+        &self,
+        env: &str,
+        actions: &[&str],
+    ) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
+        let mut filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             ("label".to_string(), vec![format!("{}={env}", labels::ENV)]),
         ]);
+        if !actions.is_empty() {
+            filters.insert(
+                "event".to_string(),
+                actions.iter().map(|a| a.to_string()).collect(),
+            );
+        }
         let options = EventsOptions {
             since: None,
             until: None,
@@ -335,6 +351,71 @@ impl Streams for DockerEngine {
             .boxed()
     }
 
+    async fn attach(&self, id: &str) -> Result<ExecSession, EngineError> {
+        let options = AttachContainerOptions {
+            stdin: true,
+            stdout: true,
+            stderr: true,
+            stream: true,
+            logs: false,
+            detach_keys: None,
+        };
+        let attached = self
+            .call(
+                "attach to the container",
+                self.timeout,
+                self.docker.attach_container(id, Some(options)),
+            )
+            .await?;
+        let (host, address) = (self.host.clone(), self.address.clone());
+        let output = attached
+            .output
+            .filter_map(move |item| {
+                futures::future::ready(match item {
+                    Ok(o) => chunk(o).map(Ok),
+                    Err(e) => Some(Err(EngineError::from_bollard(e, &host, &address))),
+                })
+            })
+            .boxed();
+        Ok(ExecSession {
+            exec_id: id.to_string(),
+            output,
+            input: attached.input,
+        })
+    }
+
+    async fn wait_exit(&self, id: &str) -> Result<i64, EngineError> {
+        // `not-running` answers at once for a container already stopped,
+        // so a process that ended before this request is not waited for.
+        let options = WaitContainerOptions {
+            condition: "not-running".to_string(),
+        };
+        let mut answers = self.docker.wait_container(id, Some(options));
+        match answers.next().await {
+            Some(Ok(answer)) => Ok(answer.status_code),
+            // bollard turns a non-zero exit into an error carrying the code.
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+            Some(Err(e)) => Err(self.err(e)),
+            None => Err(EngineError::Other(format!(
+                "host {}: the engine closed the wait for container {id} without an exit code",
+                self.host
+            ))),
+        }
+    }
+
+    async fn resize_tty(&self, id: &str, rows: u16, cols: u16) -> Result<(), EngineError> {
+        let options = ResizeContainerTTYOptions {
+            h: i32::from(rows),
+            w: i32::from(cols),
+        };
+        self.call(
+            "resize the container's terminal",
+            self.timeout,
+            self.docker.resize_container_tty(id, options),
+        )
+        .await
+    }
+
     async fn past_events(
         &self,
         env: &str,
@@ -346,12 +427,18 @@ impl Streams for DockerEngine {
             ("event".to_string(), vec![action.to_string()]),
             ("label".to_string(), vec![format!("{}={env}", labels::ENV)]),
         ]);
+        // To the nanosecond, as the engine takes it: a whole second would
+        // leave out what happened in the current one (a crash loop's last
+        // exit, a moment ago).
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+            .map_or_else(
+                |_| "0".to_string(),
+                |d| format!("{}.{:09}", d.as_secs(), d.subsec_nanos()),
+            );
         let options = EventsOptions {
             since: Some(since.to_string()),
-            until: Some(now.to_string()),
+            until: Some(now),
             filters: Some(filters),
         };
         // The engine closes the list at `until` by its own clock: one behind

@@ -25,7 +25,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-pub use tls::tls;
+pub use tls::{check_tls_files, tls, TlsSetupError};
 
 /// Idle connections are dropped after this; a drover run is far shorter.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -54,14 +54,14 @@ fn certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, TlsSetu
     Ok(list)
 }
 
-/// An engine on tcp://HOST:PORT with mutual TLS, over pooled connections.
-pub fn tls(
-    host: &str,
-    port: u16,
-    files: &TlsFiles,
-    timeout_secs: u64,
-    version: &ClientVersion,
-) -> Result<Result<Connection, bollard::errors::Error>, TlsSetupError> {
+/// Whether the host entry's certificate files make a TLS client: what
+/// connecting would refuse, found without connecting (`drover validate`).
+pub fn check_tls_files(files: &TlsFiles) -> Result<(), TlsSetupError> {
+    client_config(files).map(|_| ())
+}
+
+/// The client side of mutual TLS: the CA to trust, the certificate and key to present.
+fn client_config(files: &TlsFiles) -> Result<rustls::ClientConfig, TlsSetupError> {
     let mut roots = rustls::RootCertStore::empty();
     for ca in certs(&files.ca)? {
         roots.add(ca).map_err(|e| {
@@ -80,12 +80,31 @@ pub fn tls(
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .map_err(|e| {
+            let why = match e {
+                rustls::Error::InconsistentKeys(_) => {
+                    "the key is not the certificate's (tls.key must be the private key of tls.cert)"
+                        .to_string()
+                }
+                other => other.to_string(),
+            };
             TlsSetupError::Config(format!(
-                "client certificate {} with key {}: {e}",
+                "client certificate {} with key {}: {why}",
                 files.cert.display(),
                 files.key.display()
             ))
         })?;
+    Ok(config)
+}
+
+/// An engine on tcp://HOST:PORT with mutual TLS, over pooled connections.
+pub fn tls(
+    host: &str,
+    port: u16,
+    files: &TlsFiles,
+    timeout_secs: u64,
+    version: &ClientVersion,
+) -> Result<Result<Connection, bollard::errors::Error>, TlsSetupError> {
+    let config = client_config(files)?;
     let mut http = HttpConnector::new();
     http.enforce_http(false);
     http.set_nodelay(true);

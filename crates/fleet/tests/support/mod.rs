@@ -433,7 +433,7 @@ async fn change(
     let events = |_: &drover_apply::Event| {};
     let notices = |_: &Notice| {};
     let run = Run {
-        deployment: drover_fleet::deployment(&operation.command()),
+        deployment: fleet.deployment(&operation.command()),
         parallel: None,
         cancel,
         events: &events,
@@ -708,8 +708,13 @@ async fn converged(dir: &Path, hosts: &Hosts, env: &EnvSpec, stopped: bool) -> R
                 Role::Current(_) | Role::Stray(_) if stopped_here => !c.is_running(),
                 Role::Current(key) => key.host == *host && own.contains(&c.name),
                 // Rollback's generations and the evidence of failures are
-                // `gc`'s to remove, whatever host name they carry.
-                Role::Kept(_) | Role::Failed(_) | Role::StopMark { .. } => true,
+                // `gc`'s to remove, whatever host name they carry; so are
+                // one-offs (the simulator runs none: never reached).
+                Role::Kept(_)
+                | Role::Failed(_)
+                | Role::StopMark { .. }
+                | Role::AdoptionRecord { .. }
+                | Role::OneOff { .. } => true,
                 Role::Lock { .. } | Role::Stray(_) | Role::Unknown => false,
             };
             if !ok {

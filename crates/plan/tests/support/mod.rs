@@ -162,6 +162,7 @@ pub fn observed_from(desired: &DesiredTask) -> ObservedContainer {
         image_env,
         image_cmd,
         image_defaults: Default::default(),
+        adopted: None,
     }
 }
 
@@ -237,6 +238,7 @@ fn marker(name: String, job: &str, host: &str, role: &str) -> ObservedContainer 
         image_env: BTreeMap::new(),
         image_cmd: None,
         image_defaults: Default::default(),
+        adopted: None,
     }
 }
 

@@ -14,7 +14,7 @@ import { header, TaskRows } from "./tasks";
 
 interface TimelineEntry {
   at: string;
-  kind: "deployed" | "kept" | "rolled back" | "failed";
+  kind: "deployed" | "kept" | "rolled back" | "failed" | "release";
   by: string;
   command: string;
   image: string;
