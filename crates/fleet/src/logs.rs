@@ -378,15 +378,19 @@ async fn merge_history(
         let Some(line) = front[i].take() else {
             return true;
         };
-        front[i] = heads[i].recv().await;
         last.entry((line.host.clone(), line.task))
             .or_insert_with(|| ReadTo::at(line.cursor.clone()))
             .advance(&line);
         let wanted = after.as_ref().is_none_or(|a| line.cursor > *a)
             && since.is_none_or(|s| line.cursor.time_ns >= s);
+        // Out before the next line of its task is read: each task's lines
+        // come in time order, so the earliest front is final now, and a
+        // task whose next line is long in coming (an endless line being
+        // skipped to its end) holds nothing back.
         if wanted && out.send(LogEvent::Line(line)).await.is_err() {
             return false;
         }
+        front[i] = heads[i].recv().await;
     }
 }
 

@@ -5,7 +5,6 @@ use anyhow::{bail, Context as _, Result};
 use drover_engine::StreamKind;
 use futures::future::join_all;
 use futures::StreamExt;
-use tokio::io::AsyncWriteExt;
 
 use crate::cli::Global;
 use crate::terminal::{interrupt, raw};
@@ -73,32 +72,8 @@ pub async fn run(
             let _ = shell.resize(rows, cols).await;
         }
     }
-    let mut input = std::mem::replace(&mut shell.session.input, Box::pin(tokio::io::sink()));
-    let stdin_task = tokio::spawn(async move {
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-        // A thread, not the runtime: a read blocked on the terminal must not hold up the exit.
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            let mut stdin = std::io::stdin();
-            loop {
-                match std::io::Read::read(&mut stdin, &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => {
-                        if tx.blocking_send(buf[..n].to_vec()).is_err() {
-                            break;
-                        }
-                    }
-                }
-            }
-        });
-        while let Some(bytes) = rx.recv().await {
-            if input.write_all(&bytes).await.is_err() {
-                break;
-            }
-            let _ = input.flush().await;
-        }
-        let _ = input.shutdown().await;
-    });
+    let input = std::mem::replace(&mut shell.session.input, Box::pin(tokio::io::sink()));
+    let stdin_task = tokio::spawn(raw::forward_stdin(input));
     let mut resize =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
     let cancel = interrupt::token();

@@ -12,7 +12,6 @@ use anyhow::{bail, Context as _, Result};
 use drover_engine::{Attachment, LogChunk, StreamKind};
 use drover_fleet::{ReleaseNotice, RunRequest};
 use drover_spec::ImageRef;
-use tokio::io::AsyncWriteExt;
 
 use crate::cli::Global;
 use crate::terminal::{interrupt, output, raw};
@@ -78,34 +77,9 @@ pub async fn run(
             }
         })
     });
-    let forwarder = one_off.take_input().map(|mut input| {
-        tokio::spawn(async move {
-            let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-            // A thread, not the runtime: a read blocked on the terminal must not hold up the exit.
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                let mut stdin = std::io::stdin();
-                loop {
-                    match std::io::Read::read(&mut stdin, &mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => {
-                            if tx.blocking_send(buf[..n].to_vec()).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                }
-            });
-            while let Some(bytes) = rx.recv().await {
-                if input.write_all(&bytes).await.is_err() {
-                    return;
-                }
-                let _ = input.flush().await;
-            }
-            // End of input: the command's stdin closes too.
-            let _ = input.shutdown().await;
-        })
-    });
+    let forwarder = one_off
+        .take_input()
+        .map(|input| tokio::spawn(raw::forward_stdin(input)));
 
     let mut print = |chunk: &LogChunk| {
         if chunk.stream == StreamKind::Stderr {

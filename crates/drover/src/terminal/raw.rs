@@ -60,3 +60,36 @@ pub fn window_size() -> Option<(u16, u16)> {
         }
     }
 }
+
+/// Copies this process's stdin into `input` (a remote command's stdin)
+/// until either ends, then closes `input`: the command sees the end of its
+/// input as it would locally. Reads on a thread, not the runtime, so a read
+/// blocked on the terminal does not hold up the exit.
+pub async fn forward_stdin<W>(mut input: W)
+where
+    W: tokio::io::AsyncWrite + Unpin + Send,
+{
+    use tokio::io::AsyncWriteExt;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        let mut stdin = std::io::stdin();
+        loop {
+            match std::io::Read::read(&mut stdin, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    while let Some(bytes) = rx.recv().await {
+        if input.write_all(&bytes).await.is_err() {
+            return;
+        }
+        let _ = input.flush().await;
+    }
+    let _ = input.shutdown().await;
+}
