@@ -738,6 +738,40 @@ mod tests {
         assert_eq!(out[0].time, "2026-11-28T04:05:38.5Z");
     }
 
+    /// The history of two tasks: each line goes out as soon as it is the
+    /// earliest of the lines at hand, not when its task's next one comes
+    /// (which, for a task skipping an endless line, may be never).
+    #[tokio::test]
+    async fn history_sends_a_line_before_its_tasks_next_one_is_read() {
+        let mut lines = Lines::new(&key());
+        let first = lines.push(StreamKind::Stdout, b"2026-11-28T04:05:37Z one\n");
+        let mut other = Lines::new(&TaskKey::new("web", "h2", 0));
+        let later = other.push(StreamKind::Stdout, b"2026-11-28T04:05:38Z two\n");
+        let (tx1, rx1) = mpsc::channel(4);
+        let (tx2, rx2) = mpsc::channel(4);
+        tx1.send(first[0].clone()).await.unwrap();
+        tx2.send(later[0].clone()).await.unwrap();
+        let (out, mut received) = mpsc::channel(4);
+        let merging = tokio::spawn(async move {
+            let mut last = BTreeMap::new();
+            merge_history(
+                vec![rx1, rx2],
+                &None,
+                None,
+                &out,
+                &mut last,
+                &CancellationToken::new(),
+            )
+            .await
+        });
+        let got = tokio::time::timeout(Duration::from_secs(5), received.recv())
+            .await
+            .expect("the earliest line, while its task says no more");
+        assert!(matches!(got, Some(LogEvent::Line(l)) if l.line == "one"));
+        drop((tx1, tx2));
+        assert!(merging.await.unwrap());
+    }
+
     #[test]
     fn an_endless_line_is_cut_and_memory_stays_bounded() {
         let mut lines = Lines::new(&key());
