@@ -105,7 +105,7 @@ fn a_rollout_that_fails_and_goes_back_posts_rolled_back() {
 #[test]
 fn a_release_command_that_fails_posts_failed_and_touches_no_task() {
     let receiver = Receiver::start(Answer::Ok);
-    let plain = job(IMAGE1, 26300).replace("test $(cat /etc/fixture-version) = 1 && ", "");
+    let plain = job(IMAGE1, 26400).replace("test $(cat /etc/fixture-version) = 1 && ", "");
     let c = notified("n-release", &receiver).job("web", &plain);
     c.drover(&["up", "--yes"]).run();
     let before = receiver.posts().len();

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use crate::config::{mask, DesiredTask, HealthConfig, Settings, TaskConfig, IDENTITY_ENV};
 use crate::names::{labels, TaskKey};
 use crate::observed::{belongs_to, HostObservation, HostState, Observed, ObservedContainer, Role};
-use crate::state::{Failing, RunState};
+use crate::state::{Failing, Health, RunState};
 use crate::time::Timestamp;
 
 /// The kinds of change the interface names (`diff --json`'s `action`).
@@ -848,6 +848,22 @@ fn plan_task(
         }
     } else {
         match failing {
+            // Running but not proven: its health check has not passed since
+            // it started (an interrupted rollout left it so, or it was
+            // restarted). Nothing else of the job is taken down until it
+            // passes: a start (a no-op on a running container) and its gate.
+            None if current.state() == RunState::Running
+                && current.runs.health == Health::Starting =>
+            {
+                Some(change(
+                    Step::Start {
+                        current: current_ref,
+                    },
+                    Phase::Now,
+                    "running, but its health check has not passed since it started".to_string(),
+                    Vec::new(),
+                ))
+            }
             None => None,
             Some(why @ (Failing::CrashLoop { .. } | Failing::Unhealthy { .. })) => Some(change(
                 Step::Restart {

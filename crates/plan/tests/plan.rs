@@ -1306,3 +1306,40 @@ fn one_off_containers_of_a_job_are_no_task_and_up_leaves_them_alone() {
     assert!(plan.changes.is_empty(), "{}", plan);
     assert_eq!(plan.unchanged, 3);
 }
+
+/// Regression (review): a rollout interrupted right after starting a task's
+/// new container left it running, its health check not yet passed. `diff`
+/// counted it unchanged, and the next `up` took the job's other task down
+/// while this one never proved itself: no task served. A task not proven
+/// is proven first, in the phase that takes nothing down, so a failure
+/// stops the job's rollout before anything else goes down.
+#[test]
+fn a_running_task_whose_health_check_has_not_passed_is_proven_before_the_rollout() {
+    let desired = standard();
+    let mut host = converged(&desired, "app1");
+    host.containers[0].runs.health = drover_plan::Health::from_engine("starting");
+    // The other task of web is to be replaced.
+    host.containers[1].config.env.clear();
+    let plan = plan_all(&desired, &observed(vec![("app1", host)]));
+    let web: Vec<(Option<u32>, Action, Phase)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.job == "web")
+        .map(|c| (c.task, c.action(), c.phase))
+        .collect();
+    assert_eq!(
+        web,
+        [
+            (Some(0), Action::Start, Phase::Now),
+            (Some(1), Action::Replace, Phase::Rollout),
+        ],
+        "{plan}"
+    );
+    assert!(
+        summary(&plan).contains(
+            &"web app1/0 start (running, but its health check has not passed since it started)"
+                .to_string()
+        ),
+        "{plan}"
+    );
+}
