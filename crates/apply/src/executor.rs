@@ -1153,8 +1153,25 @@ impl<'a> Executor<'a> {
                 }
             }
             for (task, (kept, failed)) in aside {
-                let kept: Vec<_> = kept.iter().map(|s| generation(s)).collect();
-                let failed: Vec<_> = failed.iter().map(|s| generation(s)).collect();
+                // When each last served is the engine's to say (a list does
+                // not): asked only where some may go.
+                let mut generations = Vec::new();
+                for s in &kept {
+                    let served = if kept.len() > keep as usize {
+                        match engine.inspect_container(&s.id).await {
+                            Ok(Some(c)) => c.served_until(),
+                            _ => deployed_at(s),
+                        }
+                    } else {
+                        deployed_at(s)
+                    };
+                    generations.push(generation(s, served));
+                }
+                let kept = generations;
+                let failed: Vec<_> = failed
+                    .iter()
+                    .map(|s| generation(s, deployed_at(s)))
+                    .collect();
                 for old in drover_plan::retention::expired(&kept, &failed, keep) {
                     if let Err(e) = engine.remove_container(old.id).await {
                         record(Outcome {
@@ -1172,15 +1189,22 @@ impl<'a> Executor<'a> {
 }
 
 /// A set-aside container as the retention rule reads it.
-fn generation(s: &ContainerSummary) -> drover_plan::retention::Generation<'_> {
+fn generation(
+    s: &ContainerSummary,
+    served_until: Option<drover_plan::time::Timestamp>,
+) -> drover_plan::retention::Generation<'_> {
     drover_plan::retention::Generation {
         id: &s.id,
-        deployed_at: s
-            .labels
-            .get(labels::DEPLOYED_AT)
-            .and_then(|at| drover_plan::time::parse(at)),
+        served_until,
         state: s.state,
     }
+}
+
+/// Its `drover.deployed_at`.
+fn deployed_at(s: &ContainerSummary) -> Option<drover_plan::time::Timestamp> {
+    s.labels
+        .get(labels::DEPLOYED_AT)
+        .and_then(|at| drover_plan::time::parse(at))
 }
 
 /// The outcome of `c`.

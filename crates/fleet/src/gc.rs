@@ -561,7 +561,7 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
 fn generation(c: &ObservedContainer) -> Generation<'_> {
     Generation {
         id: &c.id,
-        deployed_at: c.deployed_at(),
+        served_until: c.served_until(),
         state: c.state(),
     }
 }

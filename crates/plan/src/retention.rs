@@ -10,8 +10,11 @@
 //!
 //! The rule, per task:
 //!
-//! - kept generations, newest first by when they were deployed: the first
-//!   `keep` stay, whatever their state; the rest go;
+//! - kept generations, newest first by when they last served (when they
+//!   were set aside; [`crate::ObservedContainer::served_until`]): the first
+//!   `keep` stay, whatever their state; the rest go. Not by when they were
+//!   deployed: after a rollback, the generation rolled back from is the
+//!   newest deployed, yet the one that came back served after it;
 //! - failed generations (the container that failed a rollout's gate, kept
 //!   aside as evidence under a name of its own, one per task): the newest
 //!   stays while `keep` is at least 1, the rest go;
@@ -41,9 +44,9 @@ use crate::time::Timestamp;
 pub struct Generation<'a> {
     /// The container's ID.
     pub id: &'a str,
-    /// When it was deployed (the `drover.deployed_at` label); `None` when
-    /// unknown, which counts as the oldest.
-    pub deployed_at: Option<Timestamp>,
+    /// When it last served ([`crate::ObservedContainer::served_until`]);
+    /// `None` when unknown, which counts as the oldest.
+    pub served_until: Option<Timestamp>,
     pub state: RunState,
 }
 
@@ -99,8 +102,8 @@ pub fn expired<'a>(
     let beyond = |generations: &[Generation<'a>], stay: u32, why: Expired| {
         let mut newest_first = generations.to_vec();
         newest_first.sort_by(|a, b| {
-            b.deployed_at
-                .cmp(&a.deployed_at)
+            b.served_until
+                .cmp(&a.served_until)
                 .then_with(|| b.id.cmp(a.id))
         });
         newest_first
@@ -154,7 +157,7 @@ pub fn one_offs<'a>(containers: &[OneOff<'a>], keep: u32) -> Vec<Removal<'a>> {
         .filter(|c| c.kind == OneOffKind::Release && !(live(c) && c.holder_gone))
         .map(|c| Generation {
             id: c.id,
-            deployed_at: c.created,
+            served_until: c.created,
             state: c.state,
         })
         .collect();
@@ -166,10 +169,10 @@ pub fn one_offs<'a>(containers: &[OneOff<'a>], keep: u32) -> Vec<Removal<'a>> {
 mod tests {
     use super::*;
 
-    fn g<'a>(id: &'a str, deployed_at: &'a str, state: &'a str) -> Generation<'a> {
+    fn g<'a>(id: &'a str, served_until: &'a str, state: &'a str) -> Generation<'a> {
         Generation {
             id,
-            deployed_at: crate::time::parse(deployed_at),
+            served_until: crate::time::parse(served_until),
             state: state.parse().expect("a state"),
         }
     }

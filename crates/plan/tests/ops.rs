@@ -356,3 +356,60 @@ fn restart_acts_on_the_task_own_container_not_a_leftover_of_an_unknown_host() {
         "{plan}"
     );
 }
+
+/// Regression (review): `up` V1, `up` V2, `rollback` (V1 runs again, V2 set
+/// aside), `up` V3 (V1 set aside). The generation that served before V3 is
+/// V1, though V2 was deployed later: rollback returns to the one that
+/// served last, and retention keeps by the same order.
+#[test]
+fn rollback_after_a_rollback_returns_to_the_generation_that_served_last() {
+    let desired = standard();
+    let current = deployed_at(
+        observed_from(find(&desired, "web", "app1", 0)),
+        "2024-06-01T10:00:00Z",
+    );
+    let stopped = |mut c: ObservedContainer, at: &str| {
+        c.runs.finished_at = drover_plan::time::parse(at);
+        c
+    };
+    let v1 = stopped(
+        kept(
+            find(&web_at("busybox:1.34"), "web", "app1", 0),
+            "2024-03-01T10:00:00Z",
+        ),
+        "2024-06-01T10:00:01Z",
+    );
+    let v2 = stopped(
+        kept(
+            find(&web_at("busybox:1.35"), "web", "app1", 0),
+            "2024-04-01T10:00:00Z",
+        ),
+        "2024-05-01T10:00:00Z",
+    );
+    let app1 = HostState {
+        containers: vec![v2.clone(), current.clone(), v1.clone()],
+        images: images(&["busybox:1.36"]),
+    };
+    let (plan, problems) = rollback(&observed(vec![("app1", app1)]), &Secrets::new());
+    assert_eq!(problems, []);
+    assert_eq!(
+        only_change(&plan).step,
+        Step::Restore {
+            current: Some(ContainerRef::of(&current)),
+            target: ContainerRef::of(&v1),
+        }
+    );
+    fn generation(c: &ObservedContainer) -> drover_plan::retention::Generation<'_> {
+        drover_plan::retention::Generation {
+            id: &c.id,
+            served_until: c.served_until(),
+            state: c.state(),
+        }
+    }
+    let gone = drover_plan::retention::expired(&[generation(&v2), generation(&v1)], &[], 1);
+    assert_eq!(
+        gone.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [v2.id.as_str()],
+        "keep = 1 keeps the generation that served last"
+    );
+}
