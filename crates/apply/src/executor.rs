@@ -674,9 +674,11 @@ impl<'a> Executor<'a> {
         health: Option<&drover_plan::HealthConfig>,
         health_at: Option<drover_plan::time::Timestamp>,
     ) -> Result<(), (GateFailure, Vec<String>)> {
-        let restarts = match engine.inspect_container(id).await {
-            Ok(Some(container)) => container.runs.restarts,
-            _ => 0,
+        // Its restarts so far, and its configuration: the lines quoted if
+        // it fails are shown with its secret values masked.
+        let (restarts, config) = match engine.inspect_container(id).await {
+            Ok(Some(container)) => (container.runs.restarts, Some(container.config)),
+            _ => (0, c.step.desired().map(|d| d.config.clone())),
         };
         let last_second = AtomicU64::new(u64::MAX);
         let progress = |elapsed: Duration, limit: Duration| {
@@ -716,7 +718,11 @@ impl<'a> Executor<'a> {
                 let logs = if matches!(failure, GateFailure::Interrupted) {
                     Vec::new()
                 } else {
-                    engine.logs_tail(id, LAST_LINES).await.unwrap_or_default()
+                    let lines = engine.logs_tail(id, LAST_LINES).await.unwrap_or_default();
+                    match &config {
+                        Some(config) => lines.iter().map(|l| config.mask_secrets(l)).collect(),
+                        None => lines,
+                    }
                 };
                 Err((failure, logs))
             }

@@ -2417,3 +2417,47 @@ fn a_foreign_answer_is_quoted_short_and_printable() {
         assert!(line.chars().count() < 250, "{line}");
     }
 }
+
+/// Regression (review): a task that prints a secret it was given, and fails
+/// its gate, had the secret quoted in `up`'s last lines, in `logs --failed`
+/// and in a failing release's last lines. What drover quotes of a task's
+/// output never carries a secret value.
+#[test]
+fn secret_values_a_failing_task_prints_are_masked_wherever_drover_quotes_it() {
+    const SECRET: &str = "hunter2supersecret";
+    let c = cluster("r-mask", "").job(
+        "sec",
+        &format!(
+            "image = \"{IMAGE1}\"\nhosts = [\"h1\"]\nsecret_env = [\"DB_PASSWORD\"]\ncommand = [\"sh\", \"-c\", \"echo connecting with $DB_PASSWORD; exit 1\"]\nstop_timeout = \"1s\"\n"
+        ),
+    );
+    let up = c
+        .drover(&["up", "--yes"])
+        .env("DB_PASSWORD", SECRET)
+        .status(1)
+        .stderr_has("connecting with ***")
+        .run();
+    assert!(!up.stdout.contains(SECRET) && !up.stderr.contains(SECRET));
+    let logs = c
+        .drover(&["logs", "sec", "--failed"])
+        .env("DB_PASSWORD", SECRET)
+        .stdout_has("connecting with ***")
+        .any_stderr()
+        .run();
+    assert!(!logs.stdout.contains(SECRET) && !logs.stderr.contains(SECRET));
+
+    // A release command that prints it.
+    c.set_job(
+        "sec",
+        &format!(
+            "image = \"{IMAGE1}\"\nhosts = [\"h1\"]\nsecret_env = [\"DB_PASSWORD\"]\ncommand = [\"sleep\", \"3600\"]\nstop_timeout = \"1s\"\n[release]\ncommand = [\"sh\", \"-c\", \"echo migrating with $DB_PASSWORD; exit 3\"]\n"
+        ),
+    );
+    let release = c
+        .drover(&["up", "--yes"])
+        .env("DB_PASSWORD", SECRET)
+        .status(1)
+        .stderr_has("migrating with ***")
+        .run();
+    assert!(!release.stdout.contains(SECRET) && !release.stderr.contains(SECRET));
+}

@@ -222,7 +222,12 @@ impl Fleet {
             timed_out: ended.timed_out.then_some(release.timeout),
             interrupted: ended.interrupted,
             took: ended.took,
-            last_lines: ended.last_lines,
+            // Quoted when it fails: never with a secret it printed.
+            last_lines: ended
+                .last_lines
+                .iter()
+                .map(|l| task.config.mask_secrets(l))
+                .collect(),
         })
     }
 

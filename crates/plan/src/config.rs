@@ -490,6 +490,22 @@ pub fn render_job(
 }
 
 impl TaskConfig {
+    /// `text` with each of this configuration's secret values masked: what
+    /// drover quotes of a task's own output (the last lines of a container
+    /// that failed its gate, of a release command) never prints a secret,
+    /// even when the task printed it.
+    pub fn mask_secrets(&self, text: &str) -> String {
+        let values: Vec<&str> = self
+            .env
+            .values()
+            .filter_map(|v| match v {
+                EnvValue::Secret(secret) => Some(secret.expose()),
+                EnvValue::Plain(_) => None,
+            })
+            .collect();
+        mask_values(text, values)
+    }
+
     /// A short, stable hash of everything drover sets. A changed secret
     /// changes it (so the container is replaced); the hash does not reveal it.
     pub fn hash(&self) -> String {
@@ -815,6 +831,20 @@ pub fn mask(value: Option<&Value>, secret: bool) -> Value {
         Some(_) if secret => json!(MASK),
         Some(v) => v.clone(),
     }
+}
+
+/// `text` with each of `values` (secret values) replaced by [`MASK`],
+/// longest first, so a secret that contains another is masked whole.
+pub fn mask_values<'a>(text: &str, values: impl IntoIterator<Item = &'a str>) -> String {
+    let mut values: Vec<&str> = values.into_iter().filter(|v| !v.is_empty()).collect();
+    values.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let mut text = text.to_string();
+    for value in values {
+        if text.contains(value) {
+            text = text.replace(value, MASK);
+        }
+    }
+    text
 }
 
 /// Secret names listed in a container's [`labels::SECRETS`] label.

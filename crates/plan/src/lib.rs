@@ -18,8 +18,9 @@ pub mod time;
 pub mod views;
 
 pub use config::{
-    identity_env, mask, render_job, secret_names_label, DesiredTask, EnvValue, HealthConfig,
-    MissingSecret, Resources, Secret, Secrets, Settings, TaskConfig, IDENTITY_ENV, MASK,
+    identity_env, mask, mask_values, render_job, secret_names_label, DesiredTask, EnvValue,
+    HealthConfig, MissingSecret, Resources, Secret, Secrets, Settings, TaskConfig, IDENTITY_ENV,
+    MASK,
 };
 pub use names::{
     adoption_name, labels, lock_name, stop_mark_name, OneOffKind, TaskKey, MARKER_IMAGE,
