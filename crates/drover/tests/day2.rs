@@ -999,16 +999,43 @@ fn gc_removes_only_volumes_the_engine_marks_anonymous() {
             "echo precious > /backup/dump",
         ],
     );
+    // No label at all, a 64-hex name, data in it: on an engine before 23.0
+    // (which marks no volume anonymous) it looks like one; it holds data.
+    let unlabelled = format!("f00d{:060x}", u128::from(std::process::id()) * 0x85eb_ca6b);
+    leftovers.volumes.push(unlabelled.clone());
+    c.docker("h1", &["volume", "create", &unlabelled]);
+    let unlabelled_mount = format!("{unlabelled}:/v");
+    c.docker(
+        "h1",
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "-v",
+            &unlabelled_mount,
+            IMAGE1,
+            "sh",
+            "-c",
+            "echo precious > /v/db-backup",
+        ],
+    );
     // An anonymous volume its container (of no environment) left behind.
     let handmade = c.docker("h1", &["create", "-v", "/data", IMAGE1, "true"]);
     let anonymous = volumes_of(&c, "h1", &handmade);
     leftovers.volumes.push(anonymous.clone());
     c.docker("h1", &["rm", &handmade]);
 
-    let mine = |kind: &str, name: &str| kind == "volume" && (name == backup || name == anonymous);
+    let mine = |kind: &str, name: &str| {
+        kind == "volume" && (name == backup || name == anonymous || name == unlabelled)
+    };
     let (removed, _, _) = gc_dry_then_real(&c, &mine);
     assert_eq!(removed, BTreeSet::from([one("h1", "volume", &anonymous)]));
     assert!(!volume_exists(&c, "h1", &anonymous));
+    assert!(
+        volume_exists(&c, "h1", &unlabelled),
+        "a volume with data stays"
+    );
     assert_eq!(
         c.docker(
             "h1",

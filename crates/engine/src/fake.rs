@@ -1156,6 +1156,7 @@ impl Volumes for FakeEngine {
                 driver: "local".to_string(),
                 labels: BTreeMap::new(),
                 anonymous: is_anonymous_volume(name, &BTreeMap::new(), false),
+                by_mark: false,
             })
             .collect())
     }

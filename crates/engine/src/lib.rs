@@ -79,6 +79,10 @@ pub struct VolumeSummary {
     pub labels: BTreeMap<String, String>,
     /// The engine marks it as one it made for a container ([`is_anonymous_volume`]).
     pub anonymous: bool,
+    /// The engine's own mark said so (Docker 23.0 and later). Before, a
+    /// 64-hex name and no labels is all there is, and a volume named so by
+    /// hand looks the same: `gc` then removes it only when it is empty.
+    pub by_mark: bool,
 }
 
 /// The label engines from 23.0 (API 1.42) put on every volume they make

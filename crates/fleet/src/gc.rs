@@ -28,7 +28,9 @@
 //!   registry still holds. A locally built image, or one of another
 //!   registry, is someone else's to remove;
 //! - a volume only when the engine marks it anonymous
-//!   ([`drover_engine::is_anonymous_volume`]: a name alone proves nothing)
+//!   ([`drover_engine::is_anonymous_volume`]: a name alone proves nothing),
+//!   and, on an engine before Docker 23.0 (which marks none), only when it
+//!   is empty ([`unproven_volumes`])
 //!   and no container mounts it.
 //!
 //! The space reported is what the disk gets back: an image's own layers
@@ -715,6 +717,35 @@ fn volume_steps(read: &HostRead, remaining: &[&HostContainer]) -> Vec<GcStep> {
         .collect()
 }
 
+/// Takes out of `steps` the volumes an engine before Docker 23.0 cannot
+/// prove anonymous (a 64-hex name and no labels, which a volume named by
+/// hand may have too) unless the engine measured them empty: removing an
+/// empty volume loses nothing, removing one with data might. A note says
+/// what was left and how to remove it by hand.
+fn unproven_volumes(host: &str, read: &HostRead, steps: &mut Vec<GcStep>) -> Vec<String> {
+    let unproven: BTreeSet<&str> = read
+        .volumes
+        .iter()
+        .filter(|v| v.anonymous && !v.by_mark)
+        .map(|v| v.name.as_str())
+        .collect();
+    let mut notes = Vec::new();
+    steps.retain(|step| match step {
+        GcStep::Volume { name, bytes } if unproven.contains(name.as_str()) && *bytes != Some(0) => {
+            let held = match bytes {
+                Some(n) => format!("holds {}", crate::human_bytes(*n)),
+                None => "its size is unknown".to_string(),
+            };
+            notes.push(format!(
+                "volume {name}: no container uses it and it has no name or label, but it {held}, and this engine (before Docker 23.0) does not mark the volumes it makes for containers, so it may be one named by hand: left alone; if it is a leftover, `docker volume rm {name}` on host {host}"
+            ));
+            false
+        }
+        _ => true,
+    });
+    notes
+}
+
 /// The repository of a reference, as the engine lists it.
 fn repository(reference: &str) -> Option<String> {
     reference
@@ -832,11 +863,14 @@ impl Fleet {
             let engine = connections.engines.get(&host).cloned();
             async move {
                 let HostPlan {
-                    mut steps, notes, ..
+                    mut steps,
+                    mut notes,
+                    ..
                 } = plan_host(spec, &host, primary, &read);
                 if let Some(engine) = engine {
                     measure(engine.as_ref(), &mut steps).await;
                 }
+                notes.extend(unproven_volumes(&host, &read, &mut steps));
                 HostGc {
                     host,
                     address,

@@ -36,6 +36,7 @@ impl Volumes for DockerEngine {
                             name,
                             driver: text(&v["Driver"]),
                             labels,
+                            by_mark: self.marks_anonymous_volumes(),
                         }
                     })
                     .filter(|v| !v.name.is_empty())
