@@ -130,6 +130,10 @@ command = [\"sh\", \"-c\", \"echo migration broke; exit 3\"]\n"
     let message = all[before + 1]["message"].as_str().unwrap_or_default();
     assert!(message.contains("release command of job web"), "{message}");
     assert!(message.contains("no task was touched"), "{message}");
+    assert!(
+        message.contains("drover history web") && !message.contains("--failed"),
+        "the next command is one that finds the release run: {message}"
+    );
 }
 
 #[test]

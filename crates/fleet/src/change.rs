@@ -826,12 +826,14 @@ fn announce_refused(
     run: &Run<'_>,
 ) {
     let why = match error {
-        FleetError::Release(outcome) => format!("{outcome}; no task was touched"),
+        FleetError::Release(outcome) => format!(
+            "{outcome}; no task was touched; its output: `docker logs {}` on host {}",
+            outcome.container, outcome.host
+        ),
         other => format!("{other}; no task was touched"),
     };
     for (job, image) in jobs {
-        run.notifier.deploy(
-            drover_notify::Deploy::Failed,
+        run.notifier.deploy_stopped(
             job,
             image.as_deref(),
             run.deployment.commit.as_deref(),

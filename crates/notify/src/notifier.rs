@@ -168,6 +168,33 @@ impl Notifier {
         ));
     }
 
+    /// `deploy.failed` for a deploy that stopped before its rollout (its
+    /// release command failed): no task has a failed container to read, so
+    /// the next command is `history` (which lists the release run), and
+    /// `summary` says where its output is.
+    pub fn deploy_stopped(
+        &self,
+        job: &str,
+        image: Option<&str>,
+        commit: Option<&str>,
+        summary: &str,
+    ) {
+        let Some(inner) = &self.inner else {
+            return;
+        };
+        let mut event = Event::deploy(
+            Deploy::Failed,
+            job,
+            image,
+            &inner.sender.by,
+            commit,
+            summary,
+            SystemTime::now(),
+        );
+        event.next = Some(vec!["history".to_string(), job.to_string()]);
+        self.post(event);
+    }
+
     /// Messages not yet delivered.
     pub fn waiting(&self) -> usize {
         self.inner
