@@ -148,7 +148,9 @@ fn plan_json(
         "action": action,
         "command": format!("drover {}", prepared.operation.command()),
         "question": prepared.operation.question(),
-        "text": prepared.plan.render(true),
+        // Plain for machines; `ansi` is the page's, colored as the CLI's.
+        "text": prepared.plan.render(false),
+        "ansi": prepared.plan.render(true),
         "summary": plan_summary(prepared),
         "changes": prepared.plan.changes,
         "held": prepared.plan.held,

@@ -185,7 +185,8 @@ async fn job(
         }),
         "tasks": tasks,
         "diff": diff.as_ref().map(|plan| json!({
-            "text": plan.render(true),
+            "text": plan.render(false),
+            "ansi": plan.render(true),
             "empty": plan.is_empty(),
             "changes": plan.changes,
             "pulls": plan.pulls,

@@ -169,7 +169,8 @@ impl Changes {
             json!({
                 "kind": "started", "action": change.action, "by": change.by,
                 "at": change.started,
-                "plan": start.prepared.plan.render(true),
+                "plan": start.prepared.plan.render(false),
+                "plan_ansi": start.prepared.plan.render(true),
                 "summary": start.plan_summary,
             }),
         );
@@ -272,7 +273,8 @@ fn notice_line(notice: &Notice) -> Value {
         Notice::Replanned(plan) => json!({
             "kind": "notice", "level": "warn",
             "text": "the hosts changed since the plan was shown (someone, or a request still under way, changed them); applying the plan as it stands now:",
-            "plan": plan.render(true),
+            "plan": plan.render(false),
+            "plan_ansi": plan.render(true),
         }),
         Notice::LockedOut(e) => json!({
             "kind": "notice", "level": "bad",

@@ -767,9 +767,12 @@ async fn the_job_page_shows_the_diff_history_and_lock() {
         .status(2)
         .run()
         .stdout;
-    let plain: String = strip_ansi(text);
-    assert_eq!(plain, cli, "the CLI's renderer");
-    assert!(text.contains("\u{1b}["), "in colour");
+    assert_eq!(text, cli, "the CLI's renderer, plain for machines");
+    let ansi = v["diff"]["ansi"]
+        .as_str()
+        .expect("the page's coloured copy");
+    assert_eq!(strip_ansi(ansi), cli);
+    assert!(ansi.contains("\u{1b}["), "in colour");
     assert_eq!(v["diff"]["empty"], false);
     assert_eq!(v["history"].as_array().map(Vec::len), Some(2));
     assert_eq!(v["locks"][0]["reason"], "db migration <b>now</b>");

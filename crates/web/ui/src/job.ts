@@ -38,7 +38,7 @@ interface JobAnswer {
     parallel: number;
     keep: number;
   } | null;
-  diff: { text: string; empty: boolean } | null;
+  diff: { text: string; ansi: string; empty: boolean } | null;
   diff_error: string | null;
   timeline: TimelineEntry[];
   locks: LockInfo[];
@@ -62,6 +62,7 @@ interface PlanAnswer {
   command: string;
   question: string;
   text: string;
+  ansi: string;
   summary: string;
   problems: string[];
   warnings: string[];
@@ -182,8 +183,8 @@ export function jobPage(root: HTMLElement, job: string): void {
       renderFacts(facts, a);
       clear(diff);
       if (a.diff_error) diff.append(h("span", { class: "a-fg1" }, a.diff_error));
-      else if (a.diff && a.diff.empty) diff.append(h("span", { class: "a-fg2" }, "no changes: what runs is what the files say"), "\n", ansi(a.diff.text));
-      else if (a.diff) diff.append(ansi(a.diff.text));
+      else if (a.diff && a.diff.empty) diff.append(h("span", { class: "a-fg2" }, "no changes: what runs is what the files say"), "\n", ansi(a.diff.ansi));
+      else if (a.diff) diff.append(ansi(a.diff.ansi));
       for (const u of a.unreachable) diff.append("\n", h("span", { class: "a-fg1" }, `host ${u.host} (${u.address}) is unreachable: ${u.error}`));
       renderTimeline(timeline, a.timeline);
       if (a.locks.length) showLocks(lock, a.locks);
@@ -260,7 +261,7 @@ async function askPlan(job: string, action: string, changes: HTMLElement): Promi
     box.append(h("h2", null, p.command));
     if (note) box.append(h("div", { class: "banner warn" }, note));
     for (const w of p.warnings) box.append(h("div", { class: "banner warn" }, `warning: ${w}`));
-    const text = p.text.trim() ? ansi(p.text) : document.createTextNode(p.noop ? "nothing to do: the job is as the files say" : "");
+    const text = p.text.trim() ? ansi(p.ansi) : document.createTextNode(p.noop ? "nothing to do: the job is as the files say" : "");
     box.append(h("pre", { class: "diff plan" }, text));
     for (const problem of p.problems) box.append(h("div", { class: "banner warn" }, problem));
     if (p.locked) box.append(h("div", { class: "banner bad locked" }, p.locked));
@@ -361,7 +362,7 @@ class ChangePanel {
       setText(row.time, clock(parseTime(m.time)));
     } else if (m.kind === "notice") {
       this.notes.append(h("div", { class: "banner " + (m.level === "bad" ? "bad" : m.level === "warn" ? "warn" : "info") }, m.text));
-      if (m.plan) this.notes.append(h("pre", { class: "diff" }, ansi(m.plan)));
+      if (m.plan_ansi) this.notes.append(h("pre", { class: "diff" }, ansi(m.plan_ansi)));
     } else if (m.kind === "finished") {
       setText(this.state, m.result);
       this.state.className = "pill " + (m.ok ? "st-ok" : m.result === "locked" || m.result === "interrupted" ? "st-warn" : "st-bad");
