@@ -615,3 +615,44 @@ fn every_container_says_which_commit_put_it_there() {
         .stdout("No changes: 2 task(s) as specified.\n")
         .run();
 }
+
+/// Regression (review): `adopt` wrote the secrets file into a git work tree
+/// and left it untracked and unignored: one `git add -A` committed the
+/// token, and the untracked file marked every deploy `-dirty`.
+#[test]
+fn a_secrets_file_adopt_writes_in_git_is_ignored_there() {
+    let c = cluster("adopt-git", "");
+    git(c.path(), &["init", "-q"]);
+    git(c.path(), &["add", "-A"]);
+    git(c.path(), &["commit", "-q", "-m", "first"]);
+    let hand = HandRun::new(&c);
+    hand.run(
+        "h1",
+        "agi-api",
+        &["-e", "API_TOKEN=s3cr3tvalue", IMAGE1, "sleep", "3600"],
+    );
+    c.drover(&["adopt", "--yes", "agi-api"])
+        .stdout_has(".gitignore (/secrets.env added: secret values stay out of git)")
+        .any_stderr()
+        .run();
+    assert_eq!(
+        std::fs::read_to_string(c.path().join(".gitignore")).expect(".gitignore"),
+        "/secrets.env\n"
+    );
+    let status = git(c.path(), &["status", "--porcelain"]);
+    assert!(!status.contains("secrets.env"), "{status}");
+    // A second adoption with a secret adds no second line.
+    hand.run(
+        "h1",
+        "agi-db",
+        &["-e", "DB_PASSWORD=an0ther", IMAGE1, "sleep", "3600"],
+    );
+    c.drover(&["adopt", "--yes", "agi-db"]).any_stderr().run();
+    assert_eq!(
+        std::fs::read_to_string(c.path().join(".gitignore")).expect(".gitignore"),
+        "/secrets.env\n"
+    );
+    c.drover(&["down", "--yes", "agi-api", "agi-db"])
+        .any_stderr()
+        .run();
+}

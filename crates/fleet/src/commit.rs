@@ -57,6 +57,45 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
+/// Keeps a secrets file drover just wrote out of git: inside a git work
+/// tree, where no rule ignores it yet and git does not track it, its name
+/// is added to the `.gitignore` beside it (one `git add -A` would commit
+/// the values otherwise, and the untracked file would mark every deploy
+/// `-dirty`). Returns the `.gitignore` written, as the output names it.
+pub fn keep_out_of_git(file: &Path) -> Option<String> {
+    let dir = file.parent()?;
+    let name = file.file_name()?.to_str()?;
+    git(dir, &["rev-parse", "--is-inside-work-tree"]).filter(|inside| inside == "true")?;
+    let ignored = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["check-ignore", "-q", "--", name])
+        .status()
+        .ok()?
+        .success();
+    let tracked = git(dir, &["ls-files", "--error-unmatch", "--", name]).is_some();
+    if ignored || tracked {
+        return None;
+    }
+    let ignore = dir.join(".gitignore");
+    let before = std::fs::read(&ignore).unwrap_or_default();
+    let mut text = String::new();
+    if before.last().is_some_and(|b| *b != b'\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("/{name}\n"));
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&ignore)
+        .ok()?;
+    std::io::Write::write_all(&mut out, text.as_bytes()).ok()?;
+    Some(format!(
+        "{} (/{name} added: secret values stay out of git)",
+        ignore.display()
+    ))
+}
+
 /// The commit `dir` is at, or `None` outside git (or without git).
 pub fn git_commit(dir: &Path) -> Option<Commit> {
     let out = git(dir, &["rev-parse", "HEAD", "--short", "HEAD"])?;

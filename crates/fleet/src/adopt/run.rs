@@ -570,6 +570,8 @@ impl Fleet {
         if let Some(edit) = &plan.secrets {
             append_secrets(edit)?;
             done.wrote.push(edit.file.display().to_string());
+            done.wrote
+                .extend(crate::commit::keep_out_of_git(&edit.file));
         }
         if let Some(text) = &plan.drover_toml {
             let path = self.env.dir.join("drover.toml");
