@@ -122,8 +122,10 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     short_message(&current.to_string())
 }
 
-/// Longest engine message drover repeats.
-const MAX_MESSAGE: usize = 200;
+/// Longest engine message drover repeats. Long ones (an OCI runtime's
+/// "error during container init: … : operation not permitted") keep their
+/// start and their end: the cause is usually last.
+const MAX_MESSAGE: usize = 600;
 
 /// Longest excerpt of an answer that is not an engine's (a web page, binary data).
 const MAX_EXCERPT: usize = 60;
@@ -162,7 +164,19 @@ pub fn short_message(message: &str) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("");
-    cut(&printable(line), MAX_MESSAGE)
+    cut_middle(&printable(line), MAX_MESSAGE)
+}
+
+/// At most about `max` characters: the first third and the last two
+/// thirds, with `…` between them when cut.
+fn cut_middle(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_string();
+    }
+    let head: String = text.chars().take(max / 3).collect();
+    let tail: String = text.chars().skip(count - (max - max / 3)).collect();
+    format!("{head} … {tail}")
 }
 
 /// An HTML page, by how it starts (not by a tag somewhere inside).
@@ -265,8 +279,20 @@ mod tests {
             "an HTML page, not a Docker engine answer: \"502 Bad Gateway\""
         );
         let long = "y".repeat(1000);
-        assert!(short_message(&long).chars().count() <= MAX_MESSAGE + 1);
+        assert!(short_message(&long).chars().count() <= MAX_MESSAGE + 3);
         assert_eq!(short_message("first\nsecond"), "first");
+        // The cause of an OCI runtime's failure comes last: it stays.
+        let runtime = format!(
+            "OCI runtime create failed: runc create failed: unable to start container process: {} error setting rlimit type 7: operation not permitted: unknown",
+            "error during container init: ".repeat(40)
+        );
+        let said = short_message(&runtime);
+        assert!(said.starts_with("OCI runtime create failed"), "{said}");
+        assert!(
+            said.ends_with("type 7: operation not permitted: unknown"),
+            "{said}"
+        );
+        assert!(said.contains(" … "), "{said}");
     }
 
     #[test]
