@@ -1198,9 +1198,9 @@ fn a_job_moved_to_a_host_where_it_fails_keeps_serving_where_it_was() {
         .normalized_table()
         .stdout(
             "
-            TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU
-            side h1/0  <id>  drover-test/busybox:1  running (not in spec)  -  <duration>  0  <size>  0.0%
-            side h2/0  -  -  missing (its last new container failed, exit 1)  -  -  -  -  -
+            TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU  COMMIT
+            side h1/0  <id>  drover-test/busybox:1  running (not in spec)  -  <duration>  0  <size>  0.0%  -
+            side h2/0  -  -  missing (its last new container failed, exit 1)  -  -  -  -  -  -
             ",
         )
         .run();
@@ -1452,8 +1452,8 @@ fn a_new_task_that_fails_its_gate_stays_a_change() {
             .normalized_table()
             .stdout(
                 "
-                TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU
-                app h1/0  -  -  missing (its last new container failed, exit 4)  -  -  -  -  -
+                TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU  COMMIT
+                app h1/0  -  -  missing (its last new container failed, exit 4)  -  -  -  -  -  -
                 ",
             )
             .run();
@@ -2030,8 +2030,8 @@ fn a_kill_by_hand_is_named_a_sigkill_not_a_memory_kill() {
         .normalized_table()
         .stdout(
             "
-            TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU
-            app h1/0  -  -  missing (its last new container failed, exit 137)  -  -  -  -  -
+            TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU  COMMIT
+            app h1/0  -  -  missing (its last new container failed, exit 137)  -  -  -  -  -  -
             ",
         )
         .run();
@@ -2050,7 +2050,7 @@ fn a_kill_by_hand_is_named_a_sigkill_not_a_memory_kill() {
         .normalized_table()
         .stdout(
             "
-            TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU
+            TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU  COMMIT
             app h1/0  <id>  drover-test/busybox:1  exited (exit 137)  -  -  0  -  -
             ",
         )

@@ -242,14 +242,18 @@ pub fn release_outcome(c: &ObservedContainer) -> String {
         .label(labels::TIMEOUT)
         .and_then(|t| t.parse::<u64>().ok())
         .map(std::time::Duration::from_millis);
-    let ran = match (runs.started_at, runs.finished_at) {
-        (Some(start), Some(end)) => Some(time::since(end, start)),
+    // drover's deadline runs from after the create to the stop it sends: a
+    // run stopped at it ended by a signal (SIGTERM, or SIGKILL after the
+    // grace), at least the timeout after its container was created. (From
+    // the engine's start time, a busy engine's start latency would make a
+    // timed-out run look shorter than its timeout.)
+    let since_created = match (c.created.or(runs.started_at), runs.finished_at) {
+        (Some(created), Some(end)) => Some(time::since(end, created)),
         _ => None,
     };
-    // drover's deadline runs from just before the start: the engine's own
-    // record of the run is shorter by the start's latency.
-    if let (Some(limit), Some(ran)) = (timeout, ran) {
-        if ran + (limit / 4).min(std::time::Duration::from_secs(1)) >= limit {
+    let by_signal = matches!(runs.exit_code, Some(137 | 143)) && !runs.oom_killed;
+    if let (Some(limit), Some(ran), true) = (timeout, since_created, by_signal) {
+        if ran >= limit {
             return format!(
                 "timed out after {}; stopped",
                 drover_spec::units::format_duration(limit)
