@@ -1248,7 +1248,7 @@ impl Streams for FakeEngine {
     /// Without a feed ([`FakeEngine::with_event_feed`]) the fake's event
     /// stream ends at once, and watchers fall back to looking.
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        self.events_of(env, &[])
+        self.events_of(env, &crate::CONTAINER_ACTIONS)
     }
 
     fn events_of(
@@ -1271,7 +1271,7 @@ impl Streams for FakeEngine {
             }
         })
         .filter(move |event| {
-            let wanted = event.labels.get(drover_plan::labels::ENV) == Some(&env)
+            let wanted = event.concerns(&env)
                 && (actions.is_empty()
                     || actions
                         .iter()
