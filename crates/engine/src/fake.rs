@@ -1248,19 +1248,10 @@ impl Streams for FakeEngine {
     /// Without a feed ([`FakeEngine::with_event_feed`]) the fake's event
     /// stream ends at once, and watchers fall back to looking.
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        self.events_of(env, &crate::CONTAINER_ACTIONS)
-    }
-
-    fn events_of(
-        &self,
-        env: &str,
-        actions: &[&str],
-    ) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
         let Some(receiver) = self.lock().events.as_ref().map(|feed| feed.subscribe()) else {
             return futures::stream::empty().boxed();
         };
         let env = env.to_string();
-        let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
         futures::stream::unfold(receiver, |mut receiver| async move {
             loop {
                 match receiver.recv().await {
@@ -1271,11 +1262,12 @@ impl Streams for FakeEngine {
             }
         })
         .filter(move |event| {
+            // As the engine's `event` filter: `health_status` matches
+            // `health_status: healthy`.
             let wanted = event.concerns(&env)
-                && (actions.is_empty()
-                    || actions
-                        .iter()
-                        .any(|a| event.action == *a || event.action.starts_with(&format!("{a}:"))));
+                && crate::CONTAINER_ACTIONS
+                    .iter()
+                    .any(|a| event.action == *a || event.action.starts_with(&format!("{a}:")));
             futures::future::ready(wanted)
         })
         .map(Ok)

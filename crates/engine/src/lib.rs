@@ -412,14 +412,6 @@ pub trait Streams: Named + Send + Sync {
     /// containers of environment `env`, adopted ones included
     /// ([`EngineEvent::concerns`]).
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
-    /// The same, only of these actions (`die`, `health_status`…); with
-    /// none, of every action, `exec_*` included (a watcher of a few
-    /// hundred tasks with health checks would get an event for every check).
-    fn events_of(
-        &self,
-        env: &str,
-        actions: &[&str],
-    ) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
     /// The stdio of a created (not yet started) container, so that nothing
     /// it writes once started is missed: its output, and a writer to its
     /// stdin when [`Attachment::stdin`] was asked at create.

@@ -310,25 +310,17 @@ impl Streams for DockerEngine {
         })
     }
 
-    fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        self.events_of(env, &crate::CONTAINER_ACTIONS)
-    }
-
     /// No label filter: the engine cannot say "labelled for `env` or named
     /// `ENV.…`", so [`EngineEvent::concerns`] is applied here, as events
     /// arrive (what that costs is said there).
-    fn events_of(
-        &self,
-        env: &str,
-        actions: &[&str],
-    ) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        let mut filters = HashMap::from([("type".to_string(), vec!["container".to_string()])]);
-        if !actions.is_empty() {
-            filters.insert(
+    fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
                 "event".to_string(),
-                actions.iter().map(|a| a.to_string()).collect(),
-            );
-        }
+                crate::CONTAINER_ACTIONS.map(str::to_string).to_vec(),
+            ),
+        ]);
         let options = EventsOptions {
             since: None,
             until: None,
