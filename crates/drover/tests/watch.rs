@@ -407,3 +407,120 @@ async fn a_new_tag_in_the_registry_is_announced_once() {
     cancel.cancel();
     watching.await.unwrap();
 }
+
+/// A container started by hand, removed when the test ends (adopted, it
+/// carries no environment's label, so the [`Cluster`] would not remove it).
+struct HandRun {
+    socket: String,
+    id: String,
+}
+
+impl HandRun {
+    /// `docker run -d --name NAME ARGS…` on `host`, with drover's safe
+    /// defaults (an init, a bounded local log), so that adopting it leaves
+    /// nothing for `up` to change.
+    fn start(c: &Cluster, host: &str, name: &str, args: &[&str]) -> HandRun {
+        let _ = c.docker_raw(host, &["rm", "-f", name]);
+        let mut run = vec![
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--init",
+            "--log-driver",
+            "local",
+            "--log-opt",
+            "max-size=20m",
+            "--log-opt",
+            "max-file=5",
+        ];
+        run.extend(args);
+        let id = c.docker(host, &run);
+        HandRun {
+            socket: c.socket(host).to_string(),
+            id,
+        }
+    }
+}
+
+impl Drop for HandRun {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["-H", &self.socket, "rm", "-f", "-v", &self.id])
+            .output();
+    }
+}
+
+/// Its events carry none of drover's labels (a running container can be
+/// renamed, not relabelled): only its name and the adoption record say it
+/// is the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_task_stopped_by_hand_is_drift() {
+    let receiver = Receiver::start(Answer::Ok);
+    let c = cluster("w-adopt", &notify(&receiver));
+    let hand = tokio::task::block_in_place(|| {
+        let hand = HandRun::start(
+            &c,
+            "h1",
+            "wad-web",
+            &["--restart", "unless-stopped", IMAGE1, "sleep", "3600"],
+        );
+        c.drover(&["adopt", "--yes", "wad-web"]).run();
+        c.drover(&["diff"])
+            .stdout("No changes: 1 task(s) as specified.\n")
+            .run();
+        hand
+    });
+    assert_eq!(
+        c.inspect(
+            "h1",
+            &hand.id,
+            "{{.Name}},{{index .Config.Labels \"drover.env\"}}"
+        ),
+        "/w-adopt.wad-web.h1.0,"
+    );
+
+    let fleet = drover_fleet::Fleet::load(Some(c.path()), None, &[]).unwrap();
+    let notifier =
+        drover_notify::Notifier::from_env(&fleet.env, drover_notify::Options::new("ops@watcher"));
+    let sink = drover_fleet::watch::Sink {
+        posted: Arc::new(|_: &drover_notify::Event| {}),
+        note: Arc::new(|_: &str| {}),
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let watching = tokio::spawn(drover_fleet::watch::run(
+        Arc::new(drover_fleet::FleetSource::new(fleet)),
+        notifier,
+        drover_fleet::watch::WatchOptions::default(),
+        sink,
+        cancel.clone(),
+    ));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(tasks_posted(&receiver), []);
+
+    tokio::task::block_in_place(|| c.docker("h1", &["stop", "-t", "1", "w-adopt.wad-web.h1.0"]));
+    let posted = tokio::task::block_in_place(|| {
+        wait_for(&receiver, Duration::from_secs(15), |p| !p.is_empty())
+    });
+    assert_eq!(
+        posted,
+        [("drift.detected".to_string(), "wad-web h1/0".to_string())]
+    );
+    let body = receiver
+        .bodies()
+        .into_iter()
+        .find(|b| b.contains("drift.detected"))
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        json["message"].as_str().unwrap().starts_with(
+            "wad-web h1/0 no longer matches the spec: `drover up` would start it (exited (code "
+        ),
+        "{json}"
+    );
+    // One message for the incident, however many events it made.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(tasks_posted(&receiver).len(), 1);
+    cancel.cancel();
+    watching.await.unwrap();
+}

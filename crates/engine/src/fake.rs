@@ -1249,19 +1249,10 @@ impl Streams for FakeEngine {
     /// Without a feed ([`FakeEngine::with_event_feed`]) the fake's event
     /// stream ends at once, and watchers fall back to looking.
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        self.events_of(env, &[])
-    }
-
-    fn events_of(
-        &self,
-        env: &str,
-        actions: &[&str],
-    ) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
         let Some(receiver) = self.lock().events.as_ref().map(|feed| feed.subscribe()) else {
             return futures::stream::empty().boxed();
         };
         let env = env.to_string();
-        let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
         futures::stream::unfold(receiver, |mut receiver| async move {
             loop {
                 match receiver.recv().await {
@@ -1272,11 +1263,12 @@ impl Streams for FakeEngine {
             }
         })
         .filter(move |event| {
-            let wanted = event.labels.get(drover_plan::labels::ENV) == Some(&env)
-                && (actions.is_empty()
-                    || actions
-                        .iter()
-                        .any(|a| event.action == *a || event.action.starts_with(&format!("{a}:"))));
+            // As the engine's `event` filter: `health_status` matches
+            // `health_status: healthy`.
+            let wanted = event.concerns(&env)
+                && crate::CONTAINER_ACTIONS
+                    .iter()
+                    .any(|a| event.action == *a || event.action.starts_with(&format!("{a}:")));
             futures::future::ready(wanted)
         })
         .map(Ok)

@@ -412,16 +412,10 @@ pub trait Streams: Named + Send + Sync {
     async fn resize_exec(&self, exec_id: &str, rows: u16, cols: u16) -> Result<(), EngineError>;
     /// The exit code of a finished exec, `None` while it runs.
     async fn exec_exit_code(&self, exec_id: &str) -> Result<Option<i64>, EngineError>;
-    /// The engine's container events for environment `env`.
+    /// The engine's container events of [`CONTAINER_ACTIONS`] about the
+    /// containers of environment `env`, adopted ones included
+    /// ([`EngineEvent::concerns`]).
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
-    /// The same, only of these actions (`die`, `health_status`…): a watcher
-    /// of a few hundred tasks with health checks is spared an `exec_*`
-    /// event for every check.
-    fn events_of(
-        &self,
-        env: &str,
-        actions: &[&str],
-    ) -> BoxStream<'static, Result<EngineEvent, EngineError>>;
     /// The stdio of a created (not yet started) container, so that nothing
     /// it writes once started is missed: its output, and a writer to its
     /// stdin when [`Attachment::stdin`] was asked at create.
@@ -431,9 +425,10 @@ pub trait Streams: Named + Send + Sync {
     async fn wait_exit(&self, id: &str) -> Result<i64, EngineError>;
     /// The size of a one-off container's terminal.
     async fn resize_tty(&self, id: &str, rows: u16, cols: u16) -> Result<(), EngineError>;
-    /// Container events of environment `env` with this `action` (`oom`,
-    /// `die`…) that already happened since `since` (Unix seconds), as far
-    /// as the engine still holds them (it keeps only its recent events).
+    /// Container events of environment `env` ([`EngineEvent::concerns`])
+    /// with this `action` (`oom`, `die`…) that already happened since
+    /// `since` (Unix seconds), as far as the engine still holds them (it
+    /// keeps only its recent events).
     async fn past_events(
         &self,
         env: &str,
@@ -460,9 +455,71 @@ pub struct EngineEvent {
     pub container: String,
     /// `create`, `start`, `die`, `stop`, `destroy`, `health_status: healthy`…
     pub action: String,
+    /// The container's labels and the event's own attributes (`name`,
+    /// `image`, `exitCode`, `signal`, `oldName`…), as the engine sends them.
     pub labels: BTreeMap<String, String>,
     /// Nanoseconds since the Unix epoch.
     pub time_nano: i64,
+}
+
+/// The container actions the event streams carry ([`Streams::events`]):
+/// what changes a container or how it runs. Not the `exec_*` events a
+/// health check makes at every interval (a host of a few hundred tasks
+/// with checks would flood every follower), nor `attach`, `resize`,
+/// `top`, `copy` and the like, which change nothing. `health_status`
+/// matches `health_status: healthy` and `health_status: unhealthy`.
+pub const CONTAINER_ACTIONS: [&str; 13] = [
+    "create",
+    "start",
+    "restart",
+    "die",
+    "kill",
+    "oom",
+    "stop",
+    "destroy",
+    "rename",
+    "pause",
+    "unpause",
+    "update",
+    "health_status",
+];
+
+impl EngineEvent {
+    /// Whether this event is about a container of environment `env`: one
+    /// labelled for it, or one named `ENV.…`. The second is what covers the
+    /// containers `drover adopt` took over: a running container can be
+    /// renamed but not relabelled, so they carry none of drover's labels
+    /// but their task's name (a rename's old name counts too: a task's
+    /// container renamed away by hand is news). Which task such a
+    /// container is, only its adoption record says
+    /// ([`drover_plan::role_of`] takes it); a container named so by
+    /// someone else is let through and means nothing there.
+    ///
+    /// Since no engine filter says "this label or that name", the streams
+    /// ask the engine for its container events of [`CONTAINER_ACTIONS`]
+    /// and apply this rule as they arrive. On a host that also runs many
+    /// containers that are not drover's, what that costs is their
+    /// lifecycle events (a create, start, die…, a few hundred bytes each,
+    /// read and dropped): their health checks' `exec_*` events, the only
+    /// ones that come by the second, are filtered out by the engine.
+    pub fn concerns(&self, env: &str) -> bool {
+        if self
+            .labels
+            .get(drover_plan::labels::ENV)
+            .map(String::as_str)
+            == Some(env)
+        {
+            return true;
+        }
+        let named = |key: &str| {
+            self.labels.get(key).is_some_and(|name| {
+                name.trim_start_matches('/')
+                    .strip_prefix(env)
+                    .is_some_and(|rest| rest.starts_with('.'))
+            })
+        };
+        named("name") || named("oldName")
+    }
 }
 
 /// Everything drover asks of an engine.
@@ -489,5 +546,87 @@ mod tests {
         assert!(!is_anonymous_volume(&hex, &labelled, false));
         assert!(!is_anonymous_volume("pgdata", &none, false));
         assert!(!is_anonymous_volume(&hex[..63], &none, false));
+    }
+
+    fn event(action: &str, attributes: &[(&str, &str)]) -> EngineEvent {
+        EngineEvent {
+            container: "c0ffee".to_string(),
+            action: action.to_string(),
+            labels: attributes
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            time_nano: 0,
+        }
+    }
+
+    #[test]
+    fn an_event_concerns_an_environment_by_its_label_or_by_a_name_of_its_own() {
+        let env_label = drover_plan::labels::ENV;
+        // drover's own container, whatever its name.
+        assert!(event("die", &[(env_label, "prod"), ("name", "x")]).concerns("prod"));
+        assert!(!event("die", &[(env_label, "staging"), ("name", "x")]).concerns("prod"));
+        // An adopted container: its own labels only, the task's name.
+        let adopted = event("die", &[("team", "ops"), ("name", "prod.web.h1.0")]);
+        assert!(adopted.concerns("prod"));
+        assert!(!adopted.concerns("prod2") && !adopted.concerns("pro"));
+        // Renamed away from the task's name by hand.
+        let renamed = event(
+            "rename",
+            &[("name", "web-old"), ("oldName", "/prod.web.h1.0")],
+        );
+        assert!(renamed.concerns("prod"));
+        // Anybody else's.
+        assert!(!event("start", &[("name", "postgres")]).concerns("prod"));
+        assert!(!event("start", &[("name", "prod")]).concerns("prod"));
+        assert!(!event("start", &[]).concerns("prod"));
+    }
+
+    #[tokio::test]
+    async fn the_fake_s_stream_carries_an_adopted_container_s_events_and_no_exec() {
+        let engine = fake::FakeEngine::new("h1").with_event_feed();
+        let config = TaskConfig {
+            image: "busybox:1".to_string(),
+            command: None,
+            env: BTreeMap::new(),
+            volumes: Vec::new(),
+            host_files: Vec::new(),
+            memory: None,
+            resources: drover_plan::Resources::default(),
+            network: "bridge".to_string(),
+            init: false,
+            restart: "no".to_string(),
+            stop_timeout: Duration::ZERO,
+            log_driver: "json-file".to_string(),
+            log_options: BTreeMap::new(),
+            health: None,
+            settings: Default::default(),
+        };
+        let labelled = BTreeMap::from([(drover_plan::labels::ENV.to_string(), "prod".to_string())]);
+        engine.insert("prod.web.h1.0", config.clone(), labelled, "running");
+        engine.insert("prod.api.h1.0", config.clone(), BTreeMap::new(), "running");
+        engine.insert("postgres", config, BTreeMap::new(), "running");
+        let mut events = engine.events("prod");
+        for name in ["prod.web.h1.0", "prod.api.h1.0", "postgres"] {
+            assert!(engine.emit(name, "exec_start: sh -c true", &[]));
+            assert!(engine.emit(name, "die", &[]));
+        }
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let e = futures::StreamExt::next(&mut events)
+                .await
+                .unwrap()
+                .unwrap();
+            got.push((e.labels["name"].clone(), e.action));
+        }
+        assert_eq!(
+            got,
+            [
+                ("prod.web.h1.0".to_string(), "die".to_string()),
+                ("prod.api.h1.0".to_string(), "die".to_string())
+            ]
+        );
+        drop(engine);
+        assert!(futures::StreamExt::next(&mut events).await.is_none());
     }
 }

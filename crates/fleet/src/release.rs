@@ -244,7 +244,7 @@ impl Fleet {
             .iter()
             .filter(|c| {
                 matches!(
-                    drover_plan::role_of(&self.env.name, &c.name, &c.labels),
+                    drover_plan::role_of(&self.env.name, &c.name, &c.labels, None),
                     Role::OneOff { kind: OneOffKind::Release, job: ref j, host: ref h } if j == job && h == host
                 )
             })

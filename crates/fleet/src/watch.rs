@@ -4,8 +4,11 @@
 //!
 //! Per host, one subscription to the engine's container events of this
 //! environment (only the actions that matter: a few hundred health checks
-//! make no `exec_*` noise). After each (re)connect the host is listed once,
-//! and then only a container an event names is inspected. A dropped stream
+//! make no `exec_*` noise), the containers `drover adopt` took over
+//! included ([`EngineEvent::concerns`]): which task such a container is,
+//! the watcher knows from the adoption records it listed or saw written.
+//! After each (re)connect the host is listed once, and then only a
+//! container an event names is inspected. A dropped stream
 //! is followed by a new one and a new list (the engine replays no events),
 //! with a backoff of 1 s doubling to 30 s while the host does not answer;
 //! a ping every 30 s notices a connection that died silently.
@@ -40,7 +43,8 @@ use std::time::{Duration, SystemTime};
 use drover_engine::{observe, Engine, EngineError, EngineEvent};
 use drover_notify::{Event, Fact, Notifier, Rules, Tracker};
 use drover_plan::{
-    belongs_to, role_of, HostObservation, HostState, Observed, Role, RunState, Scope, Step, TaskKey,
+    belongs_to, role_of, Adoption, HostObservation, HostState, Observed, Role, RunState, Scope,
+    Step, TaskKey,
 };
 use drover_registry::RegistryClient;
 use futures::future::BoxFuture;
@@ -50,22 +54,6 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::{Fleet, FleetSource};
-
-/// The container events the watcher asks for.
-pub const ACTIONS: [&str; 12] = [
-    "create",
-    "start",
-    "die",
-    "kill",
-    "oom",
-    "stop",
-    "destroy",
-    "rename",
-    "pause",
-    "unpause",
-    "update",
-    "health_status",
-];
 
 /// Time the engine gets to register a new event subscription before the
 /// list that must not miss anything after it.
@@ -260,6 +248,13 @@ pub enum Meaning {
         job: String,
         set: bool,
     },
+    /// The job's adoption record on this host was written (`true`) or
+    /// removed: from then on (or no longer) the containers it names, by
+    /// ID, are the job's tasks.
+    Adoptions {
+        adopted: Vec<(String, Adoption)>,
+        written: bool,
+    },
     /// An API client killed (or is stopping) the task's container: its
     /// exit, if it comes, was asked for.
     Killed {
@@ -291,10 +286,17 @@ pub enum Meaning {
     },
 }
 
-/// What `event` on `host` means, knowing which jobs are locked there.
-pub fn meaning(env: &str, host: &str, event: &EngineEvent, locked: &BTreeSet<String>) -> Meaning {
+/// What `event` on `host` means, knowing which jobs are locked there and
+/// which containers there were adopted (by ID).
+pub fn meaning(
+    env: &str,
+    host: &str,
+    event: &EngineEvent,
+    locked: &BTreeSet<String>,
+    adopted: &HashMap<String, Adoption>,
+) -> Meaning {
     let name = event.labels.get("name").map(String::as_str).unwrap_or("");
-    let role = role_of(env, name, &event.labels);
+    let role = role_of(env, name, &event.labels, adopted.get(&event.container));
     let action = event.action.as_str();
     let id = event.container.clone();
     match role {
@@ -306,6 +308,13 @@ pub fn meaning(env: &str, host: &str, event: &EngineEvent, locked: &BTreeSet<Str
         Role::StopMark { job, host: h } if h == host => match action {
             "create" => Meaning::Mark { job, set: true },
             "destroy" => Meaning::Mark { job, set: false },
+            _ => Meaning::Ignore,
+        },
+        Role::AdoptionRecord { host: h, .. } if h == host => match action {
+            "create" | "destroy" => Meaning::Adoptions {
+                adopted: Adoption::from_record(env, &event.labels),
+                written: action == "create",
+            },
             _ => Meaning::Ignore,
         },
         Role::Current(task) if task.host == host && !locked.contains(&task.job) => match action {
@@ -546,6 +555,8 @@ struct HostWatch {
     recent: HashMap<String, Recent>,
     /// The task containers as last listed.
     seen: BTreeMap<TaskKey, (String, RunState)>,
+    /// The containers adopted here, by ID, as the adoption records say.
+    adopted: HashMap<String, Adoption>,
     /// Tasks told to be drifted: their next event, or their job's unlock, checks again.
     drifted: BTreeSet<TaskKey>,
     /// Tasks to check with a diff, and when.
@@ -586,6 +597,7 @@ impl HostWatch {
             marked: BTreeSet::new(),
             recent: HashMap::new(),
             seen: BTreeMap::new(),
+            adopted: HashMap::new(),
             drifted: BTreeSet::new(),
             due: BTreeMap::new(),
             unlocked: BTreeMap::new(),
@@ -650,7 +662,7 @@ impl HostWatch {
             };
             let listed = match connected {
                 Ok(connected) => {
-                    let events = connected.events_of(&env, &ACTIONS);
+                    let events = connected.events(&env);
                     tokio::time::sleep(SUBSCRIBE_GRACE).await;
                     match observe(connected.as_ref(), &env, &Scope::All).await {
                         Ok(state) => Ok((connected, events, state)),
@@ -730,6 +742,7 @@ impl HostWatch {
         self.locked = found.locked;
         self.marked = found.marked;
         self.seen = found.seen;
+        self.adopted = adoptions(state).collect();
         for fact in found.facts {
             self.send(fact).await;
         }
@@ -776,7 +789,7 @@ impl HostWatch {
         let fleet = self.source.current();
         let env = fleet.env.name.clone();
         let settle = Instant::now() + self.options.settle;
-        let meaning = meaning(&env, &self.host, &event, &self.locked);
+        let meaning = meaning(&env, &self.host, &event, &self.locked, &self.adopted);
         // Only the spec's tasks are watched (a job gone from the files is `up`'s to remove).
         let task = match &meaning {
             Meaning::Died { task, .. }
@@ -804,6 +817,15 @@ impl HostWatch {
                     self.marked.insert(job);
                 } else {
                     self.marked.remove(&job);
+                }
+            }
+            Meaning::Adoptions { adopted, written } => {
+                for (id, adoption) in adopted {
+                    if written {
+                        self.adopted.insert(id, adoption);
+                    } else {
+                        self.adopted.remove(&id);
+                    }
                 }
             }
             Meaning::Killed { id } => {
@@ -918,6 +940,7 @@ impl HostWatch {
         let Ok(state) = observe(engine.as_ref(), &fleet.env.name, &scope).await else {
             return;
         };
+        self.adopted.extend(adoptions(&state));
         let tasks: BTreeSet<TaskKey> = self
             .tasks(&fleet)
             .into_iter()
@@ -962,6 +985,7 @@ impl HostWatch {
                 return;
             }
         };
+        self.adopted.extend(adoptions(&state));
         let verdicts: Vec<(TaskKey, Option<String>)> = match fleet.secrets(&[spec]) {
             Ok(secrets) => {
                 let desired = match drover_plan::render_job(&fleet.env, spec, &secrets) {
@@ -1063,6 +1087,14 @@ impl HostWatch {
             )),
         }
     }
+}
+
+/// The adopted containers of `state`, by ID.
+fn adoptions(state: &HostState) -> impl Iterator<Item = (String, Adoption)> + '_ {
+    state
+        .containers
+        .iter()
+        .filter_map(|c| Some((c.id.clone(), c.adopted.clone()?)))
 }
 
 /// Drift judged by the task's container alone: there under its name, and up.
@@ -1289,7 +1321,7 @@ mod tests {
             &[web.clone(), vec![("exitCode", "3")]].concat(),
         );
         assert_eq!(
-            meaning(ENV, "h1", &died, &none),
+            meaning(ENV, "h1", &died, &none, &HashMap::new()),
             Meaning::Died {
                 task: web0(),
                 id: "id-prod.web.h1.0".to_string(),
@@ -1298,12 +1330,21 @@ mod tests {
         );
         // While the job's lock is on the host, drover is changing it.
         let locked = BTreeSet::from(["web".to_string()]);
-        assert_eq!(meaning(ENV, "h1", &died, &locked), Meaning::Ignore);
+        assert_eq!(
+            meaning(ENV, "h1", &died, &locked, &HashMap::new()),
+            Meaning::Ignore
+        );
         // Another host's task (two entries sharing an engine) is its watcher's.
-        assert_eq!(meaning(ENV, "h2", &died, &none), Meaning::Ignore);
+        assert_eq!(
+            meaning(ENV, "h2", &died, &none, &HashMap::new()),
+            Meaning::Ignore
+        );
         // A kept generation or a one-off exiting is no task's news.
         let kept = event("prod.web.h1.0.kept-abc", "die", &web);
-        assert_eq!(meaning(ENV, "h1", &kept, &none), Meaning::Ignore);
+        assert_eq!(
+            meaning(ENV, "h1", &kept, &none, &HashMap::new()),
+            Meaning::Ignore
+        );
         let one_off = event(
             "prod.web.h1.run-1a2b",
             "die",
@@ -1314,7 +1355,10 @@ mod tests {
                 (drover_plan::labels::ROLE, "run"),
             ],
         );
-        assert_eq!(meaning(ENV, "h1", &one_off, &none), Meaning::Ignore);
+        assert_eq!(
+            meaning(ENV, "h1", &one_off, &none, &HashMap::new()),
+            Meaning::Ignore
+        );
 
         let lock = [
             (drover_plan::labels::ENV, ENV),
@@ -1327,7 +1371,8 @@ mod tests {
                 ENV,
                 "h1",
                 &event("prod.web.h1.lock", "create", &lock),
-                &none
+                &none,
+                &HashMap::new()
             ),
             Meaning::Lock {
                 job: "web".to_string(),
@@ -1339,7 +1384,8 @@ mod tests {
                 ENV,
                 "h1",
                 &event("prod.web.h1.lock", "destroy", &lock),
-                &none
+                &none,
+                &HashMap::new()
             ),
             Meaning::Lock {
                 job: "web".to_string(),
@@ -1354,7 +1400,7 @@ mod tests {
             &[web.clone(), vec![("signal", "15")]].concat(),
         );
         assert!(matches!(
-            meaning(ENV, "h1", &stop, &none),
+            meaning(ENV, "h1", &stop, &none, &HashMap::new()),
             Meaning::Killed { .. }
         ));
         let hup = event(
@@ -1362,10 +1408,13 @@ mod tests {
             "kill",
             &[web.clone(), vec![("signal", "1")]].concat(),
         );
-        assert_eq!(meaning(ENV, "h1", &hup, &none), Meaning::Ignore);
+        assert_eq!(
+            meaning(ENV, "h1", &hup, &none, &HashMap::new()),
+            Meaning::Ignore
+        );
         let unhealthy = event("prod.web.h1.0", "health_status: unhealthy", &web);
         assert!(matches!(
-            meaning(ENV, "h1", &unhealthy, &none),
+            meaning(ENV, "h1", &unhealthy, &none, &HashMap::new()),
             Meaning::Health { healthy: false, .. }
         ));
         // The task's container renamed away by hand: the task is checked.
@@ -1375,14 +1424,17 @@ mod tests {
             &[web.clone(), vec![("oldName", "/prod.web.h1.0")]].concat(),
         );
         assert_eq!(
-            meaning(ENV, "h1", &renamed, &none),
+            meaning(ENV, "h1", &renamed, &none, &HashMap::new()),
             Meaning::Changed {
                 task: web0(),
                 id: "id-oops".to_string()
             }
         );
         // A rollout's rename of the old container aside, under the lock, is not.
-        assert_eq!(meaning(ENV, "h1", &renamed, &locked), Meaning::Ignore);
+        assert_eq!(
+            meaning(ENV, "h1", &renamed, &locked, &HashMap::new()),
+            Meaning::Ignore
+        );
     }
 
     /// A fleet of one job `web` on h1 (never connected: fake engines stand in).
@@ -1737,5 +1789,175 @@ mod tests {
             .iter()
             .all(|f| matches!(f, Fact::TaskGone { .. })));
         assert_eq!(marked.facts.len(), 3);
+    }
+
+    /// The fake engine running `fleet`'s tasks as containers started by
+    /// hand that `drover adopt` took over: none of drover's labels, `names`
+    /// (the tasks' own after the adoption), and with `record`, the job's
+    /// adoption record. The containers' IDs, by task.
+    fn engine_adopted(
+        fleet: &Fleet,
+        names: impl Fn(&TaskKey) -> String,
+        record: bool,
+    ) -> (Arc<FakeEngine>, BTreeMap<String, u32>) {
+        let engine = FakeEngine::new("h1")
+            .with_image(IMAGE, "sha256:1111")
+            .with_event_feed();
+        let job = fleet.job("web").unwrap();
+        let mut ids = BTreeMap::new();
+        for task in drover_plan::render_job(&fleet.env, job, &BTreeMap::new()).unwrap() {
+            let hand_labels = BTreeMap::from([("team".to_string(), "ops".to_string())]);
+            let id = engine.insert(
+                &names(&task.key),
+                task.config.clone(),
+                hand_labels,
+                "running",
+            );
+            ids.insert(id, task.key.task);
+        }
+        let engine = Arc::new(engine);
+        if record {
+            write_record(&engine, &ids);
+        }
+        (engine, ids)
+    }
+
+    /// `drover adopt`'s record of `ids` as web's tasks on h1.
+    fn write_record(engine: &FakeEngine, ids: &BTreeMap<String, u32>) {
+        let record = Adoption::record(ENV, "web", "h1", ids, &BTreeSet::new());
+        let config = engine
+            .container("prod.web.h1.0")
+            .or_else(|| engine.container("web-1"))
+            .unwrap()
+            .config;
+        engine.insert(
+            &drover_plan::adoption_name(ENV, "web", "h1"),
+            config,
+            record,
+            "created",
+        );
+    }
+
+    #[test]
+    fn an_adopted_container_s_events_are_its_task_s_by_its_record() {
+        let none = BTreeSet::new();
+        // Started by hand: its event carries its own labels, none of drover's.
+        let died = event(
+            "prod.web.h1.0",
+            "die",
+            &[("team", "ops"), ("exitCode", "3")],
+        );
+        assert_eq!(
+            meaning(ENV, "h1", &died, &none, &HashMap::new()),
+            Meaning::Ignore
+        );
+        let adoption = Adoption {
+            env: ENV.to_string(),
+            key: web0(),
+            by: None,
+            at: None,
+            secrets: BTreeSet::new(),
+        };
+        let adopted = HashMap::from([("id-prod.web.h1.0".to_string(), adoption.clone())]);
+        assert_eq!(
+            meaning(ENV, "h1", &died, &none, &adopted),
+            Meaning::Died {
+                task: web0(),
+                id: "id-prod.web.h1.0".to_string(),
+                exit_code: Some(3)
+            }
+        );
+        let locked = BTreeSet::from(["web".to_string()]);
+        assert_eq!(
+            meaning(ENV, "h1", &died, &locked, &adopted),
+            Meaning::Ignore
+        );
+
+        // The record's own events say what it holds, from its labels.
+        let ids = BTreeMap::from([("id-prod.web.h1.0".to_string(), 0)]);
+        let record: Vec<(String, String)> =
+            Adoption::record(ENV, "web", "h1", &ids, &BTreeSet::new())
+                .into_iter()
+                .collect();
+        let record: Vec<(&str, &str)> = record
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let written = event("prod.web.h1.adopted", "create", &record);
+        assert_eq!(
+            meaning(ENV, "h1", &written, &none, &HashMap::new()),
+            Meaning::Adoptions {
+                adopted: vec![("id-prod.web.h1.0".to_string(), adoption)],
+                written: true
+            }
+        );
+        let removed = event("prod.web.h1.adopted", "destroy", &record);
+        assert!(matches!(
+            meaning(ENV, "h1", &removed, &none, &HashMap::new()),
+            Meaning::Adoptions { written: false, .. }
+        ));
+        assert_eq!(
+            meaning(ENV, "h2", &written, &none, &HashMap::new()),
+            Meaning::Ignore
+        );
+    }
+
+    #[tokio::test]
+    async fn an_adopted_task_stopped_by_hand_is_drift() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = fleet(dir.path(), 1);
+        let (engine, _) = engine_adopted(&fleet, |k| k.container_name(ENV), true);
+        let watching = Watching::start(fleet, Arc::clone(&engine), Rules::default());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(watching.kinds().await, []);
+
+        engine.by_hand("prod.web.h1.0", HandAction::Stop);
+        engine.emit("prod.web.h1.0", "kill", &[("signal", "15")]);
+        engine.emit("prod.web.h1.0", "die", &[("exitCode", "0")]);
+        engine.emit("prod.web.h1.0", "stop", &[]);
+        assert_eq!(watching.kinds().await, [EventKind::DriftDetected]);
+        let drift = watching.posted.lock().unwrap()[0].clone();
+        assert_eq!(
+            drift.summary,
+            "web h1/0 no longer matches the spec: `drover up` would start it (exited (code 0))"
+        );
+        engine.by_hand("prod.web.h1.0", HandAction::Start);
+        engine.emit("prod.web.h1.0", "start", &[]);
+        assert_eq!(
+            watching.kinds().await,
+            [EventKind::DriftDetected, EventKind::TaskRecovered]
+        );
+        watching.stop().await;
+    }
+
+    #[tokio::test]
+    async fn a_container_adopted_while_watching_is_watched_from_then_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = fleet(dir.path(), 1);
+        let (engine, ids) = engine_adopted(&fleet, |_| "web-1".to_string(), false);
+        let watching = Watching::start(fleet, Arc::clone(&engine), Rules::default());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // A container nobody manages, stopped by hand: nobody's news.
+        engine.by_hand("web-1", HandAction::Stop);
+        engine.emit("web-1", "die", &[("exitCode", "0")]);
+        engine.by_hand("web-1", HandAction::Start);
+        engine.emit("web-1", "start", &[]);
+        assert_eq!(watching.kinds().await, []);
+
+        // `drover adopt`: the record, then the rename.
+        write_record(&engine, &ids);
+        engine.emit("prod.web.h1.adopted", "create", &[]);
+        let id = ids.keys().next().unwrap();
+        drover_engine::Containers::rename_container(engine.as_ref(), id, "prod.web.h1.0")
+            .await
+            .unwrap();
+        engine.emit("prod.web.h1.0", "rename", &[("oldName", "/web-1")]);
+        assert_eq!(watching.kinds().await, []);
+
+        engine.by_hand("prod.web.h1.0", HandAction::Stop);
+        engine.emit("prod.web.h1.0", "kill", &[("signal", "15")]);
+        engine.emit("prod.web.h1.0", "die", &[("exitCode", "0")]);
+        assert_eq!(watching.kinds().await, [EventKind::DriftDetected]);
+        watching.stop().await;
     }
 }

@@ -365,16 +365,28 @@ impl ObservedContainer {
 /// What a drover container named `name` with `container_labels` is, as an
 /// engine event (which carries the container's labels and name) tells it.
 /// An adopted container carries none of drover's labels: only its adoption
-/// record says what it is ([`ObservedContainer::role`]).
-pub fn role_of(env: &str, name: &str, container_labels: &BTreeMap<String, String>) -> Role {
+/// record says what it is, so a reader of events passes the adoption it
+/// knows of for the event's container (from its own observation, or a
+/// record's event); the labels, where there are any, come first, as in
+/// [`ObservedContainer::role`].
+pub fn role_of(
+    env: &str,
+    name: &str,
+    container_labels: &BTreeMap<String, String>,
+    adopted: Option<&Adoption>,
+) -> Role {
     let label = |key: &str| container_labels.get(key).map(String::as_str);
+    let key = adopted.map(|a| &a.key);
     classify(
         env,
         name,
         label(labels::ROLE),
-        label(labels::JOB),
-        label(labels::HOST),
-        label(labels::TASK).and_then(|t| t.parse::<u32>().ok()),
+        label(labels::JOB).or(key.map(|k| k.job.as_str())),
+        label(labels::HOST).or(key.map(|k| k.host.as_str())),
+        match label(labels::TASK) {
+            Some(task) => task.parse::<u32>().ok(),
+            None => key.map(|k| k.task),
+        },
     )
 }
 

@@ -187,3 +187,56 @@ fn status_and_history_see_it_as_the_task() {
         .all(|g| g.command == "adopt" && g.deployed_by == "ops@laptop" && g.current));
     assert!(generations.iter().all(|g| g.commit.is_none()));
 }
+
+#[test]
+fn an_event_of_an_adopted_container_is_its_task_s_by_the_record_alone() {
+    let key = TaskKey::new("web", "app1", 0);
+    let adoption = Adoption {
+        env: ENV_NAME.to_string(),
+        key: key.clone(),
+        by: None,
+        at: None,
+        secrets: BTreeSet::new(),
+    };
+    // An event's attributes: the labels it was started with, none of drover's.
+    let attributes = BTreeMap::from([
+        ("name".to_string(), key.container_name(ENV_NAME)),
+        ("maintainer".to_string(), "ops".to_string()),
+    ]);
+    let name = key.container_name(ENV_NAME);
+    assert_eq!(
+        drover_plan::role_of(ENV_NAME, &name, &attributes, None),
+        Role::Unknown
+    );
+    assert_eq!(
+        drover_plan::role_of(ENV_NAME, &name, &attributes, Some(&adoption)),
+        Role::Current(key.clone())
+    );
+    // Renamed away by hand, set aside by a rollout: the name says which.
+    assert_eq!(
+        drover_plan::role_of(ENV_NAME, "web-old", &attributes, Some(&adoption)),
+        Role::Stray(key.clone())
+    );
+    let kept = format!("{}.kept-0123456789ab", key.container_name(ENV_NAME));
+    assert_eq!(
+        drover_plan::role_of(ENV_NAME, &kept, &attributes, Some(&adoption)),
+        Role::Kept(key.clone())
+    );
+    // drover's labels, where there are any, come first.
+    let labelled = BTreeMap::from([
+        (labels::ENV.to_string(), ENV_NAME.to_string()),
+        (labels::JOB.to_string(), "web".to_string()),
+        (labels::HOST.to_string(), "app1".to_string()),
+        (labels::TASK.to_string(), "1".to_string()),
+    ]);
+    let other = TaskKey::new("web", "app1", 1);
+    assert_eq!(
+        drover_plan::role_of(
+            ENV_NAME,
+            &other.container_name(ENV_NAME),
+            &labelled,
+            Some(&adoption)
+        ),
+        Role::Current(other)
+    );
+}

@@ -3,10 +3,13 @@
 //! While at least one page (or a metrics lease) looks, each host has one
 //! watcher and one usage sampler, however many tabs look:
 //!
-//! - the watcher subscribes to the engine's `/events` (filtered to this
-//!   environment's label), then observes the host as `diff` does (the
+//! - the watcher subscribes to the engine's `/events` (of this
+//!   environment's containers, the ones `drover adopt` took over included:
+//!   [`EngineEvent::concerns`]), then observes the host as `diff` does (the
 //!   containers inspected, their images' own settings, the host's tags),
-//!   then inspects only the container an event names. When the stream
+//!   then inspects only the container an event names; one without
+//!   drover's labels is its task as long as an adoption record of the
+//!   host names it (a record written meanwhile counts). When the stream
 //!   drops, the engine replays only a short backlog, so it observes again
 //!   and resubscribes. The host's tags are listed again after containers
 //!   are created (a deploy pulls first) and every minute;
@@ -34,8 +37,8 @@ use drover_engine::{Engine, EngineError, EngineEvent, ImageDetails, UsageSample}
 use drover_fleet::TaskStatus;
 use drover_plan::views::{locks, status_rows, LockInfo};
 use drover_plan::{
-    labels, DesiredTask, HostObservation, HostState, ImageIndex, Observed, ObservedContainer, Role,
-    Scope, TaskKey,
+    labels, Adoption, DesiredTask, HostObservation, HostState, ImageIndex, Observed,
+    ObservedContainer, Role, Scope, TaskKey,
 };
 use drover_spec::Host;
 use futures::{stream, StreamExt};
@@ -288,6 +291,21 @@ impl HostLive {
         self.dies.remove(id);
     }
 
+    /// What `drover adopt` recorded container `id` as: the adoption known
+    /// of it, else what an adoption record of the host names it (a few
+    /// records per host, one per adopted job).
+    fn adoption_of(&self, env: &str, id: &str) -> Option<Adoption> {
+        if let Some(known) = self.containers.get(id).and_then(|c| c.adopted.clone()) {
+            return Some(known);
+        }
+        self.containers
+            .values()
+            .filter(|c| c.label(labels::ROLE) == Some(drover_plan::ROLE_ADOPTED))
+            .flat_map(|record| Adoption::from_record(env, &record.labels))
+            .find(|(named, _)| named == id)
+            .map(|(_, adoption)| adoption)
+    }
+
     /// Gives a freshly inspected container what `observe` would: its
     /// image's own settings (from a container of the same image, or the
     /// image inspected) and the last exit code of a restarted one.
@@ -478,8 +496,11 @@ impl Hub {
         self.dirty.notify_one();
     }
 
-    fn remember(&self, event: &EngineEvent) {
-        let Some(job) = event.labels.get(labels::JOB) else {
+    /// Keeps `event` in its job's activity; an adopted container's job and
+    /// task are its `adoption`'s.
+    fn remember(&self, event: &EngineEvent, adoption: Option<&Adoption>) {
+        let key = adoption.map(|a| &a.key);
+        let Some(job) = event.labels.get(labels::JOB).or(key.map(|k| &k.job)) else {
             return;
         };
         if !matters(&event.action) {
@@ -494,8 +515,16 @@ impl Hub {
             time: drover_plan::time::from_unix_nanos(event.time_nano)
                 .map(drover_plan::time::format)
                 .unwrap_or_else(crate::now),
-            host: event.labels.get(labels::HOST).cloned().unwrap_or_default(),
-            task: event.labels.get(labels::TASK).and_then(|t| t.parse().ok()),
+            host: event
+                .labels
+                .get(labels::HOST)
+                .or(key.map(|k| &k.host))
+                .cloned()
+                .unwrap_or_default(),
+            task: match event.labels.get(labels::TASK) {
+                Some(task) => task.parse().ok(),
+                None => key.map(|k| k.task),
+            },
             action: event.action.clone(),
             name: event.labels.get("name").cloned().unwrap_or_default(),
             exit_code: event.labels.get("exitCode").and_then(|c| c.parse().ok()),
@@ -973,8 +1002,12 @@ async fn follow(
             () = stop.cancelled() => return Ended::Stopped,
             event = events.recv() => match event {
                 Some(Ok(event)) => {
-                    hub.remember(&event);
                     let mut l = lock(live);
+                    let adoption = match event.labels.get(labels::ENV) {
+                        Some(_) => None,
+                        None => l.adoption_of(&hub.source.current().env.name, &event.container),
+                    };
+                    hub.remember(&event, adoption.as_ref());
                     l.events += 1;
                     if event.action == "die" {
                         if let Some(code) = event.labels.get("exitCode").and_then(|c| c.parse().ok()) {
@@ -1023,7 +1056,7 @@ async fn follow(
             () = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
                 due = None;
                 let ids: Vec<String> = std::mem::take(&mut pending).into_iter().collect();
-                let found: Vec<(String, Result<Option<ObservedContainer>, EngineError>)> =
+                let mut found: Vec<(String, Result<Option<ObservedContainer>, EngineError>)> =
                     stream::iter(ids)
                         .map(|id| async move {
                             let c = engine.inspect_container(&id).await;
@@ -1032,19 +1065,28 @@ async fn follow(
                         .buffer_unordered(CONCURRENCY)
                         .collect()
                         .await;
+                // Adoption records first: `drover adopt` writes one, then
+                // renames the containers it names, often in one burst.
+                found.sort_by_key(|(_, c)| {
+                    !matches!(c, Ok(Some(c)) if c.label(labels::ROLE) == Some(drover_plan::ROLE_ADOPTED))
+                });
+                let env = hub.source.current().env.name.clone();
                 let mut failure = None;
                 for (id, result) in found {
                     match result {
                         Ok(Some(mut c)) => {
                             // A container `drover adopt` took over carries no
-                            // label: it stays the task its record names.
+                            // label: it is the task its record names, and one
+                            // no record names is no container of this
+                            // environment (`observe` reads none such either).
                             if c.label(labels::ENV).is_none() {
-                                let adoption = lock(live)
-                                    .containers
-                                    .get(&id)
-                                    .and_then(|known| known.adopted.clone());
-                                if let Some(adoption) = adoption {
-                                    c.adopt(adoption);
+                                let adoption = lock(live).adoption_of(&env, &id);
+                                match adoption {
+                                    Some(adoption) => c.adopt(adoption),
+                                    None => {
+                                        lock(live).forget(&id);
+                                        continue;
+                                    }
                                 }
                             }
                             if !lock(live).complete(&mut c) {

@@ -1064,3 +1064,77 @@ async fn a_dropped_event_stream_is_followed_by_a_relist_then_a_new_subscription(
     assert_eq!(web.dashboard.hub().subscriptions(), 2);
     web.stop().await;
 }
+
+/// A container `drover adopt` took over carries none of drover's labels
+/// (a running container can be renamed, not relabelled): the live view
+/// follows it all the same, by its task's name and the adoption record,
+/// without waiting for a re-read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adopted_task_stopped_by_hand_shows_at_once() {
+    let c = cluster("w-adopted", "", &[]);
+    let _ = c.docker_raw("h1", &["rm", "-f", "wadw-app"]);
+    let id = c.docker(
+        "h1",
+        &[
+            "run",
+            "-d",
+            "--name",
+            "wadw-app",
+            "drover-test/busybox:1",
+            "sleep",
+            "3600",
+        ],
+    );
+    /// Removes the hand-run container however the test ends (the
+    /// cluster removes only what carries the environment's label).
+    struct Removed<'a>(&'a drover_testkit::hosts::Cluster, String);
+    impl Drop for Removed<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.docker_raw("h1", &["rm", "-f", "-v", &self.1]);
+        }
+    }
+    let _removed = Removed(&c, id);
+    c.drover(&["adopt", "--yes", "wadw-app"]).run();
+    let web = Web::start(c.path()).await;
+    let bearer = format!("Bearer {TOKEN}");
+    let mut feed = live(web.addr, &[("authorization", &bearer)]).await;
+    let state = |s: &Value| {
+        s["tasks"][0]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    loop {
+        let s = next_overview(&mut feed, Duration::from_secs(10))
+            .await
+            .expect("snapshots");
+        if state(&s) == "running" {
+            break;
+        }
+    }
+    c.docker("h1", &["stop", "-t", "1", "w-adopted.wadw-app.h1.0"]);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let s = next_overview(&mut feed, left)
+            .await
+            .expect("the stop shows within 10 s, without a re-read");
+        if state(&s) == "exited" {
+            assert_eq!(s["tasks"][0]["job"], "wadw-app", "{s}");
+            break;
+        }
+    }
+    assert_eq!(
+        web.dashboard.hub().subscriptions(),
+        2,
+        "one per host (h1, h2): no re-read"
+    );
+    let activity = web.dashboard.hub().activity("wadw-app");
+    assert!(
+        activity
+            .iter()
+            .any(|a| a.action == "die" && a.host == "h1" && a.task == Some(0)),
+        "{activity:?}"
+    );
+    web.stop().await;
+}

@@ -11,7 +11,6 @@ use bollard::query_parameters::{
     AttachContainerOptions, EventsOptions, ResizeContainerTTYOptions, WaitContainerOptions,
 };
 use bytes::Bytes;
-use drover_plan::labels;
 use futures::stream::{self, BoxStream};
 use futures::StreamExt;
 use http_body_util::BodyExt;
@@ -311,42 +310,31 @@ impl Streams for DockerEngine {
         })
     }
 
+    /// No label filter: the engine cannot say "labelled for `env` or named
+    /// `ENV.…`", so [`EngineEvent::concerns`] is applied here, as events
+    /// arrive (what that costs is said there).
     fn events(&self, env: &str) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        self.events_of(env, &[])
-    }
-
-    fn events_of(
-        &self,
-        env: &str,
-        actions: &[&str],
-    ) -> BoxStream<'static, Result<EngineEvent, EngineError>> {
-        let mut filters = HashMap::from([
+        let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
-            ("label".to_string(), vec![format!("{}={env}", labels::ENV)]),
-        ]);
-        if !actions.is_empty() {
-            filters.insert(
+            (
                 "event".to_string(),
-                actions.iter().map(|a| a.to_string()).collect(),
-            );
-        }
+                crate::CONTAINER_ACTIONS.map(str::to_string).to_vec(),
+            ),
+        ]);
         let options = EventsOptions {
             since: None,
             until: None,
             filters: Some(filters),
         };
-        let (host, address) = (self.host.clone(), self.address.clone());
+        let (host, address, env) = (self.host.clone(), self.address.clone(), env.to_string());
         self.docker
             .events(Some(options))
             .map(move |item| {
-                let message = item.map_err(|e| EngineError::from_bollard(e, &host, &address))?;
-                let actor = message.actor.unwrap_or_default();
-                Ok(EngineEvent {
-                    container: actor.id.unwrap_or_default(),
-                    action: message.action.unwrap_or_default(),
-                    labels: actor.attributes.unwrap_or_default().into_iter().collect(),
-                    time_nano: message.time_nano.unwrap_or(0),
-                })
+                item.map(engine_event)
+                    .map_err(|e| EngineError::from_bollard(e, &host, &address))
+            })
+            .filter(move |item| {
+                futures::future::ready(item.as_ref().map_or(true, |e| e.concerns(&env)))
             })
             .boxed()
     }
@@ -422,10 +410,10 @@ impl Streams for DockerEngine {
         action: &str,
         since: i64,
     ) -> Result<Vec<EngineEvent>, EngineError> {
+        // Filtered here, as the streams are ([`EngineEvent::concerns`]).
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             ("event".to_string(), vec![action.to_string()]),
-            ("label".to_string(), vec![format!("{}={env}", labels::ENV)]),
         ]);
         // To the nanosecond, as the engine takes it: a whole second would
         // leave out what happened in the current one (a crash loop's last
@@ -452,15 +440,23 @@ impl Streams for DockerEngine {
                 Ok(Some(message)) => message.map_err(|e| self.err(e))?,
                 Ok(None) | Err(_) => break,
             };
-            let actor = message.actor.unwrap_or_default();
-            events.push(EngineEvent {
-                container: actor.id.unwrap_or_default(),
-                action: message.action.unwrap_or_default(),
-                labels: actor.attributes.unwrap_or_default().into_iter().collect(),
-                time_nano: message.time_nano.unwrap_or(0),
-            });
+            let event = engine_event(message);
+            if event.concerns(env) {
+                events.push(event);
+            }
         }
         Ok(events)
+    }
+}
+
+/// An engine's event message as drover reads it.
+fn engine_event(message: bollard::models::EventMessage) -> EngineEvent {
+    let actor = message.actor.unwrap_or_default();
+    EngineEvent {
+        container: actor.id.unwrap_or_default(),
+        action: message.action.unwrap_or_default(),
+        labels: actor.attributes.unwrap_or_default().into_iter().collect(),
+        time_nano: message.time_nano.unwrap_or(0),
     }
 }
 
