@@ -2461,3 +2461,60 @@ fn secret_values_a_failing_task_prints_are_masked_wherever_drover_quotes_it() {
         .run();
     assert!(!release.stdout.contains(SECRET) && !release.stderr.contains(SECRET));
 }
+
+/// Regression (review): a rollout killed while its first new container was
+/// still in its health check's start period left that container running,
+/// never proven; `diff` counted it unchanged, and the next `up` took the
+/// job's other task down while this one never served. A task not proven is
+/// proven first; failing, the rollout stops before anything else goes.
+#[test]
+fn a_task_not_yet_healthy_is_proven_before_the_rollout_takes_another_down() {
+    // Version "b" never becomes healthy: its check fails through a long
+    // start period, during which the engine says "starting".
+    let job = |greeting: &str| {
+        format!(
+            r#"
+            image = "{IMAGE1}"
+            hosts = ["h1", "h2"]
+            command = ["sh", "-c", "test \"$GREETING\" = b || touch /tmp/ok; exec sleep 3600"]
+            env = {{ GREETING = "{greeting}" }}
+            stop_timeout = "1s"
+            [health]
+            cmd = ["test", "-f", "/tmp/ok"]
+            interval = "1s"
+            timeout = "1s"
+            retries = 2
+            start_period = "20s"
+            [update]
+            parallel = 1
+            "#
+        )
+    };
+    let c = cluster("r-unproven", "").job("web", &job("a"));
+    c.drover(&["up", "--yes"]).run();
+    let (h1, h2) = (format!("{}.web.h1.0", c.env), format!("{}.web.h2.0", c.env));
+    let h2_before = c.inspect("h2", &h2, "{{.Id}}");
+
+    // The rollout to "b" killed as h1/0's new container waits for health.
+    c.set_job("web", &job("b"));
+    let (child, lines) = spawn(&c, &["up", "--yes"]);
+    wait_for(&lines, "web h1/0: waiting for health");
+    signal(&child, libc::SIGKILL);
+    let _ = wait(child, Duration::from_secs(10));
+    assert_eq!(c.inspect("h1", &h1, "{{.State.Health.Status}}"), "starting");
+    c.drover(&["diff"])
+        .status(2)
+        .stdout_has("> start   web h1/0  (")
+        .stdout_has(", running, but its health check has not passed since it started)\n")
+        .run();
+    c.drover(&["up", "--yes"])
+        .status(1)
+        .stderr_has("FAILED web h1/0 (start)")
+        .run();
+    assert_eq!(
+        c.inspect("h2", &h2, "{{.Id}}"),
+        h2_before,
+        "h2/0 served throughout: nothing took it down"
+    );
+    assert_eq!(c.inspect("h2", &h2, "{{.State.Status}}"), "running");
+}
