@@ -203,7 +203,13 @@ fn report_text(prepared: &Prepared, executed: &Executed, color: bool) {
         }
     }
     let counts = Counts::of(report);
-    if report.interrupted {
+    if report.interrupted && counts.done == counts.total() && counts.total() > 0 {
+        // The signal came after the last step: nothing is left to finish.
+        eprintln!(
+            "interrupted after the last step: {}; nothing is left to do",
+            counts.summary()
+        );
+    } else if report.interrupted {
         eprintln!(
             "interrupted: {}; {}",
             counts.summary(),
