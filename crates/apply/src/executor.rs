@@ -585,6 +585,7 @@ impl<'a> Executor<'a> {
         }
         if let Some(previous) = previous {
             map.insert(labels::PREVIOUS.to_string(), previous.record.clone());
+            map.insert(labels::REPLACES.to_string(), previous.id.clone());
         }
         map
     }
@@ -1159,25 +1160,29 @@ impl<'a> Executor<'a> {
                 }
             }
             for (task, (kept, failed)) in aside {
-                // When each last served is the engine's to say (a list does
-                // not): asked only where some may go.
-                let mut generations = Vec::new();
-                for s in &kept {
-                    let served = if kept.len() > keep as usize {
-                        match engine.inspect_container(&s.id).await {
-                            Ok(Some(c)) => c.served_until(),
-                            _ => deployed_at(s),
+                let current = list.iter().find(|s| {
+                    s.name
+                        == TaskKey {
+                            job: job.to_string(),
+                            host: host.to_string(),
+                            task,
                         }
-                    } else {
-                        deployed_at(s)
-                    };
-                    generations.push(generation(s, served));
-                }
-                let kept = generations;
-                let failed: Vec<_> = failed
+                        .container_name(self.env)
+                });
+                let ranks = drover_plan::retention::succession(
+                    current.and_then(|s| s.labels.get(labels::REPLACES).map(String::as_str)),
+                    kept.iter().map(|s| {
+                        (
+                            s.id.as_str(),
+                            s.labels.get(labels::REPLACES).map(String::as_str),
+                        )
+                    }),
+                );
+                let kept: Vec<_> = kept
                     .iter()
-                    .map(|s| generation(s, deployed_at(s)))
+                    .map(|s| generation(s, ranks.get(s.id.as_str()).copied()))
                     .collect();
+                let failed: Vec<_> = failed.iter().map(|s| generation(s, None)).collect();
                 for old in drover_plan::retention::expired(&kept, &failed, keep) {
                     if let Err(e) = engine.remove_container(old.id).await {
                         record(Outcome {
@@ -1195,22 +1200,16 @@ impl<'a> Executor<'a> {
 }
 
 /// A set-aside container as the retention rule reads it.
-fn generation(
-    s: &ContainerSummary,
-    served_until: Option<drover_plan::time::Timestamp>,
-) -> drover_plan::retention::Generation<'_> {
+fn generation(s: &ContainerSummary, rank: Option<usize>) -> drover_plan::retention::Generation<'_> {
     drover_plan::retention::Generation {
         id: &s.id,
-        served_until,
+        rank,
+        deployed_at: s
+            .labels
+            .get(labels::DEPLOYED_AT)
+            .and_then(|at| drover_plan::time::parse(at)),
         state: s.state,
     }
-}
-
-/// Its `drover.deployed_at`.
-fn deployed_at(s: &ContainerSummary) -> Option<drover_plan::time::Timestamp> {
-    s.labels
-        .get(labels::DEPLOYED_AT)
-        .and_then(|at| drover_plan::time::parse(at))
 }
 
 /// The outcome of `c`.

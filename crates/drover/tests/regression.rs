@@ -2518,3 +2518,39 @@ fn a_task_not_yet_healthy_is_proven_before_the_rollout_takes_another_down() {
     );
     assert_eq!(c.inspect("h2", &h2, "{{.State.Status}}"), "running");
 }
+
+/// Regression (review): `up` V1, `up` V2, `rollback`, `up` V3, `rollback`
+/// brought back V2 (the newest deployed kept generation), not V1, which
+/// served just before V3; and with `keep = 1` the up of V3 removed V1.
+#[test]
+fn rollback_after_a_rollback_and_a_deploy_returns_to_what_served_before() {
+    for keep in [3, 1] {
+        let env = format!("r-rb{keep}");
+        let job = |v: u32| {
+            format!(
+                "image = \"{IMAGE1}\"\nhosts = [\"h1\"]\ncommand = [\"sleep\", \"3600\"]\nenv = {{ V = \"{v}\" }}\nstop_timeout = \"1s\"\n[update]\nkeep = {keep}\n"
+            )
+        };
+        let c = cluster(&env, "").job("rb", &job(1));
+        let v = |c: &Cluster| {
+            c.inspect(
+                "h1",
+                &format!("{env}.rb.h1.0"),
+                "{{range .Config.Env}}{{println .}}{{end}}",
+            )
+            .lines()
+            .find_map(|l| l.strip_prefix("V=").map(str::to_string))
+            .unwrap_or_default()
+        };
+        c.drover(&["up", "--yes"]).run();
+        c.set_job("rb", &job(2));
+        c.drover(&["up", "--yes"]).run();
+        c.drover(&["rollback", "rb", "--yes"]).run();
+        assert_eq!(v(&c), "1", "keep = {keep}");
+        c.set_job("rb", &job(3));
+        c.drover(&["up", "--yes"]).run();
+        assert_eq!(v(&c), "3", "keep = {keep}");
+        c.drover(&["rollback", "rb", "--yes"]).run();
+        assert_eq!(v(&c), "1", "back to what served before 3 (keep = {keep})");
+    }
+}

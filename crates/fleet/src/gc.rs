@@ -489,8 +489,21 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
         let (aside, failed): (Vec<&ObservedContainer>, Vec<&ObservedContainer>) = containers
             .iter()
             .partition(|c| matches!(c.role(&spec.env), Role::Kept(_)));
-        let kept_generations: Vec<Generation> = aside.iter().map(|c| generation(c)).collect();
-        let failed_generations: Vec<Generation> = failed.iter().map(|c| generation(c)).collect();
+        let current = read
+            .state
+            .containers
+            .iter()
+            .find(|c| c.role(&spec.env) == Role::Current(task.clone()));
+        let ranks = retention::succession(
+            current.and_then(ObservedContainer::replaces),
+            aside.iter().map(|c| (c.id.as_str(), c.replaces())),
+        );
+        let kept_generations: Vec<Generation> = aside
+            .iter()
+            .map(|c| generation(c, ranks.get(c.id.as_str()).copied()))
+            .collect();
+        let failed_generations: Vec<Generation> =
+            failed.iter().map(|c| generation(c, None)).collect();
         for removal in retention::expired(&kept_generations, &failed_generations, keep) {
             if let Some(c) = containers.iter().find(|c| c.id == removal.id) {
                 steps.push(GcStep::Generation {
@@ -560,10 +573,11 @@ pub fn plan_host(spec: &GcSpec, host: &str, primary: bool, read: &HostRead) -> H
 }
 
 /// A set-aside container as the retention rule reads it.
-fn generation(c: &ObservedContainer) -> Generation<'_> {
+fn generation(c: &ObservedContainer, rank: Option<usize>) -> Generation<'_> {
     Generation {
         id: &c.id,
-        served_until: c.served_until(),
+        rank,
+        deployed_at: c.deployed_at(),
         state: c.state(),
     }
 }

@@ -46,6 +46,10 @@ pub mod labels {
     /// The generation this container replaced, as JSON, so `rollback` can
     /// recreate it when its kept container is gone.
     pub const PREVIOUS: &str = "drover.previous";
+    /// The ID of the container this one replaced (set aside as a kept
+    /// generation): what served just before it. `rollback` goes back to
+    /// it, and retention keeps generations in this order of succession.
+    pub const REPLACES: &str = "drover.replaces";
     /// `lock` or `stopped` on drover's marker containers.
     pub const ROLE: &str = "drover.role";
     /// A lock's record: why it is held.

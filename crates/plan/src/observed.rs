@@ -343,17 +343,9 @@ impl ObservedContainer {
             .or(self.created)
     }
 
-    /// When it last stopped serving, for a generation set aside: the
-    /// engine's time it last stopped (a rollout stops it as it sets it
-    /// aside), or, never stopped since, when it was deployed. Generations
-    /// are ordered by it: after a rollback the generation rolled back from
-    /// was deployed later, yet served earlier than the one that came back.
-    pub fn served_until(&self) -> Option<Timestamp> {
-        let deployed = self.deployed_at();
-        match self.runs.finished_at {
-            Some(stopped) if deployed.is_none_or(|d| stopped >= d) => Some(stopped),
-            _ => deployed,
-        }
+    /// The ID of the container it replaced ([`labels::REPLACES`]).
+    pub fn replaces(&self) -> Option<&str> {
+        self.label(labels::REPLACES)
     }
 
     /// Why it does not serve at `now`, if it does not ([`Runs::failing`]).

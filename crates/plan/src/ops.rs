@@ -285,16 +285,19 @@ pub fn plan_rollback(
     for key in tasks {
         let now = current.get(&key).copied();
         let now_at = now.and_then(ObservedContainer::deployed_at);
-        // Of the kept generations deployed before the current one, the one
-        // that served last (after a rollback, the generation rolled back
-        // from was deployed later but served earlier: not that one).
-        let target = kept
-            .get(&key)
-            .into_iter()
-            .flatten()
-            .copied()
-            .filter(|k| now.is_none() || k.deployed_at() < now_at)
-            .max_by_key(|k| (k.served_until(), k.deployed_at()));
+        // The generation the current one replaced: what served just before
+        // it (after a rollback and a new deployment, not the generation
+        // rolled back from, though it was deployed later). Without that
+        // record, the newest kept generation deployed before the current one.
+        let candidates = kept.get(&key).into_iter().flatten().copied();
+        let replaced = now
+            .and_then(ObservedContainer::replaces)
+            .and_then(|id| candidates.clone().find(|k| k.id == id));
+        let target = replaced.or_else(|| {
+            candidates
+                .filter(|k| now.is_none() || k.deployed_at() < now_at)
+                .max_by_key(|k| k.deployed_at())
+        });
         let task = Some(key.task);
         let phase = now.map_or(Phase::Now, |c| disrupting(c, observed.at));
         match (target, now) {

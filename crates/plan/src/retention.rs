@@ -10,11 +10,13 @@
 //!
 //! The rule, per task:
 //!
-//! - kept generations, newest first by when they last served (when they
-//!   were set aside; [`crate::ObservedContainer::served_until`]): the first
-//!   `keep` stay, whatever their state; the rest go. Not by when they were
-//!   deployed: after a rollback, the generation rolled back from is the
-//!   newest deployed, yet the one that came back served after it;
+//! - kept generations, newest first in the order they served: the one the
+//!   current container replaced, the one that replaced, and so on
+//!   ([`succession`], by each container's `drover.replaces`), then any
+//!   other by when it was deployed. Not by deployment alone: after a
+//!   rollback, the generation rolled back from is the newest deployed, yet
+//!   the one that came back served after it. The first `keep` stay,
+//!   whatever their state; the rest go;
 //! - failed generations (the container that failed a rollout's gate, kept
 //!   aside as evidence under a name of its own, one per task): the newest
 //!   stays while `keep` is at least 1, the rest go;
@@ -44,9 +46,12 @@ use crate::time::Timestamp;
 pub struct Generation<'a> {
     /// The container's ID.
     pub id: &'a str,
-    /// When it last served ([`crate::ObservedContainer::served_until`]);
-    /// `None` when unknown, which counts as the oldest.
-    pub served_until: Option<Timestamp>,
+    /// Its place in the task's succession ([`succession`]): 0 for the one
+    /// the current container replaced; `None` for one outside it.
+    pub rank: Option<usize>,
+    /// When it was deployed (the `drover.deployed_at` label); `None` when
+    /// unknown, which counts as the oldest.
+    pub deployed_at: Option<Timestamp>,
     pub state: RunState,
 }
 
@@ -102,8 +107,10 @@ pub fn expired<'a>(
     let beyond = |generations: &[Generation<'a>], stay: u32, why: Expired| {
         let mut newest_first = generations.to_vec();
         newest_first.sort_by(|a, b| {
-            b.served_until
-                .cmp(&a.served_until)
+            let rank = |g: &Generation| g.rank.unwrap_or(usize::MAX);
+            rank(a)
+                .cmp(&rank(b))
+                .then_with(|| b.deployed_at.cmp(&a.deployed_at))
                 .then_with(|| b.id.cmp(a.id))
         });
         newest_first
@@ -116,6 +123,33 @@ pub fn expired<'a>(
     let mut removals = beyond(kept, keep, Expired::BeyondKeep { keep });
     removals.extend(beyond(failed, keep.min(1), Expired::OlderFailure { keep }));
     removals
+}
+
+/// The order in which a task's kept generations served, newest first: the
+/// one `current_replaces` names (what the current container replaced), the
+/// one that one replaced, and so on, as far as the chain goes among
+/// `kept` (`(ID, the ID it replaced)`). Each ID maps to its place; one
+/// outside the chain is absent.
+pub fn succession<'a>(
+    current_replaces: Option<&'a str>,
+    kept: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> std::collections::BTreeMap<&'a str, usize> {
+    let replaced: std::collections::BTreeMap<&str, Option<&str>> = kept.into_iter().collect();
+    let mut ranks = std::collections::BTreeMap::new();
+    let mut next = current_replaces;
+    while let Some(id) = next {
+        let Some(before) = replaced.get(id) else {
+            break;
+        };
+        // A chain that loops (labels set by hand) ends where it repeats.
+        if ranks.contains_key(id) {
+            break;
+        }
+        let place = ranks.len();
+        ranks.insert(id, place);
+        next = *before;
+    }
+    ranks
 }
 
 /// One one-off container of a job on a host, as the engine reports it.
@@ -157,7 +191,8 @@ pub fn one_offs<'a>(containers: &[OneOff<'a>], keep: u32) -> Vec<Removal<'a>> {
         .filter(|c| c.kind == OneOffKind::Release && !(live(c) && c.holder_gone))
         .map(|c| Generation {
             id: c.id,
-            served_until: c.created,
+            rank: None,
+            deployed_at: c.created,
             state: c.state,
         })
         .collect();
@@ -169,10 +204,11 @@ pub fn one_offs<'a>(containers: &[OneOff<'a>], keep: u32) -> Vec<Removal<'a>> {
 mod tests {
     use super::*;
 
-    fn g<'a>(id: &'a str, served_until: &'a str, state: &'a str) -> Generation<'a> {
+    fn g<'a>(id: &'a str, deployed_at: &'a str, state: &'a str) -> Generation<'a> {
         Generation {
             id,
-            served_until: crate::time::parse(served_until),
+            rank: None,
+            deployed_at: crate::time::parse(deployed_at),
             state: state.parse().expect("a state"),
         }
     }

@@ -359,33 +359,29 @@ fn restart_acts_on_the_task_own_container_not_a_leftover_of_an_unknown_host() {
 
 /// Regression (review): `up` V1, `up` V2, `rollback` (V1 runs again, V2 set
 /// aside), `up` V3 (V1 set aside). The generation that served before V3 is
-/// V1, though V2 was deployed later: rollback returns to the one that
-/// served last, and retention keeps by the same order.
+/// V1, though V2 was deployed later: rollback returns to the one the
+/// current container replaced, and retention keeps in that order.
 #[test]
-fn rollback_after_a_rollback_returns_to_the_generation_that_served_last() {
+fn rollback_after_a_rollback_returns_to_the_generation_the_current_one_replaced() {
     let desired = standard();
-    let current = deployed_at(
+    let v1 = kept(
+        find(&web_at("busybox:1.34"), "web", "app1", 0),
+        "2024-03-01T10:00:00Z",
+    );
+    let mut v2 = kept(
+        find(&web_at("busybox:1.35"), "web", "app1", 0),
+        "2024-04-01T10:00:00Z",
+    );
+    // V2 had replaced V1 when it was deployed.
+    v2.labels
+        .insert(labels::REPLACES.to_string(), v1.id.clone());
+    let mut current = deployed_at(
         observed_from(find(&desired, "web", "app1", 0)),
         "2024-06-01T10:00:00Z",
     );
-    let stopped = |mut c: ObservedContainer, at: &str| {
-        c.runs.finished_at = drover_plan::time::parse(at);
-        c
-    };
-    let v1 = stopped(
-        kept(
-            find(&web_at("busybox:1.34"), "web", "app1", 0),
-            "2024-03-01T10:00:00Z",
-        ),
-        "2024-06-01T10:00:01Z",
-    );
-    let v2 = stopped(
-        kept(
-            find(&web_at("busybox:1.35"), "web", "app1", 0),
-            "2024-04-01T10:00:00Z",
-        ),
-        "2024-05-01T10:00:00Z",
-    );
+    current
+        .labels
+        .insert(labels::REPLACES.to_string(), v1.id.clone());
     let app1 = HostState {
         containers: vec![v2.clone(), current.clone(), v1.clone()],
         images: images(&["busybox:1.36"]),
@@ -399,17 +395,30 @@ fn rollback_after_a_rollback_returns_to_the_generation_that_served_last() {
             target: ContainerRef::of(&v1),
         }
     );
-    fn generation(c: &ObservedContainer) -> drover_plan::retention::Generation<'_> {
-        drover_plan::retention::Generation {
-            id: &c.id,
-            served_until: c.served_until(),
-            state: c.state(),
-        }
-    }
-    let gone = drover_plan::retention::expired(&[generation(&v2), generation(&v1)], &[], 1);
+    let ranks = drover_plan::retention::succession(
+        current.replaces(),
+        [&v1, &v2].map(|c| (c.id.as_str(), c.replaces())),
+    );
+    assert_eq!(ranks.get(v1.id.as_str()), Some(&0));
+    assert_eq!(ranks.get(v2.id.as_str()), None, "V2 is not in V3's line");
+    let generation = |c: &ObservedContainer| drover_plan::retention::Generation {
+        id: "",
+        rank: ranks.get(c.id.as_str()).copied(),
+        deployed_at: c.deployed_at(),
+        state: c.state(),
+    };
+    let (g1, g2) = (generation(&v1), generation(&v2));
+    let gone = drover_plan::retention::expired(
+        &[
+            drover_plan::retention::Generation { id: "v2", ..g2 },
+            drover_plan::retention::Generation { id: "v1", ..g1 },
+        ],
+        &[],
+        1,
+    );
     assert_eq!(
         gone.iter().map(|r| r.id).collect::<Vec<_>>(),
-        [v2.id.as_str()],
+        ["v2"],
         "keep = 1 keeps the generation that served last"
     );
 }
