@@ -2051,7 +2051,7 @@ fn a_kill_by_hand_is_named_a_sigkill_not_a_memory_kill() {
         .stdout(
             "
             TASK  CONTAINER  IMAGE  STATE  HEALTH  UPTIME  RESTARTS  MEMORY  CPU  COMMIT
-            app h1/0  <id>  drover-test/busybox:1  exited (exit 137)  -  -  0  -  -
+            app h1/0  <id>  drover-test/busybox:1  exited (exit 137)  -  -  0  -  -  -
             ",
         )
         .run();
