@@ -263,6 +263,10 @@ pub fn release_outcome(c: &ObservedContainer) -> String {
     match (runs.oom_killed, runs.exit_code) {
         (true, code) => Failing::Exited { code, oom: true }.to_string(),
         (false, Some(0)) => "succeeded".to_string(),
+        // Stopped before its timeout: Ctrl-C during the rollout, or by hand.
+        (false, Some(code)) if by_signal => {
+            format!("stopped by a signal before it ended (exit code {code})")
+        }
         (false, Some(code)) => format!("failed with exit code {code}"),
         (false, None) => "ended".to_string(),
     }

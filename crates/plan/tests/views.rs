@@ -388,6 +388,9 @@ fn release_run(
         .insert(labels::TIMEOUT.to_string(), (timeout * 1000).to_string());
     c.labels.extend(deployment_labels(at));
     let start = drover_plan::time::parse(at).expect("a time");
+    // Created by drover a moment before the engine started it (a busy
+    // engine's start latency); drover's deadline runs from the create.
+    c.created = start.checked_sub(jiff::SignedDuration::from_secs(2)).ok();
     c.runs.started_at = Some(start);
     c.runs.finished_at = start.checked_add(jiff::SignedDuration::from_secs(ran)).ok();
     c
@@ -408,6 +411,8 @@ fn history_lists_failed_generations_with_their_reason_and_release_runs_with_thei
     app1.containers.push(looped);
     app1.containers.extend([
         release_run("web", "app1", "2024-05-02T09:20:00Z", 0, 5, 600),
+        // Ctrl-C during the rollout stopped it long before its timeout.
+        release_run("web", "app1", "2024-05-02T09:22:00Z", 143, 5, 600),
         release_run("web", "app1", "2024-05-02T09:25:00Z", 2, 5, 600),
         release_run("web", "app1", "2024-05-02T09:28:00Z", 143, 599, 600),
     ]);
@@ -437,13 +442,14 @@ fn history_lists_failed_generations_with_their_reason_and_release_runs_with_thei
             "2024-05-02T09:30:00Z app1/0 Failed crash-looping (4 restart(s), last exit code 3)",
             "2024-05-02T09:28:00Z app1/- Release timed out after 10m; stopped",
             "2024-05-02T09:25:00Z app1/- Release failed with exit code 2",
+            "2024-05-02T09:22:00Z app1/- Release stopped by a signal before it ended (exit code 143)",
             "2024-05-02T09:20:00Z app1/- Release succeeded",
             "2024-05-01T10:00:00Z app1/0 Current -",
         ]
     );
     assert_eq!(generations[2].exit_code, Some(2));
     assert_eq!(
-        generations[4].exit_code, None,
+        generations[5].exit_code, None,
         "a running container has none"
     );
 }
