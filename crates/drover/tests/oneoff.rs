@@ -503,3 +503,34 @@ fn a_failed_rollout_leaves_its_container_for_logs_and_history() {
         "running"
     );
 }
+
+/// Regression (review): `logs --failed` listed each task's failed container
+/// whatever rollout it came from: an old failure on h1 beside today's on
+/// h2. It shows the last failed rollout's containers (`--task` any one).
+#[test]
+fn logs_failed_shows_the_last_failed_rollout_not_an_older_one() {
+    let job = |hosts: &str, says: &str| {
+        format!("image = \"{IMAGE1}\"\nhosts = [{hosts}]\ncommand = [\"sh\", \"-c\", \"echo {says}; exit 3\"]\nstop_timeout = \"1s\"\n")
+    };
+    let c = cluster("o-last", "").job("web", &job("\"h1\"", "first failure"));
+    c.drover(&["up", "--yes"]).status(1).any_stderr().run();
+    c.set_job("web", &job("\"h1\", \"h2\"", "second failure"));
+    c.drover(&["up", "--yes", "--host", "h2"])
+        .status(1)
+        .any_stderr()
+        .run();
+    let out = c.drover(&["logs", "web", "--failed"]).any_stderr().run();
+    assert_eq!(out.stdout, "h2/0 | second failure\n");
+    assert!(
+        out.stderr
+            .starts_with("drover: h2/0: o-last.web.h2.0.failed ("),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("h1/0"), "{}", out.stderr);
+    // The older one is still there for a task asked by name.
+    c.drover(&["logs", "web", "--failed", "--task", "h1/0"])
+        .stdout("h1/0 | first failure\n")
+        .any_stderr()
+        .run();
+}

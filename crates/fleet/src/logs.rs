@@ -19,7 +19,7 @@
 //! resumes after one gets the lines after it, with no gap and no duplicate.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -142,29 +142,49 @@ impl Fleet {
         after: Option<Cursor>,
         cancel: CancellationToken,
     ) -> mpsc::Receiver<LogEvent> {
-        self.read_logs(engines, job, query, after, cancel, TaskKey::container_name)
+        self.read_logs(
+            engines,
+            job,
+            query,
+            None,
+            after,
+            cancel,
+            TaskKey::container_name,
+        )
     }
 
-    /// The output of `job`'s containers that failed the last rollout's gate
-    /// (one per task, kept aside stopped), merged like [`Fleet::follow_logs`];
-    /// a task with none has no lines. Never follows: they do not run.
+    /// The output of the containers of `tasks` (of `job`) that failed a
+    /// rollout's gate (one per task, kept aside stopped), merged like
+    /// [`Fleet::follow_logs`]; a task with none has no lines. Never
+    /// follows: they do not run.
     pub fn failed_logs(
         &self,
         engines: Engines,
         job: &str,
+        tasks: &BTreeSet<TaskKey>,
         mut query: LogQuery,
         cancel: CancellationToken,
     ) -> mpsc::Receiver<LogEvent> {
         query.follow = false;
-        self.read_logs(engines, job, query, None, cancel, TaskKey::failed_name)
+        self.read_logs(
+            engines,
+            job,
+            query,
+            Some(tasks),
+            None,
+            cancel,
+            TaskKey::failed_name,
+        )
     }
 
     /// The logs of the containers `name` gives each of `job`'s tasks.
+    #[allow(clippy::too_many_arguments)]
     fn read_logs(
         &self,
         engines: Engines,
         job: &str,
         query: LogQuery,
+        only: Option<&BTreeSet<TaskKey>>,
         after: Option<Cursor>,
         cancel: CancellationToken,
         name: fn(&TaskKey, &str) -> String,
@@ -180,6 +200,7 @@ impl Fleet {
                     .task
                     .as_ref()
                     .is_none_or(|(h, t)| &k.host == h && k.task == *t)
+                    && only.is_none_or(|only| only.contains(k))
             })
             .collect();
         let (out, receiver) = mpsc::channel(QUEUE);

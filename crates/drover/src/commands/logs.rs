@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -5,6 +6,7 @@ use anyhow::Result;
 use drover_fleet::logs::{parse_since, LogEvent, LogQuery};
 use drover_fleet::parse_task;
 use drover_plan::views::status_rows;
+use drover_plan::TaskKey;
 
 use crate::cli::Global;
 use crate::terminal::{self, interrupt, output};
@@ -60,14 +62,21 @@ pub async fn run(
         grep: None,
     };
     let mut events = if failed {
-        if !say_failed(&fleet, &connections, job, query.task.as_ref()).await {
+        let tasks = say_failed(&fleet, &connections, job, query.task.as_ref()).await;
+        if tasks.is_empty() {
             return Ok(if connections.unreachable.is_empty() {
                 super::SUCCESS
             } else {
                 super::failure()
             });
         }
-        fleet.failed_logs(connections.engines.clone(), job, query, interrupt::token())
+        fleet.failed_logs(
+            connections.engines.clone(),
+            job,
+            &tasks,
+            query,
+            interrupt::token(),
+        )
     } else {
         fleet.follow_logs(
             connections.engines.clone(),
@@ -142,38 +151,48 @@ pub async fn run(
     })
 }
 
-/// Names, on stderr, each container the job's last failed rollouts kept
-/// aside (of `task`, or every task) and why it failed; false if there is none.
+/// Names, on stderr, each container the job's last failed rollout kept
+/// aside (of `task`, or of every task) and why it failed; returns their
+/// tasks, none if there is none. The last rollout is the newest stamp: one
+/// command stamps one time on every container it creates, so a task's
+/// failure from an earlier rollout is not mixed in.
 async fn say_failed(
     fleet: &drover_fleet::Fleet,
     connections: &drover_fleet::Connections,
     job: &str,
     task: Option<&(String, u32)>,
-) -> bool {
+) -> BTreeSet<TaskKey> {
     let scope = drover_fleet::Fleet::scope(&[job.to_string()]);
     let observed = fleet.observe(connections, &scope).await;
     let keys = match fleet.env.jobs.get(job) {
         Some(spec) => fleet.task_keys(&[spec]),
         None => Vec::new(),
     };
-    let mut found = false;
-    for row in status_rows(
+    let rows = status_rows(
         &fleet.env.name,
         &keys,
         &observed,
         &scope,
         &fleet.known_hosts(),
-    ) {
-        let (Some(c), Some(n)) = (row.failed, row.task) else {
-            continue;
-        };
-        if task.is_some_and(|(h, t)| *h != row.host || *t != n) {
+    );
+    let found: Vec<(TaskKey, &drover_plan::ObservedContainer)> = rows
+        .iter()
+        .filter_map(|row| {
+            let (c, n) = (row.failed?, row.task?);
+            task.is_none_or(|(h, t)| *h == row.host && *t == n)
+                .then(|| (TaskKey::new(job, &row.host, n), c))
+        })
+        .collect();
+    let last = found.iter().filter_map(|(_, c)| c.deployed_at()).max();
+    let mut tasks = BTreeSet::new();
+    for (key, c) in found {
+        if c.deployed_at() != last {
             continue;
         }
-        found = true;
         eprintln!(
-            "drover: {}/{n}: {} ({}, {} by {}, {}): {}",
-            row.host,
+            "drover: {}/{}: {} ({}, {} by {}, {}): {}",
+            key.host,
+            key.task,
             c.name,
             c.config.image,
             c.deployed_at()
@@ -185,13 +204,14 @@ async fn say_failed(
                 .unwrap_or("unknown command"),
             drover_plan::views::failed_reason(c)
         );
+        tasks.insert(key);
     }
-    if !found {
+    if tasks.is_empty() {
         let which = task.map_or_else(
             || format!("job {job}"),
             |(h, t)| format!("task {job} {h}/{t}"),
         );
         eprintln!("drover: {which} has no failed container on the hosts: no rollout failed its gate since the last one was removed");
     }
-    found
+    tasks
 }
