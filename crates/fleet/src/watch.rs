@@ -513,6 +513,9 @@ pub fn drift_of(plan: &drover_plan::Plan, task: &TaskKey) -> Option<String> {
             && c.host == task.host
             && c.task == Some(task.task)
             && !matches!(c.step, Step::Restart { .. })
+            // Running, its health check not yet passed since it started: a
+            // health matter (task.unhealthy if it fails), not drift.
+            && !matches!(&c.step, Step::Start { current } if current.state == RunState::Running)
     })?;
     let mut what = format!(
         "`drover up` would {} it ({})",
@@ -1435,6 +1438,45 @@ mod tests {
             meaning(ENV, "h1", &renamed, &locked, &HashMap::new()),
             Meaning::Ignore
         );
+    }
+
+    /// A task running while its health check has not passed since it
+    /// started (after any restart) is for `up` to prove, not drift; one
+    /// that exited is drift.
+    #[tokio::test]
+    async fn a_task_not_yet_proven_is_no_drift_an_exited_one_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let fleet = fleet(dir.path(), 1);
+        let engine = engine_running(&fleet);
+        let mut state = drover_engine::observe(engine.as_ref(), ENV, &Scope::All)
+            .await
+            .unwrap();
+        let desired =
+            drover_plan::render_job(&fleet.env, fleet.job("web").unwrap(), &BTreeMap::new())
+                .unwrap();
+        let verdict = |state: &HostState| {
+            let observed = Observed {
+                hosts: BTreeMap::from([(
+                    "h1".to_string(),
+                    HostObservation::Reachable(state.clone()),
+                )]),
+                at: drover_plan::time::now(),
+            };
+            let plan =
+                drover_plan::plan(ENV, &desired, &observed, &Scope::All, &fleet.known_hosts());
+            (plan.changes.len(), drift_of(&plan, &web0()))
+        };
+        state.containers[0].runs.health = drover_plan::Health::Starting;
+        assert_eq!(
+            verdict(&state),
+            (1, None),
+            "a start for up to prove; no drift"
+        );
+        state.containers[0].runs.state = RunState::Exited;
+        state.containers[0].runs.exit_code = Some(0);
+        let (changes, drift) = verdict(&state);
+        assert_eq!(changes, 1);
+        assert!(drift.is_some_and(|d| d.contains("would start it")));
     }
 
     /// A fleet of one job `web` on h1 (never connected: fake engines stand in).
