@@ -154,18 +154,7 @@ impl Notifier {
         commit: Option<&str>,
         summary: &str,
     ) {
-        let Some(inner) = &self.inner else {
-            return;
-        };
-        self.post(Event::deploy(
-            outcome,
-            job,
-            image,
-            &inner.sender.by,
-            commit,
-            summary,
-            SystemTime::now(),
-        ));
+        self.post_deploy(outcome, job, image, commit, summary, None);
     }
 
     /// `deploy.failed` for a deploy that stopped before its rollout (its
@@ -179,11 +168,24 @@ impl Notifier {
         commit: Option<&str>,
         summary: &str,
     ) {
+        let next = vec!["history".to_string(), job.to_string()];
+        self.post_deploy(Deploy::Failed, job, image, commit, summary, Some(next));
+    }
+
+    fn post_deploy(
+        &self,
+        outcome: Deploy,
+        job: &str,
+        image: Option<&str>,
+        commit: Option<&str>,
+        summary: &str,
+        next: Option<Vec<String>>,
+    ) {
         let Some(inner) = &self.inner else {
             return;
         };
         let mut event = Event::deploy(
-            Deploy::Failed,
+            outcome,
             job,
             image,
             &inner.sender.by,
@@ -191,7 +193,9 @@ impl Notifier {
             summary,
             SystemTime::now(),
         );
-        event.next = Some(vec!["history".to_string(), job.to_string()]);
+        if next.is_some() {
+            event.next = next;
+        }
         self.post(event);
     }
 
