@@ -332,7 +332,7 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
         .and_then(|s| s.parse::<RunState>().ok())
         .unwrap_or(RunState::Dead);
     let finished_at = state.finished_at.as_deref().and_then(time::parse);
-    let runs = Runs {
+    let mut runs = Runs {
         state: run_state,
         // The engine resets the code when a container starts: it is the
         // last run's only for one that ran and is not running now.
@@ -361,6 +361,8 @@ pub(crate) fn observed(inspect: ContainerInspectResponse) -> ObservedContainer {
             .as_deref()
             .and_then(time::parse),
     };
+    // A health check may print what it was given: never a secret value.
+    runs.health_output = task_config.mask_secrets(&runs.health_output);
     ObservedContainer {
         id: inspect.id.unwrap_or_default(),
         name: inspect

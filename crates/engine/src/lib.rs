@@ -81,7 +81,7 @@ pub struct VolumeSummary {
     pub anonymous: bool,
     /// The engine's own mark said so (Docker 23.0 and later). Before, a
     /// 64-hex name and no labels is all there is, and a volume named so by
-    /// hand looks the same: `gc` then removes it only when it is empty.
+    /// hand looks the same: `gc` then only names it.
     pub by_mark: bool,
 }
 

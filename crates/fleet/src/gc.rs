@@ -29,8 +29,8 @@
 //!   registry, is someone else's to remove;
 //! - a volume only when the engine marks it anonymous
 //!   ([`drover_engine::is_anonymous_volume`]: a name alone proves nothing),
-//!   and, on an engine before Docker 23.0 (which marks none), only when it
-//!   is empty ([`unproven_volumes`])
+//!   (an engine before Docker 23.0 marks none: [`unproven_volumes`] then
+//!   only names them)
 //!   and no container mounts it.
 //!
 //! The space reported is what the disk gets back: an image's own layers
@@ -732,10 +732,10 @@ fn volume_steps(read: &HostRead, remaining: &[&HostContainer]) -> Vec<GcStep> {
 }
 
 /// Takes out of `steps` the volumes an engine before Docker 23.0 cannot
-/// prove anonymous (a 64-hex name and no labels, which a volume named by
-/// hand may have too) unless the engine measured them empty: removing an
-/// empty volume loses nothing, removing one with data might. A note says
-/// what was left and how to remove it by hand.
+/// prove anonymous: it marks none, and a volume with a 64-hex name and no
+/// labels may have been named by hand, data and all (even one the engine
+/// measures at 0 bytes may hold empty marker files). A note names each and
+/// how to remove it by hand.
 fn unproven_volumes(host: &str, read: &HostRead, steps: &mut Vec<GcStep>) -> Vec<String> {
     let unproven: BTreeSet<&str> = read
         .volumes
@@ -745,13 +745,13 @@ fn unproven_volumes(host: &str, read: &HostRead, steps: &mut Vec<GcStep>) -> Vec
         .collect();
     let mut notes = Vec::new();
     steps.retain(|step| match step {
-        GcStep::Volume { name, bytes } if unproven.contains(name.as_str()) && *bytes != Some(0) => {
+        GcStep::Volume { name, bytes } if unproven.contains(name.as_str()) => {
             let held = match bytes {
-                Some(n) => format!("holds {}", crate::human_bytes(*n)),
-                None => "its size is unknown".to_string(),
+                Some(n) => format!(" ({})", crate::human_bytes(*n)),
+                None => String::new(),
             };
             notes.push(format!(
-                "volume {name}: no container uses it and it has no name or label, but it {held}, and this engine (before Docker 23.0) does not mark the volumes it makes for containers, so it may be one named by hand: left alone; if it is a leftover, `docker volume rm {name}` on host {host}"
+                "volume {name}{held}: no container uses it and it has no name or label, but this engine (before Docker 23.0) does not mark the volumes it makes for containers, so it may be one named by hand: left alone; if it is a leftover, `docker volume rm {name}` on host {host}"
             ));
             false
         }

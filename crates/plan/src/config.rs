@@ -836,7 +836,16 @@ pub fn mask(value: Option<&Value>, secret: bool) -> Value {
 /// `text` with each of `values` (secret values) replaced by [`MASK`],
 /// longest first, so a secret that contains another is masked whole.
 pub fn mask_values<'a>(text: &str, values: impl IntoIterator<Item = &'a str>) -> String {
-    let mut values: Vec<&str> = values.into_iter().filter(|v| !v.is_empty()).collect();
+    // A value of several lines (a PEM key) is printed a line at a time:
+    // each of its lines is masked too.
+    let mut values: Vec<&str> = values
+        .into_iter()
+        .flat_map(|v| {
+            let lines = v.lines().map(str::trim).filter(|l| l.len() >= 6);
+            std::iter::once(v).chain(lines.filter(move |_| v.contains('\n')))
+        })
+        .filter(|v| !v.is_empty())
+        .collect();
     values.sort_by_key(|v| std::cmp::Reverse(v.len()));
     let mut text = text.to_string();
     for value in values {
@@ -940,5 +949,22 @@ mod tests {
         let back = TaskConfig::from_record(&config.to_record(), &secrets).unwrap();
         assert_eq!(back, config);
         assert!(TaskConfig::from_record(&config.to_record(), &Secrets::new()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod mask_tests {
+    use super::*;
+
+    #[test]
+    fn secret_values_are_masked_whole_and_line_by_line() {
+        let pem = "-----BEGIN KEY-----\nMIIBOgIBAAJBAK\n-----END KEY-----";
+        let text =
+            format!("short hunter2, long hunter2hunter2; printed: {pem}; a line: MIIBOgIBAAJBAK");
+        assert_eq!(
+            mask_values(&text, ["hunter2", "hunter2hunter2", pem]),
+            "short ***, long ***; printed: ***; a line: ***"
+        );
+        assert_eq!(mask_values("nothing here", ["", "x"]), "nothing here");
     }
 }

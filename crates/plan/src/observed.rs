@@ -275,6 +275,7 @@ impl ObservedContainer {
                 }
             }
         }
+        self.runs.health_output = self.config.mask_secrets(&self.runs.health_output);
         self.adopted = Some(adoption);
     }
 

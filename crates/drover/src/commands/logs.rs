@@ -41,9 +41,11 @@ pub async fn run(
         .map(parse_since)
         .transpose()
         .map_err(anyhow::Error::msg)?;
-    // The job's secret values never go out, even where a task printed them
-    // (those drover cannot read now are masked by no one: nothing to hide).
-    let secrets = fleet.secrets(&[spec]).unwrap_or_default();
+    // The job's secret values never go out, even where a task printed them:
+    // each one drover can read (its environment, the secrets file), even
+    // when another has no value here.
+    let names: BTreeSet<&str> = spec.secret_env.iter().map(String::as_str).collect();
+    let secrets = drover_fleet::load_secrets(&fleet.env.dir, &names).unwrap_or_default();
     let masked = |text: &str| drover_plan::mask_values(text, secrets.values().map(|s| s.expose()));
     let connections = fleet.connect_job(spec).await;
     for error in connections.unreachable.values() {
