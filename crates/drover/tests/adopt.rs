@@ -641,13 +641,20 @@ fn a_secrets_file_adopt_writes_in_git_is_ignored_there() {
     );
     let status = git(c.path(), &["status", "--porcelain"]);
     assert!(!status.contains("secrets.env"), "{status}");
-    // A second adoption with a secret adds no second line.
+    // Tracked by git after all (added by force): a second adoption with a
+    // secret adds no second line, and warns that the values go into the
+    // next commit.
+    git(c.path(), &["add", "-f", "secrets.env"]);
+    git(c.path(), &["commit", "-q", "-m", "tracked"]);
     hand.run(
         "h1",
         "agi-db",
         &["-e", "DB_PASSWORD=an0ther", IMAGE1, "sleep", "3600"],
     );
-    c.drover(&["adopt", "--yes", "agi-db"]).any_stderr().run();
+    c.drover(&["adopt", "--yes", "agi-db"])
+        .stderr_has("warning: git tracks ")
+        .stderr_has("run `git rm --cached secrets.env` in ")
+        .run();
     assert_eq!(
         std::fs::read_to_string(c.path().join(".gitignore")).expect(".gitignore"),
         "/secrets.env\n"

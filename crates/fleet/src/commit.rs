@@ -61,8 +61,10 @@ fn git(dir: &Path, args: &[&str]) -> Option<String> {
 /// tree, where no rule ignores it yet and git does not track it, its name
 /// is added to the `.gitignore` beside it (one `git add -A` would commit
 /// the values otherwise, and the untracked file would mark every deploy
-/// `-dirty`). Returns the `.gitignore` written, as the output names it.
-pub fn keep_out_of_git(file: &Path) -> Option<String> {
+/// `-dirty`). Returns the `.gitignore` written, as the output names it, or
+/// a warning when git tracks the file already (the values just written go
+/// into the next commit).
+pub fn keep_out_of_git(file: &Path) -> Option<Result<String, String>> {
     let dir = file.parent()?;
     let name = file.file_name()?.to_str()?;
     git(dir, &["rev-parse", "--is-inside-work-tree"]).filter(|inside| inside == "true")?;
@@ -74,7 +76,14 @@ pub fn keep_out_of_git(file: &Path) -> Option<String> {
         .ok()?
         .success();
     let tracked = git(dir, &["ls-files", "--error-unmatch", "--", name]).is_some();
-    if ignored || tracked {
+    if tracked {
+        return Some(Err(format!(
+            "git tracks {}: the secret values just written go into your next commit; run `git rm --cached {name}` in {} and add `/{name}` to its .gitignore",
+            file.display(),
+            dir.display()
+        )));
+    }
+    if ignored {
         return None;
     }
     let ignore = dir.join(".gitignore");
@@ -90,10 +99,10 @@ pub fn keep_out_of_git(file: &Path) -> Option<String> {
         .open(&ignore)
         .ok()?;
     std::io::Write::write_all(&mut out, text.as_bytes()).ok()?;
-    Some(format!(
+    Some(Ok(format!(
         "{} (/{name} added: secret values stay out of git)",
         ignore.display()
-    ))
+    )))
 }
 
 /// The commit `dir` is at, or `None` outside git (or without git).

@@ -72,6 +72,9 @@ pub async fn run(global: &Global, containers: &[String], dry_run: bool) -> Resul
         for file in &done.wrote {
             outln!("wrote {}", shown_path(&fleet, Path::new(file)));
         }
+        for warning in &done.warnings {
+            eprintln!("warning: {warning}");
+        }
         out!("{}", next_up(&plan, &done.failed, color));
     }
     for (job, why) in &done.failed {

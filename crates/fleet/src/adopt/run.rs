@@ -115,6 +115,9 @@ pub struct Adopted {
     /// Files written (relative to the environment directory, or the
     /// secrets file's path).
     pub wrote: Vec<String>,
+    /// What the operator should know of what was written (a secrets file
+    /// git tracks).
+    pub warnings: Vec<String>,
 }
 
 /// What one host holds for `adopt`.
@@ -570,8 +573,11 @@ impl Fleet {
         if let Some(edit) = &plan.secrets {
             append_secrets(edit)?;
             done.wrote.push(edit.file.display().to_string());
-            done.wrote
-                .extend(crate::commit::keep_out_of_git(&edit.file));
+            match crate::commit::keep_out_of_git(&edit.file) {
+                Some(Ok(ignore)) => done.wrote.push(ignore),
+                Some(Err(warning)) => done.warnings.push(warning),
+                None => {}
+            }
         }
         if let Some(text) = &plan.drover_toml {
             let path = self.env.dir.join("drover.toml");
