@@ -377,13 +377,19 @@ impl<'a> Executor<'a> {
             }
             None => self.rollout(&rollout, &policy, record).await,
         };
+        // Generations are pruned only after a rollout that went through: a
+        // failed one may leave the last generation that ever passed its
+        // gate among those beyond `keep` (gc removes them later, by the
+        // same rule, once a rollout has served).
+        let went_through = failed.is_none();
         match failed {
             Some(why) => not_started(&retire, &format!("kept running, since {why}"), record),
             None => self.retire(&retire, &policy, record).await,
         }
-        if changes
-            .iter()
-            .any(|c| matches!(c.step, Step::Replace { .. } | Step::Restore { .. }))
+        if went_through
+            && changes
+                .iter()
+                .any(|c| matches!(c.step, Step::Replace { .. } | Step::Restore { .. }))
             && !self.cancel.is_cancelled()
         {
             self.prune(job, &changes, policy.keep, record).await;
