@@ -735,13 +735,26 @@ fn volume_steps(read: &HostRead, remaining: &[&HostContainer]) -> Vec<GcStep> {
 /// prove anonymous: it marks none, and a volume with a 64-hex name and no
 /// labels may have been named by hand, data and all (even one the engine
 /// measures at 0 bytes may hold empty marker files). A note names each and
-/// how to remove it by hand.
+/// how to remove it by hand. One that a container this gc removes mounts
+/// stays listed: the engine removes that container's anonymous volumes
+/// with it (`docker rm -v`), knowing which they are.
 fn unproven_volumes(host: &str, read: &HostRead, steps: &mut Vec<GcStep>) -> Vec<String> {
-    let unproven: BTreeSet<&str> = read
+    let removed: BTreeSet<&str> = steps
+        .iter()
+        .filter(|s| s.is_container())
+        .map(GcStep::id)
+        .collect();
+    let going_with_a_container: BTreeSet<&str> = read
+        .all
+        .iter()
+        .filter(|c| removed.contains(c.id.as_str()))
+        .flat_map(|c| c.volumes.iter().map(String::as_str))
+        .collect();
+    let unproven: BTreeSet<String> = read
         .volumes
         .iter()
-        .filter(|v| v.anonymous && !v.by_mark)
-        .map(|v| v.name.as_str())
+        .filter(|v| v.anonymous && !v.by_mark && !going_with_a_container.contains(v.name.as_str()))
+        .map(|v| v.name.clone())
         .collect();
     let mut notes = Vec::new();
     steps.retain(|step| match step {
