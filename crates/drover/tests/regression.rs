@@ -1354,7 +1354,7 @@ fn every_task_that_does_not_serve_is_a_change_until_up_repairs_it() {
             "image = \"{IMAGE1}\"\nhosts = [\"h1\"]\ncommand = [\"sh\", \"-c\", \"trap 'exit 0' USR1; while true; do sleep 1; done\"]\nstop_timeout = \"1s\"\ntmpfs = [\"/flags\"]\n{extra}"
         )
     };
-    let health = "[health]\ncmd = [\"sh\", \"-c\", \"test ! -e /flags/sick || { echo feeling sick; exit 1; }\"]\ninterval = \"1s\"\ntimeout = \"1s\"\nretries = 1\n";
+    let health = "[health]\ncmd = [\"sh\", \"-c\", \"test ! -e /flags/sick || { echo feeling sick; exit 1; }\"]\ninterval = \"1s\"\ntimeout = \"3s\"\nretries = 1\n";
     let c = cluster("r12-states", "")
         .job("quit", &job("restart = \"no\"\n"))
         .job("halted", &job(""))
