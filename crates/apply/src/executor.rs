@@ -1137,44 +1137,28 @@ impl<'a> Executor<'a> {
             let Ok(list) = engine.list_containers(self.env).await else {
                 continue;
             };
-            let mut aside: BTreeMap<u32, (Vec<&ContainerSummary>, Vec<&ContainerSummary>)> =
+            // Read as gc reads them (one classification of names and
+            // labels), the task's own container beside its generations.
+            let mut aside: BTreeMap<TaskKey, (Vec<&ContainerSummary>, Vec<&ContainerSummary>)> =
                 BTreeMap::new();
+            let mut current: BTreeMap<TaskKey, &ContainerSummary> = BTreeMap::new();
             for summary in &list {
-                let (Some(j), Some(h), Some(task)) = (
-                    summary.labels.get(labels::JOB),
-                    summary.labels.get(labels::HOST),
-                    summary
-                        .labels
-                        .get(labels::TASK)
-                        .and_then(|t| t.parse::<u32>().ok()),
-                ) else {
-                    continue;
-                };
-                if j != job || h != host || summary.labels.contains_key(labels::ROLE) {
-                    continue;
-                }
-                let key = TaskKey {
-                    job: job.to_string(),
-                    host: host.to_string(),
-                    task,
-                };
-                let prefix = format!("{}.kept-", key.container_name(self.env));
-                if summary.name.starts_with(&prefix) {
-                    aside.entry(task).or_default().0.push(summary);
-                } else if summary.name == key.failed_name(self.env) {
-                    aside.entry(task).or_default().1.push(summary);
+                match drover_plan::role_of(self.env, &summary.name, &summary.labels, None) {
+                    drover_plan::Role::Kept(key) if key.job == job && key.host == host => {
+                        aside.entry(key).or_default().0.push(summary);
+                    }
+                    drover_plan::Role::Failed(key) if key.job == job && key.host == host => {
+                        aside.entry(key).or_default().1.push(summary);
+                    }
+                    drover_plan::Role::Current(key) if key.job == job && key.host == host => {
+                        current.insert(key, summary);
+                    }
+                    _ => {}
                 }
             }
-            for (task, (kept, failed)) in aside {
-                let current = list.iter().find(|s| {
-                    s.name
-                        == TaskKey {
-                            job: job.to_string(),
-                            host: host.to_string(),
-                            task,
-                        }
-                        .container_name(self.env)
-                });
+            for (key, (kept, failed)) in aside {
+                let task = key.task;
+                let current = current.get(&key);
                 let ranks = drover_plan::retention::succession(
                     current.and_then(|s| s.labels.get(labels::REPLACES).map(String::as_str)),
                     kept.iter().map(|s| {
